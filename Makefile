@@ -1,0 +1,47 @@
+# Two commands: `make demo` serves the app with the sample catalogue; `make test` runs everything.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# uv installs in seconds where pip takes most of a minute; never let it fetch an interpreter.
+export UV_PYTHON_DOWNLOADS := never
+UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
+
+.PHONY: demo test lint format bench-engine clean
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/uv
+	$(UV) -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/uv
+	$(UV) -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+demo: export RECOMMENDER_ENV ?= development
+demo: $(VENV)/.installed
+	$(BIN)/recommender db upgrade
+	$(BIN)/recommender import catalogue --sample --if-empty
+	@echo "Serving at http://$(HOST):$(PORT)"
+	$(BIN)/recommender serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-dev lint
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench-engine: $(VENV)/.installed-dev
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,51 @@
+"""recommender: a movie rating recommender web service built on an exact KNN engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from apiflask import APIFlask
+
+from recommender.config import load_config
+from recommender.extensions import configure_sqlite, db, migrate
+
+__version__ = "0.1.0"
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> APIFlask:
+    """Build the app from settings read from ``environ`` (default ``os.environ``).
+
+    ``config`` overrides individual Flask config keys after the environment has been read,
+    which is how tests pin a database or a small ``RECOMMENDER_K``.
+    """
+    app = APIFlask(
+        __name__,
+        instance_relative_config=True,
+        static_folder="web/static",
+        template_folder="web/templates",
+        title="recommender",
+        version=__version__,
+        spec_path="/api/v1/openapi.json",
+        docs_path=None,
+    )
+    app.config.update(load_config(environ, instance_path=app.instance_path))
+    app.config.update(config or {})
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    with app.app_context():
+        configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+    from recommender import api, cli, errors, web
+
+    errors.init_app(app)
+    api.init_app(app)
+    web.init_app(app)
+    cli.init_app(app)
+    return app

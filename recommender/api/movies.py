@@ -1,0 +1,30 @@
+"""``/api/v1/movies``: the catalogue, read-only."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from apiflask import APIBlueprint
+
+from recommender.api.schemas import MovieOut, MoviePageOut, MovieQuery
+from recommender.extensions import db
+from recommender.services import catalogue
+
+bp = APIBlueprint("movies", __name__, url_prefix="/api/v1/movies", tag="Movies")
+
+
+@bp.get("/<int:movie_id>")
+@bp.output(MovieOut)
+@bp.doc(responses=[404])
+def get_movie(movie_id: int) -> dict[str, Any]:
+    """One movie with all its attributes."""
+    return catalogue.get_movie(db.session, movie_id)
+
+
+@bp.get("")
+@bp.input(MovieQuery, location="query", arg_name="query")
+@bp.output(MoviePageOut)
+def list_movies(query: dict[str, Any]) -> dict[str, Any]:
+    """Search and filter the catalogue, one page at a time."""
+    return asdict(catalogue.search_movies(db.session, **query))

@@ -1,0 +1,52 @@
+"""The one place errors become HTTP: JSON ``{"error": {code, message, details}}`` under /api
+and /healthz, a plain page in the browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIFlask, HTTPError
+from flask import render_template, request
+
+from recommender.services.errors import Conflict, DomainError, ImportRefused, NotFound
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+DOMAIN_STATUS = {NotFound: 404, Conflict: 409, ImportRefused: 422}
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/healthz"))
+
+
+def error_body(error: HTTPError) -> dict[str, Any]:
+    code = error.extra_data.get("code") or STATUS_CODES.get(error.status_code, "error")
+    return {"error": {"code": code, "message": error.message, "details": error.detail or {}}}
+
+
+def init_app(app: APIFlask) -> None:
+    @app.error_processor
+    def render_error(error: HTTPError):
+        if wants_json():
+            return error_body(error), error.status_code, error.headers
+        page = render_template("error.html", status=error.status_code, message=error.message)
+        return page, error.status_code, error.headers
+
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError):
+        status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(error, cls)), 422)
+        return render_error(
+            HTTPError(status, error.message, detail=error.details, extra_data={"code": error.code})
+        )

@@ -1,0 +1,133 @@
+"""SQLAlchemy 2.0 typed models: the tables of DESIGN §9."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from recommender.extensions import db
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+movie_genres = Table(
+    "movie_genres",
+    db.metadata,
+    Column("movie_id", ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True),
+    Column("genre_id", ForeignKey("genres.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    # NULL for users imported from rating datasets: they cannot sign in.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    # Bumped on every rating change; part of the prediction cache key.
+    ratings_version: Mapped[int] = mapped_column(default=0)
+    source: Mapped[str] = mapped_column(String(40), default="local")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    ratings: Mapped[list[Rating]] = relationship(back_populates="user", passive_deletes=True)
+
+
+class Genre(db.Model):
+    __tablename__ = "genres"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+
+
+class Movie(db.Model):
+    __tablename__ = "movies"
+    # Remakes share a title; the year tells them apart.
+    __table_args__ = (
+        UniqueConstraint("title", "year"),
+        CheckConstraint("imdb_rating IS NULL OR (imdb_rating >= 0 AND imdb_rating <= 10)", "imdb"),
+        CheckConstraint("rt_rating IS NULL OR (rt_rating >= 0 AND rt_rating <= 100)", "rt"),
+        Index("ix_movies_year", "year"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300), index=True)
+    year: Mapped[int | None]
+    release_date: Mapped[dt.date | None] = mapped_column(Date)
+    runtime_min: Mapped[int | None]
+    budget: Mapped[int | None] = mapped_column(BigInteger)
+    us_gross: Mapped[int | None] = mapped_column(BigInteger)
+    worldwide_gross: Mapped[int | None] = mapped_column(BigInteger)
+    mpaa: Mapped[str | None] = mapped_column(String(20))
+    director: Mapped[str | None] = mapped_column(String(200))
+    distributor: Mapped[str | None] = mapped_column(String(200))
+    creative_type: Mapped[str | None] = mapped_column(String(60))
+    source_material: Mapped[str | None] = mapped_column(String(60))
+    imdb_rating: Mapped[float | None] = mapped_column(Float)
+    imdb_votes: Mapped[int | None]
+    rt_rating: Mapped[int | None]
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    genres: Mapped[list[Genre]] = relationship(secondary=movie_genres, order_by=Genre.name)
+
+
+class Rating(db.Model):
+    __tablename__ = "ratings"
+    # The configured scale is enforced by the ratings service; this is the last-resort guard
+    # that holds for any scale the settings allow.
+    __table_args__ = (
+        CheckConstraint("rating > 0 AND rating <= 10", "rating_range"),
+        Index("ix_ratings_movie_id", "movie_id"),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    movie_id: Mapped[int] = mapped_column(
+        ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True
+    )
+    rating: Mapped[float] = mapped_column(Float)
+    rated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="ratings")
+    movie: Mapped[Movie] = relationship()
+
+
+class ImportRun(db.Model):
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(500))
+    # running -> succeeded | failed
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    started_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    admin_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -1,0 +1,55 @@
+"""Migrations and database settings, on every backend under test."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+
+from recommender.extensions import db
+
+
+def table_names() -> set[str]:
+    return set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
+
+
+def test_migrations_downgrade_to_empty_and_upgrade_again(app):
+    expected = {table.name for table in db.metadata.sorted_tables}
+    assert table_names() == expected
+    db.session.remove()
+    downgrade(revision="base")
+    assert table_names() == set()
+    upgrade()
+    assert table_names() == expected
+
+
+def test_models_match_the_migrations(app):
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, db.metadata)
+    assert differences == []
+
+
+def test_sqlite_runs_in_wal_mode_with_busy_timeout_and_foreign_keys(app):
+    if db.engine.dialect.name != "sqlite":
+        assert db.engine.dialect.name == "postgresql"
+        return
+    with db.engine.connect() as connection:
+        pragma = lambda name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731
+        assert pragma("journal_mode") == "wal"
+        assert pragma("busy_timeout") == app.config["SQLITE_BUSY_TIMEOUT_MS"]
+        assert pragma("foreign_keys") == 1
+
+
+def test_foreign_keys_are_enforced(app):
+    from recommender.models import Rating
+
+    db.session.add(Rating(user_id=12345, movie_id=67890, rating=4.0))
+    try:
+        db.session.commit()
+        enforced = False
+    except sa.exc.IntegrityError:
+        enforced = True
+    db.session.rollback()
+    assert enforced
