@@ -5,6 +5,7 @@ Every command is a thin wrapper over a service; its docstring is its ``--help``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,7 +47,7 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
     def update(done: int, total: int) -> None:
         nonlocal bar, shown
         if bar is None:
-            bar = click.progressbar(length=total, label=label, file=click.get_text_stream("stderr"))
+            bar = click.progressbar(length=total, label=label, file=sys.stderr)
             bar.__enter__()
         bar.update(done - shown)
         shown = done
@@ -79,7 +80,7 @@ def import_catalogue(path: Path | None, sample: bool, if_empty: bool) -> None:
     if sample == (path is not None):
         raise click.UsageError("Give either PATH or --sample, not both and not neither.")
     if if_empty and (count := catalogue.count_movies(db.session)):
-        click.echo(f"The catalogue already has {count:,} movies; nothing imported.")
+        click.echo(f"The catalogue already holds movies ({count:,}); nothing imported.")
         return
     with domain_errors_as_click(), progress_bar("Importing movies") as progress:
         if sample:

@@ -67,6 +67,14 @@ class Movie(db.Model):
         UniqueConstraint("title", "year"),
         CheckConstraint("imdb_rating IS NULL OR (imdb_rating >= 0 AND imdb_rating <= 10)", "imdb"),
         CheckConstraint("rt_rating IS NULL OR (rt_rating >= 0 AND rt_rating <= 100)", "rt"),
+        CheckConstraint("runtime_min IS NULL OR runtime_min > 0", "runtime"),
+        CheckConstraint(
+            "(budget IS NULL OR budget >= 0) AND (us_gross IS NULL OR us_gross >= 0)"
+            " AND (worldwide_gross IS NULL OR worldwide_gross >= 0)"
+            " AND (us_dvd_sales IS NULL OR us_dvd_sales >= 0)"
+            " AND (imdb_votes IS NULL OR imdb_votes >= 0)",
+            "non_negative",
+        ),
         Index("ix_movies_year", "year"),
     )
 
@@ -78,6 +86,7 @@ class Movie(db.Model):
     budget: Mapped[int | None] = mapped_column(BigInteger)
     us_gross: Mapped[int | None] = mapped_column(BigInteger)
     worldwide_gross: Mapped[int | None] = mapped_column(BigInteger)
+    us_dvd_sales: Mapped[int | None] = mapped_column(BigInteger)
     mpaa: Mapped[str | None] = mapped_column(String(20))
     director: Mapped[str | None] = mapped_column(String(200))
     distributor: Mapped[str | None] = mapped_column(String(200))
@@ -126,6 +135,8 @@ class ImportRun(db.Model):
     status: Mapped[str] = mapped_column(String(20), default="running")
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # What a successful run skipped or corrected, with locations, for the admin to review.
+    notes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     started_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:23:01.910481
+Create Date: 2026-11-23 09:36:14.406283
 
 """
 from alembic import op
@@ -33,6 +33,7 @@ def upgrade():
     sa.Column('budget', sa.BigInteger(), nullable=True),
     sa.Column('us_gross', sa.BigInteger(), nullable=True),
     sa.Column('worldwide_gross', sa.BigInteger(), nullable=True),
+    sa.Column('us_dvd_sales', sa.BigInteger(), nullable=True),
     sa.Column('mpaa', sa.String(length=20), nullable=True),
     sa.Column('director', sa.String(length=200), nullable=True),
     sa.Column('distributor', sa.String(length=200), nullable=True),
@@ -43,8 +44,10 @@ def upgrade():
     sa.Column('rt_rating', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('(budget IS NULL OR budget >= 0) AND (us_gross IS NULL OR us_gross >= 0) AND (worldwide_gross IS NULL OR worldwide_gross >= 0) AND (us_dvd_sales IS NULL OR us_dvd_sales >= 0) AND (imdb_votes IS NULL OR imdb_votes >= 0)', name=op.f('ck_movies_non_negative')),
     sa.CheckConstraint('imdb_rating IS NULL OR (imdb_rating >= 0 AND imdb_rating <= 10)', name=op.f('ck_movies_imdb')),
     sa.CheckConstraint('rt_rating IS NULL OR (rt_rating >= 0 AND rt_rating <= 100)', name=op.f('ck_movies_rt')),
+    sa.CheckConstraint('runtime_min IS NULL OR runtime_min > 0', name=op.f('ck_movies_runtime')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_movies')),
     sa.UniqueConstraint('title', 'year', name=op.f('uq_movies_title_year'))
     )
@@ -70,6 +73,7 @@ def upgrade():
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('counts', sa.JSON(), nullable=False),
     sa.Column('errors', sa.JSON(), nullable=False),
+    sa.Column('notes', sa.JSON(), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('admin_id', sa.Integer(), nullable=True),

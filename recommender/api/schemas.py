@@ -41,6 +41,7 @@ class MovieOut(Schema):
     budget = Integer(allow_none=True)
     us_gross = Integer(allow_none=True)
     worldwide_gross = Integer(allow_none=True)
+    us_dvd_sales = Integer(allow_none=True)
     imdb_rating = Float(allow_none=True)
     imdb_votes = Integer(allow_none=True)
     rt_rating = Integer(allow_none=True)

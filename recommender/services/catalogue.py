@@ -47,6 +47,7 @@ def movie_to_dict(movie: Movie) -> dict[str, Any]:
         "budget": movie.budget,
         "us_gross": movie.us_gross,
         "worldwide_gross": movie.worldwide_gross,
+        "us_dvd_sales": movie.us_dvd_sales,
         "imdb_rating": movie.imdb_rating,
         "imdb_votes": movie.imdb_votes,
         "rt_rating": movie.rt_rating,
