@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from apiflask import APIFlask
-
-from recommender.config import load_config
-from recommender.extensions import configure_sqlite, db, migrate
+if TYPE_CHECKING:
+    from apiflask import APIFlask
 
 __version__ = "0.1.0"
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -23,6 +21,12 @@ def create_app(
     ``config`` overrides individual Flask config keys after the environment has been read,
     which is how tests pin a database or a small ``RECOMMENDER_K``.
     """
+    # Imported here, not at the top: `import recommender.engine` must not load Flask.
+    from apiflask import APIFlask
+
+    from recommender.config import load_config
+    from recommender.extensions import configure_sqlite, db, migrate
+
     app = APIFlask(
         __name__,
         instance_relative_config=True,

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     Table,
     UniqueConstraint,
@@ -142,3 +143,37 @@ class ImportRun(db.Model):
     )
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     admin_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class ApiToken(db.Model):
+    """A bearer token; only its SHA-256 is stored, so a database leak reveals no token."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+
+
+class FeatureSet(db.Model):
+    """One version of the catalogue feature matrix and item baselines, shared by every worker.
+
+    Arrays are stored as ``.npy`` bytes. ``fingerprint`` names the catalogue state and settings
+    it was built from, so two workers building at once agree on one row.
+    """
+
+    __tablename__ = "feature_sets"
+
+    version: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    columns: Mapped[list[str]] = mapped_column(JSON)
+    movie_ids: Mapped[bytes] = mapped_column(LargeBinary)
+    matrix: Mapped[bytes] = mapped_column(LargeBinary)
+    item_baseline: Mapped[bytes] = mapped_column(LargeBinary)
+    global_mean: Mapped[float] = mapped_column(Float)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -70,3 +70,30 @@ class ErrorDetail(Schema):
 
 class ErrorOut(Schema):
     error = Nested(ErrorDetail, required=True)
+
+
+class RecommendationQuery(Schema):
+    limit = Integer(load_default=20, validate=Range(min=1, max=100))
+
+
+class NeighbourOut(Schema):
+    movie_id = Integer(required=True)
+    title = String(required=True)
+    rating = Float(required=True, metadata={"description": "Your rating of this neighbour"})
+    distance = Float(required=True)
+    weight = Float(required=True, metadata={"description": "Share of the prediction, sums to 1"})
+
+
+class PredictionOut(Schema):
+    movie = Nested(MovieListItem, required=True)
+    predicted_rating = Float(required=True)
+    source = String(required=True, validate=OneOf(["knn", "cold_start"]))
+    neighbours = List(Nested(NeighbourOut), metadata={"description": "Empty for cold start"})
+
+
+class RecommendationsOut(Schema):
+    source = String(required=True, validate=OneOf(["knn", "cold_start"]))
+    k = Integer(required=True)
+    ratings_count = Integer(required=True)
+    needed = Integer(required=True, metadata={"description": "Ratings still needed for knn"})
+    items = List(Nested(PredictionOut))

@@ -1,0 +1,110 @@
+"""Rate, change, delete and list a user's ratings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from recommender.models import Movie, Rating, User, utcnow
+from recommender.services.catalogue import Page, movie_to_dict
+from recommender.services.errors import InvalidInput, NotFound
+
+
+@dataclass(frozen=True)
+class RatingScale:
+    """The configured rating scale: ``minimum`` to ``maximum`` in steps of ``step``."""
+
+    minimum: float
+    maximum: float
+    step: float
+
+    def validate(self, value: float) -> float:
+        """Return ``value`` if it lies on the scale, else raise :class:`InvalidInput`."""
+        if not math.isfinite(value) or not self.minimum <= value <= self.maximum:
+            raise InvalidInput(
+                f"Rating must be from {self.minimum:g} to {self.maximum:g}, got {value:g}",
+                {"rating": value},
+            )
+        steps = (value - self.minimum) / self.step
+        if abs(steps - round(steps)) > 1e-9:
+            raise InvalidInput(
+                f"Rating must be a multiple of {self.step:g} from {self.minimum:g}, got {value:g}",
+                {"rating": value},
+            )
+        return value
+
+    def describe(self) -> dict[str, float]:
+        return {"min": self.minimum, "max": self.maximum, "step": self.step}
+
+
+def rating_to_dict(rating: Rating) -> dict[str, Any]:
+    return {
+        "movie": movie_to_dict(rating.movie),
+        "rating": rating.rating,
+        "rated_at": rating.rated_at.isoformat(),
+    }
+
+
+def _bump_ratings_version(session: Session, user_id: int) -> None:
+    # One UPDATE ... SET x = x + 1: concurrent writers cannot lose an increment.
+    session.execute(
+        sa.update(User).where(User.id == user_id).values(ratings_version=User.ratings_version + 1)
+    )
+
+
+def rate_movie(
+    session: Session, user_id: int, movie_id: int, value: float, scale: RatingScale
+) -> tuple[bool, dict[str, Any]]:
+    """Create or change the user's rating of a movie; return (created, the rating)."""
+    scale.validate(value)
+    # The version bump comes first: it takes the user's row lock (SQLite: the write lock), so
+    # two requests rating the same movie at once cannot both see "no rating yet" and insert.
+    _bump_ratings_version(session, user_id)
+    if session.get(Movie, movie_id) is None:
+        session.rollback()
+        raise NotFound(f"Movie {movie_id} does not exist", {"movie_id": movie_id})
+    rating = session.get(Rating, (user_id, movie_id), populate_existing=True)
+    created = rating is None
+    if rating is None:
+        rating = Rating(user_id=user_id, movie_id=movie_id, rating=value, rated_at=utcnow())
+        session.add(rating)
+    else:
+        rating.rating = value
+        rating.rated_at = utcnow()
+    session.commit()
+    return created, rating_to_dict(rating)
+
+
+def delete_rating(session: Session, user_id: int, movie_id: int) -> None:
+    """Remove the user's rating of a movie; raise :class:`NotFound` when there is none."""
+    deleted = session.execute(
+        sa.delete(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)
+    ).rowcount
+    if not deleted:
+        session.rollback()
+        raise NotFound(f"You have not rated movie {movie_id}", {"movie_id": movie_id})
+    _bump_ratings_version(session, user_id)
+    session.commit()
+
+
+def get_rating(session: Session, user_id: int, movie_id: int) -> float | None:
+    return session.scalar(
+        sa.select(Rating.rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)
+    )
+
+
+def list_ratings(session: Session, user_id: int, *, page: int = 1, per_page: int = 20) -> Page:
+    """One page of the user's ratings, newest first."""
+    query = sa.select(Rating).where(Rating.user_id == user_id)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    ratings = session.scalars(
+        query.options(selectinload(Rating.movie).selectinload(Movie.genres))
+        .order_by(Rating.rated_at.desc(), Rating.movie_id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return Page([rating_to_dict(r) for r in ratings], page, per_page, total)
