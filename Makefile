@@ -8,7 +8,7 @@ PORT ?= 5000
 export UV_PYTHON_DOWNLOADS := never
 UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
 
-.PHONY: demo test lint format bench-engine clean
+.PHONY: demo test lint format bench-engine bench-api clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ format: $(VENV)/.installed-dev
 
 bench-engine: $(VENV)/.installed-dev
 	$(BIN)/python bench/engine.py
+
+bench-api: $(VENV)/.installed-dev
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

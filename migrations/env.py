@@ -44,9 +44,7 @@ def run_migrations_online():
     conf_args.setdefault("process_revision_directives", process_revision_directives)
 
     with engine.connect() as connection:
-        context.configure(
-            connection=connection, target_metadata=target_db.metadata, **conf_args
-        )
+        context.configure(connection=connection, target_metadata=target_db.metadata, **conf_args)
         with context.begin_transaction():
             context.run_migrations()
 

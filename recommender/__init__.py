@@ -35,9 +35,12 @@ def create_app(
         title="recommender",
         version=__version__,
         spec_path="/api/v1/openapi.json",
-        docs_path=None,
+        docs_path="/api/v1/docs",
+        docs_ui="swagger-ui",
+        docs_oauth2_redirect_path=None,
     )
     app.config.update(load_config(environ, instance_path=app.instance_path))
+    app.config.update(_swagger_ui_assets(app.static_url_path))
     app.config.update(config or {})
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
@@ -47,9 +50,23 @@ def create_app(
         configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
     from recommender import api, cli, errors, web
+    from recommender.services.recommendations import build_recommender
+
+    app.extensions["recommender"] = build_recommender(app.config)
 
     errors.init_app(app)
     api.init_app(app)
     web.init_app(app)
     cli.init_app(app)
     return app
+
+
+def _swagger_ui_assets(static_url_path: str | None) -> dict[str, str]:
+    """Point the docs page at the vendored Swagger UI (APIFlask defaults to a CDN)."""
+    base = f"{static_url_path or '/static'}/vendor/swagger-ui"
+    return {
+        "SWAGGER_UI_BUNDLE_JS": f"{base}/swagger-ui-bundle.js",
+        "SWAGGER_UI_STANDALONE_PRESET_JS": f"{base}/swagger-ui-standalone-preset.js",
+        "SWAGGER_UI_CSS": f"{base}/swagger-ui.css",
+        "DOCS_FAVICON": f"{base}/favicon-32x32.png",
+    }

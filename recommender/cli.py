@@ -117,10 +117,19 @@ def serve(host: str, port: int, workers: int) -> None:
     run_gunicorn(current_app._get_current_object(), host=host, port=port, workers=workers)
 
 
+@click.command("retrain")
+def retrain() -> None:
+    """Rebuild the feature version: catalogue features and item baselines from every rating."""
+    store = current_app.extensions["recommender"].feature_store
+    with domain_errors_as_click():
+        features = store.rebuild(db.session)
+    rows, columns = features.matrix.shape
+    click.echo(f"Feature version {features.version}: {rows:,} movies x {columns} features.")
+
+
 def init_app(app: APIFlask) -> None:
-    app.cli.add_command(import_group)
-    app.cli.add_command(users_group)
-    app.cli.add_command(serve)
+    for command in (import_group, users_group, retrain, serve):
+        app.cli.add_command(command)
 
 
 def _create_app_for_cli() -> APIFlask:

@@ -57,6 +57,13 @@ def _rating_scale(environ: Mapping[str, str]) -> tuple[float, float, float]:
     return float(low), float(high), float(step)
 
 
+def _cache_url(environ: Mapping[str, str]) -> str | None:
+    url = environ.get("CACHE_URL") or None
+    if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"CACHE_URL must be a redis:// URL, got {url!r}")
+    return url
+
+
 def load_config(
     environ: Mapping[str, str] | None = None, instance_path: str | Path = "instance"
 ) -> dict[str, Any]:
@@ -98,6 +105,13 @@ def load_config(
         "RATING_STEP": rating_step,
         "PASSWORD_HASH_METHOD": hash_method,
         "SQLITE_BUSY_TIMEOUT_MS": _int(environ, "SQLITE_BUSY_TIMEOUT_MS", default=5000, minimum=0),
+        "TOKEN_TTL_HOURS": _int(environ, "TOKEN_TTL_HOURS", default=720, minimum=1),
+        # Werkzeug answers 413 for any request body above this, before a view reads it.
+        "MAX_CONTENT_LENGTH": _int(environ, "MAX_UPLOAD_MB", default=50, minimum=1) * 1024 * 1024,
+        "CACHE_URL": _cache_url(environ),
+        "CACHE_MAX_MB": _int(environ, "CACHE_MAX_MB", default=256, minimum=1),
+        "CACHE_TTL_SECONDS": _int(environ, "CACHE_TTL_SECONDS", default=86_400, minimum=1),
+        "FEATURE_CHECK_SECONDS": _int(environ, "FEATURE_CHECK_SECONDS", default=2, minimum=0),
         "MAX_PER_PAGE": 100,
         "JSON_SORT_KEYS": False,
     }

@@ -8,6 +8,7 @@ from typing import Any
 from apiflask import APIFlask, HTTPError
 from flask import render_template, request
 
+from recommender.services.accounts import InvalidCredentials
 from recommender.services.errors import Conflict, DomainError, ImportRefused, NotFound
 
 STATUS_CODES = {
@@ -24,7 +25,7 @@ STATUS_CODES = {
     500: "internal_error",
     503: "unavailable",
 }
-DOMAIN_STATUS = {NotFound: 404, Conflict: 409, ImportRefused: 422}
+DOMAIN_STATUS = {NotFound: 404, Conflict: 409, ImportRefused: 422, InvalidCredentials: 401}
 
 
 def wants_json() -> bool:

@@ -162,18 +162,17 @@ class ApiToken(db.Model):
 class FeatureSet(db.Model):
     """One version of the catalogue feature matrix and item baselines, shared by every worker.
 
-    Arrays are stored as ``.npy`` bytes. ``fingerprint`` names the catalogue state and settings
-    it was built from, so two workers building at once agree on one row.
+    ``arrays`` holds ``.npz`` bytes (movie ids, matrix, item baselines, popularity).
+    ``fingerprint`` names the catalogue and ratings state it was built from, so two workers
+    building at once agree on one row; ``catalogue_key`` names the catalogue state alone.
     """
 
     __tablename__ = "feature_sets"
 
     version: Mapped[int] = mapped_column(primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    catalogue_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     columns: Mapped[list[str]] = mapped_column(JSON)
-    movie_ids: Mapped[bytes] = mapped_column(LargeBinary)
-    matrix: Mapped[bytes] = mapped_column(LargeBinary)
-    item_baseline: Mapped[bytes] = mapped_column(LargeBinary)
-    global_mean: Mapped[float] = mapped_column(Float)
+    arrays: Mapped[bytes] = mapped_column(LargeBinary)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

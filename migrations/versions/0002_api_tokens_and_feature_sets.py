@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 09:37:41.696488
+Create Date: 2026-11-23 09:39:34.030103
 
 """
 from alembic import op
@@ -21,12 +21,10 @@ def upgrade():
     op.create_table('feature_sets',
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('fingerprint', sa.String(length=64), nullable=False),
+    sa.Column('catalogue_key', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('columns', sa.JSON(), nullable=False),
-    sa.Column('movie_ids', sa.LargeBinary(), nullable=False),
-    sa.Column('matrix', sa.LargeBinary(), nullable=False),
-    sa.Column('item_baseline', sa.LargeBinary(), nullable=False),
-    sa.Column('global_mean', sa.Float(), nullable=False),
+    sa.Column('arrays', sa.LargeBinary(), nullable=False),
     sa.Column('meta', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('version', name=op.f('pk_feature_sets')),
     sa.UniqueConstraint('fingerprint', name=op.f('uq_feature_sets_fingerprint'))

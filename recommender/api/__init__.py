@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import APIFlask
 
 
 def init_app(app: APIFlask) -> None:
     """Register the API blueprints."""
-    from recommender.api import health, movies
+    from recommender.api import accounts, admin, health, me, movies, recommendations
+    from recommender.api.converters import DatabaseIntConverter
     from recommender.api.schemas import ErrorOut
 
+    # Before any route is added: ids too long for the database are a 404, never a 500.
+    app.url_map.converters["int"] = DatabaseIntConverter
     # Document the error body every 4xx/5xx really has (see recommender/errors.py).
     app.config["HTTP_ERROR_SCHEMA"] = ErrorOut
     app.config["VALIDATION_ERROR_SCHEMA"] = ErrorOut
-    app.register_blueprint(health.bp)
-    app.register_blueprint(movies.bp)
+    app.spec_processor(mark_request_bodies_required)
+    for module in (health, movies, accounts, me, admin, recommendations):
+        app.register_blueprint(module.bp)
+
+
+def mark_request_bodies_required(spec: dict[str, Any]) -> dict[str, Any]:
+    """Mark every request body required: APIFlask leaves it optional, yet each route needs it."""
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation["requestBody"]["required"] = True
+    return spec

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from apiflask import Schema
-from apiflask.fields import Date, Float, Integer, List, Nested, Raw, String
+from apiflask.fields import (
+    Boolean,
+    DateTime,
+    Dict,
+    File,
+    Float,
+    Integer,
+    List,
+    Nested,
+    Raw,
+    String,
+)
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import ValidationError, validates_schema
 
@@ -30,7 +43,8 @@ class MovieOut(Schema):
     id = Integer(required=True)
     title = String(required=True)
     year = Integer(allow_none=True)
-    release_date = Date(allow_none=True)
+    # movie_to_dict gives the ISO text already; a Date field would call .isoformat() on it.
+    release_date = String(allow_none=True, metadata={"format": "date"})
     genres = List(String())
     runtime_min = Integer(allow_none=True)
     mpaa = String(allow_none=True)
@@ -97,3 +111,121 @@ class RecommendationsOut(Schema):
     ratings_count = Integer(required=True)
     needed = Integer(required=True, metadata={"description": "Ratings still needed for knn"})
     items = List(Nested(PredictionOut))
+
+
+class PredictionDetailOut(PredictionOut):
+    k = Integer(required=True)
+    ratings_count = Integer(required=True)
+    needed = Integer(required=True)
+
+
+class JSONNumber(Float):
+    """A JSON number: unlike ``Float`` it refuses numeric strings such as ``"4.5"``."""
+
+    def _deserialize(self, value: object, attr: str | None, data: object, **kwargs: object):
+        if isinstance(value, str):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class UTCDateTime(DateTime):
+    """A timestamp that always carries its offset: SQLite hands back naive UTC datetimes."""
+
+    def _serialize(self, value: dt.datetime | None, attr: str | None, obj: object, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class CredentialsIn(Schema):
+    username = String(required=True, validate=Length(min=1, max=200))
+    password = String(required=True, validate=Length(min=1, max=1000))
+
+
+class UserOut(Schema):
+    id = Integer(required=True)
+    username = String(required=True)
+    is_admin = Boolean(required=True)
+    created_at = UTCDateTime(required=True)
+
+
+class TokenOut(Schema):
+    token = String(required=True, metadata={"description": "Send as `Authorization: Bearer ...`"})
+    expires_at = UTCDateTime(required=True)
+
+
+class PageQuery(Schema):
+    page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))
+    per_page = Integer(load_default=20, validate=Range(min=1, max=100))
+
+
+class RatingIn(Schema):
+    rating = JSONNumber(
+        required=True,
+        allow_nan=False,
+        metadata={"description": "On the configured scale (default 0.5 to 5.0 in steps of 0.5)"},
+    )
+
+
+class RatingOut(Schema):
+    movie = Nested(MovieListItem, required=True)
+    rating = Float(required=True)
+    rated_at = String(required=True, metadata={"format": "date-time"})
+
+
+class RatingListItem(RatingOut):
+    """A rating inside a page (a subclass for the reason given on :class:`MovieListItem`)."""
+
+
+class RatingPageOut(Schema):
+    items = List(Nested(RatingListItem), required=True)
+    page = Integer(required=True)
+    per_page = Integer(required=True)
+    total = Integer(required=True)
+
+
+class ImportIn(Schema):
+    kind = String(required=True, validate=OneOf(["catalogue"]))
+    file = File(required=True, metadata={"description": "A catalogue as .json or .csv"})
+
+
+class ImportReportOut(Schema):
+    run_id = Integer(required=True)
+    kind = String(required=True)
+    filename = String(required=True)
+    status = String(required=True)
+    inserted = Integer(required=True)
+    updated = Integer(required=True)
+    unchanged = Integer(required=True)
+    skipped = List(Dict(), metadata={"description": "{location, reason} of each skipped record"})
+    corrected = List(Dict(), metadata={"description": "{location, message} of each correction"})
+    genres_created = Integer(required=True)
+
+
+class ImportRunOut(Schema):
+    id = Integer(required=True)
+    kind = String(required=True)
+    filename = String(required=True)
+    status = String(required=True, validate=OneOf(["running", "succeeded", "failed"]))
+    counts = Dict(keys=String(), values=Integer())
+    errors = List(Dict(), metadata={"description": "{location, message} of a failed run"})
+    notes = List(Dict(), metadata={"description": "What a successful run skipped or corrected"})
+    started_at = UTCDateTime(required=True)
+    finished_at = UTCDateTime(allow_none=True)
+    admin_id = Integer(allow_none=True)
+
+
+class HistogramBin(Schema):
+    rating = Float(required=True)
+    count = Integer(required=True)
+
+
+class StatsOut(Schema):
+    users = Integer(required=True)
+    movies = Integer(required=True)
+    ratings = Integer(required=True)
+    rating_histogram = List(
+        Nested(HistogramBin),
+        required=True,
+        metadata={"description": "One bin per step of the rating scale, empty ones included"},
+    )

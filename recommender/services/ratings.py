@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +46,8 @@ def rating_to_dict(rating: Rating) -> dict[str, Any]:
     return {
         "movie": movie_to_dict(rating.movie),
         "rating": rating.rating,
-        "rated_at": rating.rated_at.isoformat(),
+        # SQLite hands timestamps back without their zone; every timestamp here is UTC.
+        "rated_at": rating.rated_at.replace(tzinfo=rating.rated_at.tzinfo or dt.UTC).isoformat(),
     }
 
 
@@ -75,19 +77,23 @@ def rate_movie(
     else:
         rating.rating = value
         rating.rated_at = utcnow()
+    session.flush()
+    # Read back before the commit: afterwards a concurrent DELETE may already have removed it.
+    result = rating_to_dict(rating)
     session.commit()
-    return created, rating_to_dict(rating)
+    return created, result
 
 
 def delete_rating(session: Session, user_id: int, movie_id: int) -> None:
     """Remove the user's rating of a movie; raise :class:`NotFound` when there is none."""
+    # The user's row first, as in rate_movie: locking in the other order deadlocks on PostgreSQL.
+    _bump_ratings_version(session, user_id)
     deleted = session.execute(
         sa.delete(Rating).where(Rating.user_id == user_id, Rating.movie_id == movie_id)
     ).rowcount
     if not deleted:
         session.rollback()
         raise NotFound(f"You have not rated movie {movie_id}", {"movie_id": movie_id})
-    _bump_ratings_version(session, user_id)
     session.commit()
 
 

@@ -98,3 +98,12 @@ def test_sql_looking_search_is_just_text(client, movies):
     response = client.get("/api/v1/movies?q=' OR 1=1 --")
     assert response.status_code == 200
     assert response.get_json()["total"] == 0
+
+
+def test_release_dates_come_back_as_iso_dates(client, app):
+    import datetime as dt
+
+    movie = make_movie("Dated", 1998, release_date=dt.date(1998, 6, 12))
+    listed = client.get("/api/v1/movies").get_json()["items"][0]
+    detail = client.get(f"/api/v1/movies/{movie.id}").get_json()
+    assert listed["release_date"] == detail["release_date"] == "1998-06-12"

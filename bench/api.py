@@ -1,0 +1,269 @@
+"""REST benchmark: warm recommendations against /healthz on the same gunicorn server.
+
+Builds a SQLite database with the sample catalogue padded with synthetic movies to 62,000 and
+one user with 1,000 ratings, serves it with ``recommender serve`` (gunicorn, 2 workers) on
+127.0.0.1, and prints in one run:
+
+- requests/s and p50/p99 of GET /api/v1/me/recommendations (warm cache) and of GET /healthz,
+  and their ratio (goal: recommendations at least half the /healthz rate);
+- the latency of the first, uncached recommendation request;
+- the time of an incremental update after one new rating against a full recompute
+  (goal: 20x faster), measured in-process over the same data.
+
+Run: ``make bench-api`` (or ``.venv/bin/python bench/api.py --seconds 5``). Loopback only,
+bounded in time; the server is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from flask_migrate import upgrade  # noqa: E402
+
+from recommender import create_app  # noqa: E402
+from recommender.extensions import db  # noqa: E402
+from recommender.models import Genre, Movie, Rating, User, movie_genres  # noqa: E402
+from recommender.services import accounts, imports  # noqa: E402
+from recommender.services.recommendations import (  # noqa: E402
+    compute_predictions,
+    update_predictions,
+)
+
+CATALOGUE_SIZE = 62_000
+USER_RATINGS = 1_000
+MPAA = ("G", "PG", "PG-13", "R", "NC-17", None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pad_catalogue(rng: np.random.Generator, target: int) -> None:
+    """Insert synthetic movies (bulk, Core) until the catalogue holds ``target`` movies."""
+    have = db.session.scalar(sa.select(sa.func.count(Movie.id)))
+    missing = target - have
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        {
+            "title": f"Synthetic movie {i:05d}",
+            "year": int(rng.integers(1920, 2025)),
+            "runtime_min": int(rng.integers(70, 200)),
+            "budget": int(rng.lognormal(16, 1.2)),
+            "imdb_rating": round(float(rng.uniform(2, 9.5)), 1),
+            "imdb_votes": int(rng.lognormal(8, 2)),
+            "rt_rating": int(rng.integers(0, 101)) if rng.random() < 0.6 else None,
+            "mpaa": MPAA[int(rng.integers(len(MPAA)))],
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(missing)
+    ]
+    db.session.execute(sa.insert(Movie), rows)
+    genre_ids = list(db.session.scalars(sa.select(Genre.id)))
+    new_ids = db.session.scalars(
+        sa.select(Movie.id).where(Movie.title.like("Synthetic movie %"))
+    ).all()
+    links = [{"movie_id": m, "genre_id": int(rng.choice(genre_ids))} for m in new_ids]
+    db.session.execute(sa.insert(movie_genres), links)
+    db.session.commit()
+
+
+def build_database(path: Path, rng: np.random.Generator) -> tuple[dict[str, str], str, int]:
+    """Create the benchmark database; return its environment, a token and a spare movie id."""
+    environ = {
+        "RECOMMENDER_ENV": "production",
+        "SECRET_KEY": "benchmark-only-secret",
+        "DATABASE_URL": f"sqlite:///{path}",
+        "RECOMMENDER_K": "20",
+    }
+    app = create_app(environ=environ)
+    with app.app_context():
+        upgrade()
+        imports.import_sample_catalogue(db.session)
+        pad_catalogue(rng, CATALOGUE_SIZE)
+        user = accounts.create_user(db.session, "bench", "benchmark password")
+        movie_ids = np.array(db.session.scalars(sa.select(Movie.id)).all())
+        chosen = rng.choice(movie_ids, size=USER_RATINGS + 1, replace=False)
+        now = dt.datetime.now(dt.UTC)
+        db.session.execute(
+            sa.insert(Rating),
+            [
+                {"user_id": user.id, "movie_id": int(m), "rating": float(r), "rated_at": now}
+                for m, r in zip(chosen[:-1], rng.integers(1, 11, USER_RATINGS) / 2, strict=True)
+            ],
+        )
+        db.session.execute(sa.update(User).values(ratings_version=1))
+        db.session.commit()
+        token, _ = accounts.issue_token(db.session, user, ttl=dt.timedelta(hours=2))
+    return environ, token, int(chosen[-1])
+
+
+def get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> float:
+    """One GET on a kept-alive connection; returns its latency in seconds."""
+    started = time.perf_counter()
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    if response.status != 200:
+        raise RuntimeError(f"GET {path} answered {response.status}")
+    return time.perf_counter() - started
+
+
+def load(port: int, path: str, headers: dict[str, str], seconds: float, clients: int) -> dict:
+    """``clients`` threads on kept-alive connections for ``seconds``: rate and latencies."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    deadline = time.perf_counter() + seconds
+
+    def run(slot: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.perf_counter() < deadline:
+            latencies[slot].append(get(conn, path, headers))
+        conn.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    flat = sorted(x for part in latencies for x in part)
+    return {
+        "rate": len(flat) / elapsed,
+        "p50": 1000 * flat[len(flat) // 2],
+        "p99": 1000 * flat[min(len(flat) - 1, int(len(flat) * 0.99))],
+        "count": len(flat),
+    }
+
+
+def wait_until_up(port: int, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            get(http.client.HTTPConnection("127.0.0.1", port, timeout=2), "/healthz", {})
+            return
+        except OSError:
+            if server.poll() is not None:
+                raise RuntimeError("server exited:\n" + log.read_text()) from None
+            time.sleep(0.2)
+    raise RuntimeError("server did not start within 60 s")
+
+
+def incremental_against_full(environ: dict[str, str], repeats: int) -> tuple[float, float, int]:
+    """Median seconds of one incremental update and of a full recompute, and the stale rows."""
+    app = create_app(environ=environ)
+    with app.app_context():
+        recommender = app.extensions["recommender"]
+        features = recommender.feature_store.current(db.session)
+        user_id = db.session.scalar(sa.select(User.id).where(User.username == "bench"))
+        rows, values = recommender._ratings(db.session, user_id, features)
+        settings = recommender.settings
+        previous = compute_predictions(features, rows[:-1], values[:-1], settings)
+        full_times, incremental_times = [], []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            full = compute_predictions(features, rows, values, settings)
+            full_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            updated = update_predictions(
+                features, previous, rows, values, settings, ratings_version=2
+            )
+            incremental_times.append(time.perf_counter() - started)
+        kept = np.isin(previous.unrated_rows, updated.unrated_rows)
+        stale = int((previous.neighbour_rows[kept] != updated.neighbour_rows).any(axis=1).sum())
+        assert np.allclose(updated.predicted, full.predicted)
+        return statistics.median(incremental_times), statistics.median(full_times), stale
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="load duration per endpoint")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent client threads")
+    parser.add_argument("--repeats", type=int, default=7, help="repeats of the in-process timing")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        environ, token, spare_movie = build_database(Path(tmp) / "bench.sqlite3", rng)
+        print(
+            f"database: {CATALOGUE_SIZE:,} movies, 1 user x {USER_RATINGS:,} ratings "
+            f"({time.perf_counter() - started:.1f} s to build)"
+        )
+        port = free_port()
+        log = Path(tmp) / "server.log"
+        command = [
+            sys.executable,
+            "-m",
+            "recommender",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ]
+        with log.open("wb") as out:
+            server = subprocess.Popen(
+                command, env={**os.environ, **environ}, stdout=out, stderr=out
+            )
+        try:
+            wait_until_up(port, server, log)
+            auth = {"Authorization": f"Bearer {token}"}
+            path = "/api/v1/me/recommendations?limit=20"
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            first = get(conn, path, auth)
+            second = get(conn, path, auth)
+            for _ in range(20):  # warm both workers
+                get(http.client.HTTPConnection("127.0.0.1", port, timeout=120), path, auth)
+            health = load(port, "/healthz", {}, args.seconds, args.clients)
+            recommendations = load(port, path, auth, args.seconds, args.clients)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        incremental, full, stale = incremental_against_full(environ, args.repeats)
+
+    ratio = recommendations["rate"] / health["rate"]
+    print(f"\n{'endpoint':<32}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}")
+    for name, row in (("/healthz", health), ("/api/v1/me/recommendations", recommendations)):
+        print(
+            f"{name:<32}{row['rate']:>9.0f}{row['p50']:>9.2f}{row['p99']:>9.2f}{row['count']:>10}"
+        )
+    print(
+        f"\nrecommendations / healthz rate: {ratio:.2f} (goal >= 0.5: "
+        f"{'PASS' if ratio >= 0.5 else 'FAIL'})"
+    )
+    print(
+        f"first request (features built, predictions computed): {1000 * first:.0f} ms; "
+        f"second (warm): {1000 * second:.1f} ms"
+    )
+    speedup = full / incremental
+    print(
+        f"one new rating: incremental {1000 * incremental:.1f} ms vs full recompute "
+        f"{1000 * full:.1f} ms = {speedup:.1f}x (goal >= 20x: "
+        f"{'PASS' if speedup >= 20 else 'FAIL'}); {stale:,} of "
+        f"{CATALOGUE_SIZE - USER_RATINGS - 1:,} rows changed neighbours"
+    )
+    del spare_movie
+
+
+if __name__ == "__main__":
+    main()

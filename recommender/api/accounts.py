@@ -1,0 +1,57 @@
+"""``/api/v1/auth``: register, and get or revoke a bearer token."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import current_app
+
+from recommender.api.auth import token_auth
+from recommender.api.schemas import CredentialsIn, TokenOut, UserOut
+from recommender.extensions import db
+from recommender.models import User
+from recommender.services import accounts
+
+bp = APIBlueprint("accounts", __name__, url_prefix="/api/v1/auth", tag="Auth")
+
+
+@bp.post("/register")
+@bp.input(CredentialsIn, arg_name="credentials")
+@bp.output(UserOut, status_code=201, description="The new account")
+@bp.doc(responses=[400, 409, 413])
+def register(credentials: dict[str, str]) -> User:
+    """Create an account."""
+    return accounts.create_user(
+        db.session,
+        credentials["username"],
+        credentials["password"],
+        hash_method=current_app.config["PASSWORD_HASH_METHOD"],
+    )
+
+
+@bp.post("/tokens")
+@bp.input(CredentialsIn, arg_name="credentials")
+@bp.output(TokenOut, status_code=201, description="A new token, shown only this once")
+@bp.doc(responses=[400, 401, 413])
+def create_token(credentials: dict[str, str]) -> dict[str, Any]:
+    """Exchange a username and password for a bearer token."""
+    user = accounts.authenticate(
+        db.session,
+        credentials["username"],
+        credentials["password"],
+        hash_method=current_app.config["PASSWORD_HASH_METHOD"],
+    )
+    ttl = dt.timedelta(hours=current_app.config["TOKEN_TTL_HOURS"])
+    token, expires_at = accounts.issue_token(db.session, user, ttl=ttl)
+    return {"token": token, "expires_at": expires_at}
+
+
+@bp.delete("/tokens")
+@bp.auth_required(token_auth)
+@bp.output({}, status_code=204, description="The token no longer works")
+def revoke_token() -> str:
+    """Revoke the token this request was made with (sign out)."""
+    accounts.revoke_token(db.session, token_auth.get_auth().token)
+    return ""

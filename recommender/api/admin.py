@@ -1,0 +1,56 @@
+"""``/api/v1/admin``: imports and site statistics, for administrators only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import url_for
+
+from recommender.api.auth import current_user, token_auth
+from recommender.api.me import rating_scale
+from recommender.api.schemas import ImportIn, ImportReportOut, ImportRunOut, StatsOut
+from recommender.extensions import db
+from recommender.services import imports, stats
+
+bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="Admin")
+
+FORBIDDEN = {403: "Signed in, but not an administrator"}
+
+
+def upload_name(filename: str | None) -> str:
+    """Return the bare name of an uploaded file: clients may send a path with it."""
+    return (filename or "").replace("\\", "/").rsplit("/", 1)[-1] or "upload"
+
+
+@bp.post("/imports")
+@bp.auth_required(token_auth, roles=["admin"])
+@bp.input(ImportIn, location="form_and_files", arg_name="form")
+@bp.output(ImportReportOut, status_code=201, description="The file was imported")
+@bp.doc(responses={**FORBIDDEN, 413: "File larger than MAX_UPLOAD_MB"})
+def create_import(form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Import a catalogue file as a whole, or refuse it with the lines at fault (422)."""
+    upload = form["file"]
+    report = imports.import_catalogue(
+        db.session, upload.stream, filename=upload_name(upload.filename), admin_id=current_user().id
+    )
+    location = url_for(".get_import", run_id=report.run_id)
+    return report.to_dict(), 201, {"Location": location}
+
+
+@bp.get("/imports/<int:run_id>")
+@bp.auth_required(token_auth, roles=["admin"])
+@bp.output(ImportRunOut)
+@bp.doc(responses=FORBIDDEN)
+def get_import(run_id: int) -> dict[str, Any]:
+    """One import run: its status, counts, errors and notes."""
+    return stats.get_import_run(db.session, run_id)
+
+
+@bp.get("/stats")
+@bp.auth_required(token_auth, roles=["admin"])
+@bp.output(StatsOut)
+@bp.doc(responses=FORBIDDEN)
+def site_stats() -> dict[str, Any]:
+    """Count users, movies and ratings, with a histogram over the rating scale."""
+    return stats.site_stats(db.session, rating_scale())

@@ -1,0 +1,66 @@
+"""``/api/v1/me``: the signed-in user's own ratings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import current_app
+
+from recommender.api.auth import current_user, token_auth
+from recommender.api.schemas import PageQuery, RatingIn, RatingOut, RatingPageOut
+from recommender.extensions import db
+from recommender.services import ratings
+
+bp = APIBlueprint("me", __name__, url_prefix="/api/v1/me", tag="My ratings")
+
+RATING_PATH = "/ratings/<int:movie_id>"
+
+
+def rating_scale() -> ratings.RatingScale:
+    """Build the configured rating scale (services take it as a plain value)."""
+    config = current_app.config
+    return ratings.RatingScale(config["RATING_MIN"], config["RATING_MAX"], config["RATING_STEP"])
+
+
+@bp.get("/ratings")
+@bp.auth_required(token_auth)
+@bp.input(PageQuery, location="query", arg_name="query")
+@bp.output(RatingPageOut)
+def list_my_ratings(query: dict[str, int]) -> dict[str, Any]:
+    """List your ratings, newest first, one page at a time."""
+    return asdict(ratings.list_ratings(db.session, current_user().id, **query))
+
+
+@bp.put(RATING_PATH)
+@bp.auth_required(token_auth)
+@bp.input(RatingIn, arg_name="body")
+@bp.output(RatingOut, description="Rating changed")
+@bp.doc(
+    responses={
+        201: {
+            "description": "Rating created",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RatingOut"}}},
+        },
+        400: "Malformed JSON",
+        404: "No such movie",
+        413: "Body too large",
+    }
+)
+def rate_movie(movie_id: int, body: dict[str, float]) -> tuple[dict[str, Any], int]:
+    """Rate a movie, or change your rating of it."""
+    created, rating = ratings.rate_movie(
+        db.session, current_user().id, movie_id, body["rating"], rating_scale()
+    )
+    return rating, 201 if created else 200
+
+
+@bp.delete(RATING_PATH)
+@bp.auth_required(token_auth)
+@bp.output({}, status_code=204, description="Rating removed")
+@bp.doc(responses={404: "You have not rated this movie"})
+def delete_my_rating(movie_id: int) -> str:
+    """Remove your rating of a movie."""
+    ratings.delete_rating(db.session, current_user().id, movie_id)
+    return ""

@@ -1,0 +1,249 @@
+"""/api/v1/me/recommendations and /me/predictions as a client drives them (k = 3 in tests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+
+import pytest
+import redis
+
+from recommender import create_app
+from recommender.extensions import db
+from recommender.services import accounts
+from tests.conftest import make_environ
+from tests.factories import make_movie
+
+GENRES = ("Drama", "Comedy", "Action", "Horror", "Romance")
+
+
+@pytest.fixture
+def catalogue(app):
+    """Forty movies whose attributes vary, so neighbours are well defined."""
+    return [
+        make_movie(
+            f"Film {i:02d}",
+            1950 + (i * 7) % 60,
+            (GENRES[i % 5],),
+            runtime_min=80 + (i * 13) % 90,
+            imdb_rating=round(3 + (i * 37 % 60) / 10, 1),
+            imdb_votes=100 + i * 997 % 50_000,
+            budget=1_000_000 * (1 + i % 17),
+        )
+        for i in range(40)
+    ]
+
+
+def token_headers(app, username: str) -> dict[str, str]:
+    user = accounts.create_user(db.session, username, "password123", hash_method="pbkdf2:sha256:1")
+    token, _ = accounts.issue_token(db.session, user, ttl=dt.timedelta(hours=1))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def rate(client, headers, movie, value):
+    response = client.put(f"/api/v1/me/ratings/{movie.id}", json={"rating": value}, headers=headers)
+    assert response.status_code in (200, 201), response.get_json()
+
+
+def recommendations(client, headers, limit=50):
+    response = client.get(f"/api/v1/me/recommendations?limit={limit}", headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_new_user_gets_cold_start_and_the_number_of_ratings_needed(client, catalogue):
+    headers = token_headers(client.application, "ann")
+    body = recommendations(client, headers, limit=5)
+    assert (body["source"], body["k"], body["ratings_count"], body["needed"]) == (
+        "cold_start",
+        3,
+        0,
+        4,
+    )
+    assert len(body["items"]) == 5
+    assert all(item["neighbours"] == [] for item in body["items"])
+    predicted = [item["predicted_rating"] for item in body["items"]]
+    assert predicted == sorted(predicted, reverse=True)
+
+
+def test_knn_switches_on_at_exactly_k_plus_one_ratings_and_off_after_a_delete(client, catalogue):
+    headers = token_headers(client.application, "ann")
+    for count, movie in enumerate(catalogue[:3], start=1):
+        rate(client, headers, movie, 4.0)
+        body = recommendations(client, headers)
+        assert (body["source"], body["ratings_count"], body["needed"]) == (
+            "cold_start",
+            count,
+            4 - count,
+        )
+    rate(client, headers, catalogue[3], 2.0)
+    body = recommendations(client, headers)
+    assert (body["source"], body["ratings_count"], body["needed"]) == ("knn", 4, 0)
+
+    assert (
+        client.delete(f"/api/v1/me/ratings/{catalogue[3].id}", headers=headers).status_code == 204
+    )
+    body = recommendations(client, headers)
+    assert (body["source"], body["ratings_count"], body["needed"]) == ("cold_start", 3, 1)
+
+
+def test_knn_explanations_are_the_users_own_ratings(client, catalogue):
+    headers = token_headers(client.application, "ann")
+    mine = {
+        movie.id: value
+        for movie, value in zip(catalogue[:8], [5, 4.5, 1, 2, 3, 3.5, 0.5, 4], strict=True)
+    }
+    for movie in catalogue[:8]:
+        rate(client, headers, movie, mine[movie.id])
+    body = recommendations(client, headers, limit=40)
+    assert body["source"] == "knn"
+    assert len(body["items"]) == 40 - 8
+    titles = {movie.id: movie.title for movie in catalogue}
+    for item in body["items"]:
+        assert item["movie"]["id"] not in mine  # no rated movie is recommended
+        neighbours = item["neighbours"]
+        assert len(neighbours) == 3
+        for neighbour in neighbours:
+            assert neighbour["rating"] == mine[neighbour["movie_id"]]
+            assert neighbour["title"] == titles[neighbour["movie_id"]]
+        distances = [n["distance"] for n in neighbours]
+        assert distances == sorted(distances)
+        assert sum(n["weight"] for n in neighbours) == pytest.approx(1.0, abs=1e-5)
+        assert 0.5 <= item["predicted_rating"] <= 5.0
+    predicted = [item["predicted_rating"] for item in body["items"]]
+    assert predicted == sorted(predicted, reverse=True)
+
+
+def test_one_prediction_matches_its_place_in_the_recommendations(client, catalogue):
+    headers = token_headers(client.application, "ann")
+    for movie, value in zip(catalogue[:6], [5, 1, 4, 2, 3, 4.5], strict=True):
+        rate(client, headers, movie, value)
+    listed = {i["movie"]["id"]: i for i in recommendations(client, headers, limit=100)["items"]}
+    target = catalogue[20]
+    response = client.get(f"/api/v1/me/predictions/{target.id}", headers=headers)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["source"] == "knn" and body["needed"] == 0 and body["ratings_count"] == 6
+    assert body["predicted_rating"] == listed[target.id]["predicted_rating"]
+    assert body["neighbours"] == listed[target.id]["neighbours"]
+
+
+def test_prediction_errors(client, catalogue):
+    headers = token_headers(client.application, "ann")
+    rate(client, headers, catalogue[0], 4.0)
+    unknown = client.get("/api/v1/me/predictions/999999", headers=headers)
+    rated = client.get(f"/api/v1/me/predictions/{catalogue[0].id}", headers=headers)
+    anonymous = client.get(f"/api/v1/me/predictions/{catalogue[1].id}")
+    assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "not_found"
+    assert rated.status_code == 409 and rated.get_json()["error"]["code"] == "conflict"
+    assert anonymous.status_code == 401 and "error" in anonymous.get_json()
+    cold = client.get(f"/api/v1/me/predictions/{catalogue[1].id}", headers=headers).get_json()
+    assert cold["source"] == "cold_start" and cold["neighbours"] == [] and cold["needed"] == 3
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "many"])
+def test_bad_limit_is_a_422(client, catalogue, limit):
+    headers = token_headers(client.application, "ann")
+    response = client.get(f"/api/v1/me/recommendations?limit={limit}", headers=headers)
+    assert response.status_code == 422
+    assert "limit" in response.get_json()["error"]["details"]["query"]
+
+
+def test_recommendations_need_a_token(client, catalogue):
+    response = client.get("/api/v1/me/recommendations")
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_another_users_ratings_never_shape_my_recommendations(client, catalogue):
+    ann, bob = token_headers(client.application, "ann"), token_headers(client.application, "bob")
+    for movie in catalogue[:10]:
+        rate(client, ann, movie, 5.0)
+    body = recommendations(client, bob)
+    assert (body["source"], body["ratings_count"], body["needed"]) == ("cold_start", 0, 4)
+    rate(client, bob, catalogue[20], 1.0)
+    assert recommendations(client, bob)["ratings_count"] == 1
+
+
+def predicted_by_movie(body):
+    return {item["movie"]["id"]: item["predicted_rating"] for item in body["items"]}
+
+
+def test_a_changed_rating_is_reflected_at_once(client, catalogue):
+    headers = token_headers(client.application, "ann")
+    for movie, value in zip(catalogue[:5], [5, 5, 5, 5, 5], strict=True):
+        rate(client, headers, movie, value)
+    before = {
+        i["movie"]["id"]: i["predicted_rating"] for i in recommendations(client, headers)["items"]
+    }
+    for movie in catalogue[:5]:
+        rate(client, headers, movie, 0.5)
+    after = {
+        i["movie"]["id"]: i["predicted_rating"] for i in recommendations(client, headers)["items"]
+    }
+    assert all(after[movie_id] < before[movie_id] for movie_id in after)
+
+
+def test_empty_catalogue_gives_an_empty_list(client, app):
+    headers = token_headers(app, "ann")
+    body = recommendations(client, headers)
+    assert body["items"] == [] and body["source"] == "cold_start"
+
+
+def redis_available() -> bool:
+    try:
+        return redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return False
+
+
+def test_redis_cache_serves_the_same_predictions_as_the_memory_cache(database_url, app, catalogue):
+    if not redis_available():
+        pytest.skip("Redis is not running at 127.0.0.1:6379")
+    redis.Redis(host="127.0.0.1", port=6379, db=15).flushdb()
+    memory_client = app.test_client()
+    headers = token_headers(app, "ann")
+    for movie, value in zip(catalogue[:6], [5, 1, 4, 2, 3, 4.5], strict=True):
+        rate(memory_client, headers, movie, value)
+    expected = recommendations(memory_client, headers)
+
+    environ = make_environ(database_url, CACHE_URL="redis://127.0.0.1:6379/15")
+    redis_app = create_app(environ=environ, config={"RECOMMENDER_K": 3})
+    with redis_app.app_context():
+        first = recommendations(redis_app.test_client(), headers)
+        keys = redis.Redis(host="127.0.0.1", port=6379, db=15).keys("predictions:*")
+        second = recommendations(redis_app.test_client(), headers)
+        db.session.remove()
+        db.engine.dispose()
+    assert first == second == expected
+    assert len(keys) == 1
+
+
+def test_redis_down_still_answers(database_url, app, catalogue):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    headers = token_headers(app, "ann")
+    for movie, value in zip(catalogue[:5], [5, 1, 4, 2, 3], strict=True):
+        rate(app.test_client(), headers, movie, value)
+    environ = make_environ(database_url, CACHE_URL=f"redis://127.0.0.1:{closed_port}/0")
+    down_app = create_app(environ=environ, config={"RECOMMENDER_K": 3})
+    with down_app.app_context():
+        body = recommendations(down_app.test_client(), headers)
+        db.session.remove()
+        db.engine.dispose()
+    assert body["source"] == "knn" and len(body["items"]) > 0
+
+
+def test_the_json_body_is_what_the_openapi_schema_describes(client, catalogue):
+    from recommender.api.schemas import RecommendationsOut
+
+    headers = token_headers(client.application, "ann")
+    cold = recommendations(client, headers, limit=3)
+    for movie in catalogue[:6]:
+        rate(client, headers, movie, 3.5)
+    warm = recommendations(client, headers, limit=3)
+    schema = RecommendationsOut()
+    for body in (cold, warm):
+        assert schema.dump(body) == body  # the schema would have produced the same JSON
+        assert schema.validate(body) == {}
