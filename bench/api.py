@@ -38,13 +38,13 @@ sys.path.insert(0, str(ROOT))
 from flask_migrate import upgrade  # noqa: E402
 
 from recommender import create_app  # noqa: E402
-from recommender.extensions import db  # noqa: E402
-from recommender.models import Genre, Movie, Rating, User, movie_genres  # noqa: E402
-from recommender.services import accounts, imports  # noqa: E402
-from recommender.services.recommendations import (  # noqa: E402
+from recommender.engine.predictor import (  # noqa: E402
     compute_predictions,
     update_predictions,
 )
+from recommender.extensions import db  # noqa: E402
+from recommender.models import Genre, Movie, Rating, User, movie_genres  # noqa: E402
+from recommender.services import accounts, imports  # noqa: E402
 
 CATALOGUE_SIZE = 62_000
 USER_RATINGS = 1_000

@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,36 +22,9 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from recommender.engine.features import DEFAULT_SPEC, FeatureSpec, build_feature_matrix
+from recommender.engine.predictor import CatalogueFeatures, item_baselines
 from recommender.models import FeatureSet, Genre, Movie, Rating, movie_genres
 from recommender.services.errors import InvalidInput
-
-# Shrinks a movie's mean rating toward its prior: a movie with n ratings moves n/(n + 5) of the
-# way from the prior to its own mean.
-ITEM_DAMPING = 5.0
-
-
-@dataclass(frozen=True)
-class CatalogueFeatures:
-    """One feature version, ready for the engine. Rows are movies in ascending id order."""
-
-    version: int
-    movie_ids: NDArray[np.int64]
-    matrix: NDArray[np.float64]
-    columns: tuple[str, ...]
-    item_baseline: NDArray[np.float64]
-    popularity: NDArray[np.float64]
-    global_mean: float
-    row_of_movie: Mapping[int, int] = field(repr=False)
-    sq_norms: NDArray[np.float64] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # Squared row norms, for screening distances to a new rating without a full pass.
-        object.__setattr__(self, "sq_norms", np.einsum("ij,ij->i", self.matrix, self.matrix))
-
-    def rows_for(self, movie_ids: NDArray[np.int64]) -> NDArray[np.intp]:
-        """Matrix rows of ``movie_ids`` (all must be in the catalogue)."""
-        rows = np.searchsorted(self.movie_ids, movie_ids)
-        return rows.astype(np.intp)
 
 
 @dataclass(frozen=True)
@@ -107,30 +80,6 @@ def _percentile_rank(values: NDArray[np.float64]) -> NDArray[np.float64]:
     if len(values) < 2 or np.all(values == values[0]):
         return np.zeros(len(values))
     return np.searchsorted(np.sort(values), values, side="left") / (len(values) - 1)
-
-
-def item_baselines(
-    prior: NDArray[np.float64],
-    rating_sums: NDArray[np.float64],
-    rating_counts: NDArray[np.float64],
-    damping: float = ITEM_DAMPING,
-) -> tuple[NDArray[np.float64], float]:
-    """Damped item means shrunk toward ``prior`` (NaN where unknown: the global mean).
-
-    ``baseline_i = (sum_i + damping * anchor_i) / (count_i + damping)``, where ``anchor_i`` is
-    the prior when known and the global mean of all ratings otherwise. With no ratings at all
-    the baseline is the prior itself. Returns ``(baselines, global_mean)``.
-    """
-    total = rating_counts.sum()
-    known_prior = prior[~np.isnan(prior)]
-    if total > 0:
-        global_mean = float(rating_sums.sum() / total)
-    elif known_prior.size:
-        global_mean = float(known_prior.mean())
-    else:
-        global_mean = float("nan")
-    anchor = np.where(np.isnan(prior), global_mean, prior)
-    return (rating_sums + damping * anchor) / (rating_counts + damping), global_mean
 
 
 def build_features(

@@ -1,4 +1,4 @@
-"""The recommendation core without a database: full and incremental predictions, cold start."""
+"""The per-user predictor: full and incremental predictions, cold start, item baselines."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from recommender.engine.knn import KNNRegressor
-from recommender.services.feature_store import CatalogueFeatures, item_baselines
-from recommender.services.recommendations import (
+from recommender.engine.predictor import (
+    CatalogueFeatures,
     PredictorSettings,
     UserPredictions,
     cold_start_predictions,
     compute_predictions,
+    item_baselines,
     update_predictions,
 )
 
