@@ -101,3 +101,16 @@ def test_console_script_reports_a_configuration_error_cleanly():
     assert result.returncode != 0
     assert "SECRET_KEY must be set in production" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_same_commands_work_under_flask_app_recommender(database_url):
+    env = {**os.environ, "RECOMMENDER_ENV": "testing", "DATABASE_URL": database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "recommender", "import", "catalogue", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--sample" in result.stdout and "--if-empty" in result.stdout
