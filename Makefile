@@ -8,7 +8,7 @@ PORT ?= 5000
 export UV_PYTHON_DOWNLOADS := never
 UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
 
-.PHONY: demo test lint format bench-engine bench-api clean
+.PHONY: demo test lint format bench-engine bench-accuracy bench-api bench-import clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,15 @@ format: $(VENV)/.installed-dev
 bench-engine: $(VENV)/.installed-dev
 	$(BIN)/python bench/engine.py
 
+bench-accuracy: $(VENV)/.installed-dev
+	$(UV) -e '.[bench]'
+	$(BIN)/python bench/accuracy.py
+
 bench-api: $(VENV)/.installed-dev
 	$(BIN)/python bench/api.py
+
+bench-import: $(VENV)/.installed-dev
+	$(BIN)/python bench/import_speed.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

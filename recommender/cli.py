@@ -17,8 +17,9 @@ from flask.cli import AppGroup, FlaskGroup, NoAppException
 
 from recommender.config import ConfigError
 from recommender.extensions import db
-from recommender.services import accounts, catalogue, imports
+from recommender.services import accounts, catalogue, imports, movielens
 from recommender.services.errors import DomainError
+from recommender.services.ratings import RatingScale
 
 import_group = AppGroup("import", help="Import catalogues and rating datasets.")
 users_group = AppGroup("users", help="Manage user accounts.")
@@ -90,6 +91,26 @@ def import_catalogue(path: Path | None, sample: bool, if_empty: bool) -> None:
     echo_report(report)
 
 
+@import_group.command("movielens")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", *movielens.LAYOUTS]),
+    default="auto",
+    show_default=True,
+    help="The dataset's layout; auto recognises it by its file names.",
+)
+def import_movielens(path: Path, layout: str) -> None:
+    """Import a MovieLens dataset (100K, 1M, latest/25M or RecBole files) from a folder or zip."""
+    config = current_app.config
+    scale = RatingScale(config["RATING_MIN"], config["RATING_MAX"], config["RATING_STEP"])
+    with domain_errors_as_click(), progress_bar("Importing ratings") as progress:
+        report = movielens.import_movielens(
+            db.session, path, scale=scale, layout=layout, progress=progress
+        )
+    click.echo(report.summary())
+
+
 @users_group.command("create-admin")
 @click.argument("username")
 @click.password_option("--password", help="The password (prompted for when absent).")
@@ -119,16 +140,116 @@ def serve(host: str, port: int, workers: int) -> None:
 
 @click.command("retrain")
 def retrain() -> None:
-    """Rebuild the feature version: catalogue features and item baselines from every rating."""
+    """Rebuild the feature version: item baselines from every rating, and item factors learned
+    from them once there are FACTOR_MIN_RATINGS (default 1,000) ratings by 20+ users
+    (catalogue features otherwise)."""
     store = current_app.extensions["recommender"].feature_store
     with domain_errors_as_click():
         features = store.rebuild(db.session)
     rows, columns = features.matrix.shape
-    click.echo(f"Feature version {features.version}: {rows:,} movies x {columns} features.")
+    kind = " (learned item factors)" if features.columns[0] == "factor_0" else ""
+    click.echo(f"Feature version {features.version}: {rows:,} movies x {columns} features{kind}.")
+
+
+def _parse_ks(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    try:
+        ks = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not ks or min(ks) < 1:
+        raise click.BadParameter(f"expected values of k >= 1, got {value!r}")
+    return ks
+
+
+@click.command("evaluate")
+@click.option(
+    "--dataset",
+    type=click.Path(path_type=Path),
+    help="A ratings dataset folder or file (RecBole .inter, u.data, ratings.dat, ratings.csv); "
+    "default: the ratings in the database.",
+)
+@click.option("--folds", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--k", "ks", default="5,10,20,40", show_default=True, callback=_parse_ks)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Chart file (PNG).")
+@click.option("--task", type=click.Choice(["regress", "classify"]), default="regress")
+def evaluate(
+    dataset: Path | None,
+    folds: int,
+    seed: int,
+    ks: list[int],
+    fmt: str,
+    plot: Path | None,
+    task: str,
+) -> None:
+    """Cross-validate the predictor (k-fold; --folds 1: one 80/20 split) over values of k.
+
+    regress: RMSE, MAE, coverage, cold-start share, times, validation curve and best k, with
+    baselines. classify: "good movie" (rating >= 4) accuracy per k; without --dataset and
+    without ratings, the catalogue's IMDb >= 7.0 from its features.
+    """
+    import json
+
+    from recommender.engine import evaluate as engine
+    from recommender.services import evaluation
+
+    config = current_app.config
+    with domain_errors_as_click(), progress_bar("Evaluating folds") as progress:
+        try:
+            if dataset is not None:
+                data = evaluation.load_dataset_ratings(dataset)
+            else:
+                data = evaluation.load_database_ratings(
+                    db.session, config["RATING_MIN"], config["RATING_MAX"]
+                )
+            if task == "regress":
+                report = engine.cross_validate(data, ks, folds, seed, progress=progress)
+            else:
+                report = engine.cross_validate_classifier(data, ks, folds, seed, progress=progress)
+        except DomainError as error:
+            if task != "classify" or dataset is not None or "no ratings" not in error.message:
+                raise
+            matrix, labels = evaluation.catalogue_labels(db.session)
+            report = engine.cross_validate_items_classifier(matrix, labels, ks, folds, seed)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+    if plot is not None:
+        evaluation.plot_curve(report, plot)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict()))
+    else:
+        click.echo(engine.format_table(report))
+        if plot is not None:
+            click.echo(f"\nValidation curve written to {plot}")
+
+
+@click.command("predict")
+@click.option("--dataset", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--pairs", required=True, type=click.Path(path_type=Path), help="CSV user_id,movie_id"
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--k", default=None, type=click.IntRange(1), help="Neighbours (default: app's k).")
+def predict(dataset: Path, pairs: Path, out: Path, k: int | None) -> None:
+    """Train on DATASET and write user_id,movie_id,predicted_rating,source for each pair.
+
+    Ids are the dataset's; an unknown user or movie gets a cold-start prediction.
+    """
+    from recommender.engine.evaluate import fit_and_predict
+    from recommender.services import evaluation
+
+    with domain_errors_as_click():
+        user_ids, movie_ids = evaluation.read_pairs(pairs)
+        data = evaluation.load_dataset_ratings(dataset)
+        k = k or current_app.config["RECOMMENDER_K"]
+        predicted, cold = fit_and_predict(data, user_ids, movie_ids, k)
+        evaluation.write_predictions(out, user_ids, movie_ids, predicted, cold)
+    click.echo(f"Wrote {len(predicted):,} predictions to {out} ({int(cold.sum()):,} cold start).")
 
 
 def init_app(app: APIFlask) -> None:
-    for command in (import_group, users_group, retrain, serve):
+    for command in (import_group, users_group, retrain, serve, evaluate, predict):
         app.cli.add_command(command)
 
 

@@ -112,6 +112,16 @@ def load_config(
         "CACHE_MAX_MB": _int(environ, "CACHE_MAX_MB", default=256, minimum=1),
         "CACHE_TTL_SECONDS": _int(environ, "CACHE_TTL_SECONDS", default=86_400, minimum=1),
         "FEATURE_CHECK_SECONDS": _int(environ, "FEATURE_CHECK_SECONDS", default=2, minimum=0),
+        # `retrain` learns item factors from the ratings once there are at least this many.
+        "FACTOR_MIN_RATINGS": _int(environ, "FACTOR_MIN_RATINGS", default=1000, minimum=1),
         "MAX_PER_PAGE": 100,
+        # Browser session cookies: never readable by scripts, not sent on cross-site posts,
+        # and HTTPS-only in production.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env_name == "production",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": env_name == "production",
         "JSON_SORT_KEYS": False,
     }

@@ -40,6 +40,8 @@ movie_genres = Table(
 
 class User(db.Model):
     __tablename__ = "users"
+    # A dataset's own user id, so a re-import finds the user it created before.
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
@@ -49,6 +51,8 @@ class User(db.Model):
     # Bumped on every rating change; part of the prediction cache key.
     ratings_version: Mapped[int] = mapped_column(default=0)
     source: Mapped[str] = mapped_column(String(40), default="local")
+    # The user's id in ``source`` (a rating dataset); NULL for local accounts.
+    external_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     ratings: Mapped[list[Rating]] = relationship(back_populates="user", passive_deletes=True)
@@ -102,6 +106,16 @@ class Movie(db.Model):
     )
 
     genres: Mapped[list[Genre]] = relationship(secondary=movie_genres, order_by=Genre.name)
+
+
+class MovieExternalId(db.Model):
+    """A movie's id in a rating dataset, so a re-import finds the movie it matched before."""
+
+    __tablename__ = "movie_external_ids"
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
 
 
 class Rating(db.Model):

@@ -11,7 +11,7 @@ from recommender.api.auth import current_user, token_auth
 from recommender.api.me import rating_scale
 from recommender.api.schemas import ImportIn, ImportReportOut, ImportRunOut, StatsOut
 from recommender.extensions import db
-from recommender.services import imports, stats
+from recommender.services import imports, movielens, stats
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="Admin")
 
@@ -29,11 +29,17 @@ def upload_name(filename: str | None) -> str:
 @bp.output(ImportReportOut, status_code=201, description="The file was imported")
 @bp.doc(responses={**FORBIDDEN, 413: "File larger than MAX_UPLOAD_MB"})
 def create_import(form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Import a catalogue file as a whole, or refuse it with the lines at fault (422)."""
+    """Import a catalogue file or a MovieLens .zip as a whole, or refuse it (422) saying why."""
     upload = form["file"]
-    report = imports.import_catalogue(
-        db.session, upload.stream, filename=upload_name(upload.filename), admin_id=current_user().id
-    )
+    name, admin_id = upload_name(upload.filename), current_user().id
+    if form["kind"] == "movielens":
+        report: Any = movielens.import_movielens(
+            db.session, upload.stream, scale=rating_scale(), filename=name, admin_id=admin_id
+        )
+    else:
+        report = imports.import_catalogue(
+            db.session, upload.stream, filename=name, admin_id=admin_id
+        )
     location = url_for(".get_import", run_id=report.run_id)
     return report.to_dict(), 201, {"Location": location}
 

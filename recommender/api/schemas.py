@@ -185,8 +185,11 @@ class RatingPageOut(Schema):
 
 
 class ImportIn(Schema):
-    kind = String(required=True, validate=OneOf(["catalogue"]))
-    file = File(required=True, metadata={"description": "A catalogue as .json or .csv"})
+    kind = String(required=True, validate=OneOf(["catalogue", "movielens"]))
+    file = File(
+        required=True,
+        metadata={"description": "A catalogue as .json or .csv; a MovieLens dataset as .zip"},
+    )
 
 
 class ImportReportOut(Schema):
@@ -194,12 +197,21 @@ class ImportReportOut(Schema):
     kind = String(required=True)
     filename = String(required=True)
     status = String(required=True)
-    inserted = Integer(required=True)
-    updated = Integer(required=True)
-    unchanged = Integer(required=True)
+    # Catalogue imports:
+    inserted = Integer()
+    updated = Integer()
+    unchanged = Integer()
     skipped = List(Dict(), metadata={"description": "{location, reason} of each skipped record"})
     corrected = List(Dict(), metadata={"description": "{location, message} of each correction"})
-    genres_created = Integer(required=True)
+    genres_created = Integer()
+    # MovieLens imports:
+    layout = String(metadata={"description": "100k, 1m, latest or recbole"})
+    dataset = String(metadata={"description": "The users' source, e.g. ml-100k"})
+    counts = Dict(
+        keys=String(),
+        values=Integer(),
+        metadata={"description": "Movies matched/inserted, users and ratings inserted/updated"},
+    )
 
 
 class ImportRunOut(Schema):

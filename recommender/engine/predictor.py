@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from recommender.engine.distances import pairwise_distances
-from recommender.engine.knn import KNNRegressor, neighbor_weights
+from recommender.engine.knn import KNNRegressor, WeightsCallable, neighbor_weights
 
 # Shrinks a movie's mean rating toward its prior: a movie with n ratings moves n/(n + 5) of the
 # way from the prior to its own mean.
@@ -35,6 +36,10 @@ class CatalogueFeatures:
     popularity: NDArray[np.float64]
     global_mean: float
     row_of_movie: Mapping[int, int] = field(repr=False)
+    # PredictorSettings fields this version asks for (e.g. learned item factors want
+    # ``{"weights": "cosine2", "shrinkage": 1.0, "user_offset": True}``); applied by
+    # :func:`settings_for` over the service's settings.
+    predictor_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     sq_norms: NDArray[np.float64] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -88,11 +93,56 @@ class PredictorSettings:
     rating_min: float
     rating_max: float
     metric: str = "euclidean"
+    # "uniform", "distance" (1/d) or a similarity weight of SIMILARITY_WEIGHTS ("cosine2":
+    # cos^2 on L2-normalised rows, where euclidean d gives cos = 1 - d^2 / 2).
     weights: str = "distance"
     # The cold-start user offset moves n/(n + 10) of the way to the user's mean residual.
     user_damping: float = 10.0
     # Cold start recommends among the best-known quarter of the catalogue.
     known_share: float = 0.25
+    # Added to the sum of the weights: the KNN's correction shrinks toward the baseline when
+    # the neighbours are few or dissimilar (0: plain weighted mean). Meant for similarity
+    # weights, which lie in [0, 1]; 1/d weights have no fixed scale.
+    shrinkage: float = 0.0
+    # Add the user's damped offset (user_damping) to the KNN baseline too. Without shrinkage
+    # it cancels out of the weighted mean of residuals; with shrinkage it is what the
+    # prediction shrinks toward.
+    user_offset: bool = False
+
+    def __post_init__(self) -> None:
+        if self.weights not in ("uniform", "distance", *SIMILARITY_WEIGHTS):
+            names = ", ".join(("uniform", "distance", *SIMILARITY_WEIGHTS))
+            raise ValueError(f"Unknown weights {self.weights!r}; expected one of {names}")
+        if self.shrinkage < 0:
+            raise ValueError(f"Expected shrinkage >= 0, got {self.shrinkage}")
+
+
+def _cosine_power(power: int) -> WeightsCallable:
+    def weights(dist: NDArray[np.float64]) -> NDArray[np.float64]:
+        # A floor keeps every row's sum positive when no neighbour is similar at all.
+        cos = 1.0 - dist**2 / 2.0
+        return np.maximum(cos, 0.0) ** power + 1e-12
+
+    return weights
+
+
+# Similarity-style weights for L2-normalised feature rows (cosine geometry).
+SIMILARITY_WEIGHTS: dict[str, WeightsCallable] = {
+    "cosine": _cosine_power(1),
+    "cosine2": _cosine_power(2),
+}
+
+
+def engine_weights(name: str) -> str | WeightsCallable:
+    """What the engine takes for the weights ``name``: the name itself or a callable."""
+    return SIMILARITY_WEIGHTS.get(name, name)
+
+
+def settings_for(features: CatalogueFeatures, settings: PredictorSettings) -> PredictorSettings:
+    """``settings`` with the options the feature version asks for."""
+    if not features.predictor_options:
+        return settings
+    return replace(settings, **features.predictor_options)
 
 
 @dataclass(frozen=True)
@@ -155,22 +205,39 @@ def _residuals(
     return rated_values - features.item_baseline[rated_rows]
 
 
+def user_offset(
+    features: CatalogueFeatures,
+    rated_rows: NDArray[np.intp],
+    rated_values: NDArray[np.float64],
+    settings: PredictorSettings,
+) -> float:
+    """The user's damped offset: ``sum(r - baseline) / (n + user_damping)`` (0 without ratings)."""
+    residuals = _residuals(features, rated_rows, rated_values)
+    return float(residuals.sum() / (len(rated_rows) + settings.user_damping))
+
+
 def _fit(
     features: CatalogueFeatures,
     rated_rows: NDArray[np.intp],
     rated_values: NDArray[np.float64],
     settings: PredictorSettings,
 ) -> KNNRegressor:
-    model = KNNRegressor(n_neighbors=settings.k, weights=settings.weights, metric=settings.metric)
+    model = KNNRegressor(
+        n_neighbors=settings.k, weights=engine_weights(settings.weights), metric=settings.metric
+    )
     return model.fit(features.matrix[rated_rows], _residuals(features, rated_rows, rated_values))
 
 
 def weight_shares(dist: NDArray[np.float64], settings: PredictorSettings) -> NDArray[np.float64]:
-    """Each neighbour's share of its prediction, rows summing to 1."""
-    weights = neighbor_weights(dist, settings.weights)
+    """Each neighbour's share of its prediction's correction to the baseline.
+
+    ``w_i / (sum(w) + shrinkage)``: rows sum to 1 without shrinkage, to less with it (the rest
+    stays with the baseline).
+    """
+    weights = neighbor_weights(dist, engine_weights(settings.weights))
     if weights is None:
-        return np.full(dist.shape, 1.0 / dist.shape[1])
-    return weights / weights.sum(axis=1, keepdims=True)
+        weights = np.ones(dist.shape)
+    return weights / (weights.sum(axis=1, keepdims=True) + settings.shrinkage)
 
 
 def _predict_rows(
@@ -182,11 +249,19 @@ def _predict_rows(
     rated_values: NDArray[np.float64],
     settings: PredictorSettings,
 ) -> NDArray[np.float64]:
-    """Baseline plus the weighted mean of the neighbours' residuals, clipped to the scale."""
+    """Baseline plus the weighted mean of the neighbours' residuals, clipped to the scale.
+
+    :math:`\\hat r_q = b_q + o + \\sum_i w_i (r_i - b_i - o) / (\\sum_i w_i + s)`, with the
+    user offset ``o`` (0 unless ``settings.user_offset``) and the shrinkage ``s``.
+    """
+    offset = 0.0
+    if settings.user_offset:
+        offset = user_offset(features, rated_rows, rated_values, settings)
     residual_of = np.zeros(len(features.movie_ids))
-    residual_of[rated_rows] = _residuals(features, rated_rows, rated_values)
+    residual_of[rated_rows] = _residuals(features, rated_rows, rated_values) - offset
     shares = weight_shares(neighbour_dist, settings)
-    predicted = features.item_baseline[query_rows] + (shares * residual_of[neighbour_rows]).sum(1)
+    correction = (shares * residual_of[neighbour_rows]).sum(1)
+    predicted = features.item_baseline[query_rows] + offset + correction
     return np.clip(predicted, settings.rating_min, settings.rating_max)
 
 
@@ -200,6 +275,7 @@ def compute_predictions(
     ratings_version: int = 0,
 ) -> UserPredictions:
     """Predict every unrated movie from scratch (needs more than k ratings)."""
+    settings = settings_for(features, settings)
     order = np.argsort(rated_rows)
     rated_rows, rated_values = rated_rows[order], rated_values[order]
     unrated_rows = np.setdiff1d(np.arange(len(features.movie_ids)), rated_rows)
@@ -238,8 +314,10 @@ def update_predictions(
       distance: it is merged into the row's sorted neighbours (the others cannot change).
     - A row that lost a neighbour (rating removed), or that is unrated again, is searched anew.
     - A row whose neighbour was re-rated keeps its neighbours; its prediction is recomputed.
-    Every other row keeps its neighbours and prediction, which equal a full recompute's.
+    Every other row keeps its neighbours and prediction, which equal a full recompute's
+    (with ``user_offset`` any change moves the offset, so every row is predicted again).
     """
+    settings = settings_for(features, settings)
     order = np.argsort(rated_rows)
     rated_rows, rated_values = rated_rows[order], rated_values[order]
     added = np.setdiff1d(rated_rows, previous.rated_rows)
@@ -256,6 +334,8 @@ def update_predictions(
     predicted = previous.predicted[keep]
     research = _rows_using(neighbour_rows, removed)
     repredict = research | _rows_using(neighbour_rows, changed)
+    if settings.user_offset and (added.size or removed.size or changed.size):
+        repredict[:] = True
 
     if added.size:
         entered = _maybe_within(features, unrated_rows, added, neighbour_dist[:, -1], settings)
@@ -369,7 +449,63 @@ def cold_start_predictions(
     settings: PredictorSettings,
 ) -> NDArray[np.float64]:
     """Item baseline plus the user's damped offset, for every catalogue row."""
-    offset = _residuals(features, rated_rows, rated_values).sum() / (
-        len(rated_rows) + settings.user_damping
-    )
+    settings = settings_for(features, settings)
+    offset = user_offset(features, rated_rows, rated_values, settings)
     return np.clip(features.item_baseline + offset, settings.rating_min, settings.rating_max)
+
+
+def predict_for_rows(
+    features: CatalogueFeatures,
+    rated_rows: NDArray[np.intp],
+    rated_values: NDArray[np.float64],
+    query_rows: NDArray[np.intp],
+    settings: PredictorSettings,
+    ks: tuple[int, ...] | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Predictions for chosen rows, as the service would make them, for one or more k.
+
+    The rule of the service: above k ratings the KNN, at or below cold start. One neighbour
+    search at the largest KNN-able k serves every smaller k (neighbours come nearest first,
+    ties to the lower row, so its first k are the k-search's).
+
+    Parameters
+    ----------
+    rated_rows, rated_values : ndarray of shape (n,)
+        The user's ratings (training ratings, in an evaluation).
+    query_rows : ndarray of shape (q,)
+    ks : tuple of int, optional
+        Values of k (default ``(settings.k,)``).
+
+    Returns
+    -------
+    predicted : ndarray of shape (len(ks), q)
+    cold : ndarray of shape (len(ks),)
+        True where that k fell to cold start (``n <= k``).
+    """
+    settings = settings_for(features, settings)
+    ks = (settings.k,) if ks is None else tuple(ks)
+    order = np.argsort(rated_rows, kind="stable")
+    rated_rows, rated_values = rated_rows[order], rated_values[order]
+    n = len(rated_rows)
+    cold = np.array([n <= k for k in ks], dtype=bool)
+    predicted = np.empty((len(ks), len(query_rows)))
+    if cold.any():
+        predicted[cold] = cold_start_predictions(features, rated_rows, rated_values, settings)[
+            query_rows
+        ]
+    if (~cold).any() and len(query_rows):
+        k_max = max(k for k, c in zip(ks, cold, strict=True) if not c)
+        model = _fit(features, rated_rows, rated_values, replace(settings, k=k_max))
+        dist, index = model.kneighbors(features.matrix[query_rows])
+        for j, k in enumerate(ks):
+            if not cold[j]:
+                predicted[j] = _predict_rows(
+                    features,
+                    query_rows,
+                    rated_rows[index[:, :k]],
+                    dist[:, :k],
+                    rated_rows,
+                    rated_values,
+                    replace(settings, k=k),
+                )
+    return predicted, cold

@@ -3,6 +3,14 @@ the database so every worker and machine shares it, and held in memory per proce
 
 A new version is built when the catalogue changes (an import) or on ``retrain``; ratings made
 through the app do not rebuild it (the item baselines are a snapshot, refreshed by a retrain).
+
+``retrain`` also learns item factors from every rating (DESIGN §5) once there are enough of
+them (:class:`FactorPolicy`: by default at least 1,000 ratings by at least 20 users): the
+version's matrix is then the learned item features (L2-normalised factors plus the item bias,
+cosine geometry), the catalogue matrix is kept beside it, and the version asks the predictor
+for the options those features were validated with (``predictor_options`` in its meta). With
+fewer ratings, and in versions built because the catalogue changed, the matrix is the
+catalogue features.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import json
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +29,8 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
+from recommender.engine.evaluate import ModelConfig
+from recommender.engine.factors import fit_factors, item_feature_columns
 from recommender.engine.features import DEFAULT_SPEC, FeatureSpec, build_feature_matrix
 from recommender.engine.predictor import CatalogueFeatures, item_baselines
 from recommender.models import FeatureSet, Genre, Movie, Rating, movie_genres
@@ -33,6 +43,18 @@ class BaselineSettings:
 
     rating_min: float
     rating_max: float
+
+
+@dataclass(frozen=True)
+class FactorPolicy:
+    """When and how ``retrain`` learns item factors (too few ratings: catalogue features)."""
+
+    min_ratings: int = 1_000
+    min_users: int = 20
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"min_ratings": self.min_ratings, "min_users": self.min_users, **asdict(self.model)}
 
 
 def _catalogue_key(session: Session, spec: FeatureSpec, scale: BaselineSettings) -> tuple[str, int]:
@@ -82,10 +104,46 @@ def _percentile_rank(values: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.searchsorted(np.sort(values), values, side="left") / (len(values) - 1)
 
 
+def _learn_factors(
+    session: Session, movie_ids: NDArray[np.int64], policy: FactorPolicy
+) -> tuple[NDArray[np.float64], tuple[str, ...], dict[str, Any]] | None:
+    """Learned item feature rows for ``movie_ids`` from every rating, or None (too few)."""
+    n_ratings, n_users = session.execute(
+        sa.select(sa.func.count(), sa.func.count(sa.distinct(Rating.user_id))).select_from(Rating)
+    ).one()
+    if n_ratings < policy.min_ratings or n_users < policy.min_users:
+        return None
+    rows = np.array(
+        session.execute(sa.select(Rating.user_id, Rating.movie_id, Rating.rating)).all(),
+        dtype=np.float64,
+    )
+    _, users = np.unique(rows[:, 0].astype(np.int64), return_inverse=True)
+    items = np.searchsorted(movie_ids, rows[:, 1].astype(np.int64))
+    factors = fit_factors(
+        users, items, rows[:, 2], int(users.max()) + 1, len(movie_ids), policy.model.factors
+    )
+    matrix, columns = item_feature_columns(factors, policy.model.bias_weight)
+    fitted = factors.predict(users, items)
+    info = {
+        "ratings": int(n_ratings),
+        "users": int(n_users),
+        "train_rmse": float(np.sqrt(np.mean((fitted - rows[:, 2]) ** 2))),
+        "policy": policy.to_dict(),
+    }
+    return matrix, columns, info
+
+
 def build_features(
-    session: Session, spec: FeatureSpec, scale: BaselineSettings
+    session: Session,
+    spec: FeatureSpec,
+    scale: BaselineSettings,
+    factors: FactorPolicy | None = None,
 ) -> tuple[dict[str, NDArray[Any]], tuple[str, ...], dict[str, Any]]:
-    """Compute the arrays of a feature version from the catalogue and all ratings."""
+    """Compute the arrays of a feature version from the catalogue and all ratings.
+
+    With ``factors``, item factors are learned from the ratings when there are enough (see
+    :class:`FactorPolicy`) and become the matrix; the catalogue matrix is stored beside it.
+    """
     movie_ids, movies = _movie_attributes(session)
     features = build_feature_matrix(movies, spec)
     # The catalogue prior: the IMDb rating (0-10) rescaled to the rating scale.
@@ -118,8 +176,24 @@ def build_features(
     }
     # A column missing everywhere has no median (NaN), which JSON cannot hold: store null.
     imputed = {name: None if np.isnan(v) else v for name, v in features.imputed.items()}
-    meta = {"imputed": imputed, "rated_movies": int((counts > 0).sum())}
-    return arrays, features.columns, meta
+    meta: dict[str, Any] = {
+        "imputed": imputed,
+        "rated_movies": int((counts > 0).sum()),
+        "features": "catalogue",
+    }
+    columns = features.columns
+    learned = None if factors is None else _learn_factors(session, movie_ids, factors)
+    if learned is not None:
+        arrays["catalogue_matrix"] = arrays["matrix"]
+        arrays["matrix"], columns, meta["factors"] = learned
+        meta["features"] = "factors"
+        meta["catalogue_columns"] = list(features.columns)
+        meta["predictor_options"] = factors.model.predictor_options()
+    elif factors is not None:
+        meta["factors_skipped"] = (
+            f"fewer than {factors.min_ratings:,} ratings or {factors.min_users:,} users"
+        )
+    return arrays, columns, meta
 
 
 def _to_npz(arrays: Mapping[str, NDArray[Any]]) -> bytes:
@@ -140,6 +214,7 @@ def _from_row(row: FeatureSet) -> CatalogueFeatures:
             popularity=data["popularity"],
             global_mean=float(data["global_mean"]),
             row_of_movie={int(m): i for i, m in enumerate(movie_ids)},
+            predictor_options=dict((row.meta or {}).get("predictor_options", {})),
         )
 
 
@@ -155,9 +230,13 @@ class FeatureStore:
         scale: BaselineSettings,
         spec: FeatureSpec = DEFAULT_SPEC,
         check_seconds: float = 2.0,
+        factors: FactorPolicy | None = None,
     ) -> None:
         self.scale = scale
         self.spec = spec
+        # Learned by ``rebuild`` (retrain) only: a catalogue change on the request path
+        # builds the quick catalogue version (until the next retrain).
+        self.factors = factors if factors is not None else FactorPolicy()
         self.check_seconds = check_seconds
         self._current: CatalogueFeatures | None = None
         self._checked_at = float("-inf")
@@ -172,12 +251,13 @@ class FeatureStore:
             return self._current
 
     def rebuild(self, session: Session) -> CatalogueFeatures:
-        """Build a new version from the catalogue and every rating now (``retrain``)."""
+        """Build a new version from the catalogue and every rating now (``retrain``), with
+        learned item factors when there are enough ratings."""
         with self._lock:
             key, movie_count = _catalogue_key(session, self.spec, self.scale)
             if movie_count == 0:
                 raise InvalidInput("The catalogue is empty: import one before retraining")
-            self._current = self._build(session, key)
+            self._current = self._build(session, key, self.factors)
             self._checked_at = time.monotonic()
             return self._current
 
@@ -196,16 +276,19 @@ class FeatureStore:
             return _from_row(session.get_one(FeatureSet, latest.version))
         return self._build(session, key)
 
-    def _build(self, session: Session, catalogue_key: str) -> CatalogueFeatures:
-        fingerprint = hashlib.sha256(
-            json.dumps([catalogue_key, _ratings_marker(session)]).encode()
-        ).hexdigest()
+    def _build(
+        self, session: Session, catalogue_key: str, factors: FactorPolicy | None = None
+    ) -> CatalogueFeatures:
+        state: list[Any] = [catalogue_key, _ratings_marker(session)]
+        if factors is not None:  # a retrain's version differs from a catalogue-only one
+            state.append(factors.to_dict())
+        fingerprint = hashlib.sha256(json.dumps(state).encode()).hexdigest()
         existing = session.scalar(
             sa.select(FeatureSet).where(FeatureSet.fingerprint == fingerprint)
         )
         if existing is not None:
             return _from_row(existing)
-        arrays, columns, meta = build_features(session, self.spec, self.scale)
+        arrays, columns, meta = build_features(session, self.spec, self.scale, factors)
         row = FeatureSet(
             fingerprint=fingerprint,
             catalogue_key=catalogue_key,

@@ -26,6 +26,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
@@ -736,6 +737,36 @@ def _mark_failed(session: Session, run_id: int, error: Exception) -> None:
         log.exception("could not mark import run %s as failed", run_id)
 
 
+@contextmanager
+def tracked_run(
+    session: Session, kind: str, filename: str, admin_id: int | None
+) -> Iterator[ImportRun]:
+    """Commit a new running ``ImportRun`` and yield it; on error roll back and mark it failed.
+
+    The run is committed first so even a crash leaves a trace; the body writes its data and
+    calls ``finish_run`` in one transaction. Any error rolls that transaction back, records
+    the error on the run in its own transaction and is re-raised.
+    """
+    run = ImportRun(kind=kind, filename=filename[:500], admin_id=admin_id, counts={}, errors=[])
+    session.add(run)
+    session.commit()
+    run_id = run.id
+    try:
+        yield run
+    except Exception as error:
+        session.rollback()
+        _mark_failed(session, run_id, error)
+        raise
+
+
+def finish_run(
+    session: Session, run: ImportRun, counts: dict[str, int], notes: list[dict[str, Any]]
+) -> None:
+    """Mark ``run`` succeeded with its counts and notes and commit the import's transaction."""
+    run.status, run.counts, run.notes, run.finished_at = "succeeded", counts, notes, utcnow()
+    session.commit()
+
+
 def import_catalogue(
     session: Session,
     source: str | Path | BinaryIO,
@@ -756,31 +787,20 @@ def import_catalogue(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     name = filename or _source_name(source)
-    run = ImportRun(
-        kind=KIND, filename=name[:500], status="running", admin_id=admin_id, counts={}, errors=[]
-    )
-    session.add(run)
-    session.commit()
-    run_id = run.id
-    try:
+    with tracked_run(session, KIND, name, admin_id) as run:
         chosen = _choose_format(fmt, name)
         latest = dt.date.today().year if latest_year is None else latest_year
         parsed = parse_catalogue(_read_bytes(source), chosen, latest)
         if parsed.problems:
             raise _refusal(name, parsed.problems, parsed.truncated)
         report = ImportReport(
-            run_id, KIND, name, "succeeded", skipped=parsed.skipped, corrected=parsed.corrected
+            run.id, KIND, name, "succeeded", skipped=parsed.skipped, corrected=parsed.corrected
         )
         _write_records(session, parsed.records, report, progress, batch_size)
-        run.status, run.counts, run.finished_at = report.status, report.counts(), utcnow()
-        run.notes = [{"kind": "skipped", **item} for item in report.skipped] + [
+        notes = [{"kind": "skipped", **item} for item in report.skipped] + [
             {"kind": "corrected", **item} for item in report.corrected
         ]
-        session.commit()
-    except Exception as error:
-        session.rollback()
-        _mark_failed(session, run_id, error)
-        raise
+        finish_run(session, run, report.counts(), notes)
     return report
 
 

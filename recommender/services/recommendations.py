@@ -24,6 +24,7 @@ from recommender.engine.predictor import (
     UserPredictions,
     cold_start_predictions,
     compute_predictions,
+    settings_for,
     update_predictions,
     weight_shares,
 )
@@ -142,7 +143,7 @@ class Recommender:
             entry = self._predictions(features, user_id, rated_rows, rated_values, version)
             best = _top([entry.predicted, features.popularity[entry.unrated_rows]], limit)
             items = [
-                (entry.unrated_rows[i], entry.predicted[i], self._neighbours_of(entry, i))
+                (entry.unrated_rows[i], entry.predicted[i], self._neighbours_of(features, entry, i))
                 for i in best
             ]
         return {**header, "items": self._render(session, features, items)}
@@ -167,7 +168,7 @@ class Recommender:
         else:
             entry = self._predictions(features, user_id, rated_rows, rated_values, version)
             i = int(np.searchsorted(entry.unrated_rows, row))
-            item = (row, entry.predicted[i], self._neighbours_of(entry, i))
+            item = (row, entry.predicted[i], self._neighbours_of(features, entry, i))
         (rendered,) = self._render(session, features, [item])
         return {**header, **rendered}
 
@@ -243,10 +244,13 @@ class Recommender:
         self.cache.set(key, entry)
         return entry
 
-    def _neighbours_of(self, entry: UserPredictions, i: int) -> list[Neighbour]:
+    def _neighbours_of(
+        self, features: CatalogueFeatures, entry: UserPredictions, i: int
+    ) -> list[Neighbour]:
         rows = entry.neighbour_rows[i]
         dist = entry.neighbour_dist[i]
-        shares = weight_shares(dist[None, :], self.settings)[0]
+        # The feature version may ask for other weights (learned factors: cosine2).
+        shares = weight_shares(dist[None, :], settings_for(features, self.settings))[0]
         rating_at = np.searchsorted(entry.rated_rows, rows)
         return [
             (int(row), float(entry.rated_values[at]), float(d), float(share))
@@ -298,7 +302,7 @@ class Recommender:
 def build_recommender(config: dict[str, Any]) -> Recommender:
     """A recommender from the app's settings: in-process cache, or Redis when CACHE_URL is set."""
     from recommender.services.cache import RedisCache
-    from recommender.services.feature_store import BaselineSettings
+    from recommender.services.feature_store import BaselineSettings, FactorPolicy
 
     settings = PredictorSettings(
         k=config["RECOMMENDER_K"], rating_min=config["RATING_MIN"], rating_max=config["RATING_MAX"]
@@ -306,6 +310,7 @@ def build_recommender(config: dict[str, Any]) -> Recommender:
     store = FeatureStore(
         BaselineSettings(config["RATING_MIN"], config["RATING_MAX"]),
         check_seconds=config["FEATURE_CHECK_SECONDS"],
+        factors=FactorPolicy(min_ratings=config.get("FACTOR_MIN_RATINGS", 1_000)),
     )
     cache: Cache[UserPredictions]
     if config["CACHE_URL"]:

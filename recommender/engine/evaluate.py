@@ -1,0 +1,606 @@
+"""Offline evaluation of the service's predictor on a ratings dataset (numpy only; no database).
+
+What is scored is exactly what the service runs: the per-user KNN of
+:mod:`recommender.engine.predictor` (residuals over a damped baseline, cold start at or below k
+ratings) over item features learned by :mod:`recommender.engine.factors` from the *training*
+ratings of each fold only. Baselines are scored on the same folds in the same run:
+
+- ``global_mean``: the mean training rating;
+- ``item_mean``: the damped item mean (the predictor's item baseline);
+- ``baseline``: damped item mean plus the user's damped offset (the cold-start formula for all);
+- ``factors``: the matrix factorisation's own prediction ``mu + b_u + b_i + p_u . q_i``.
+
+Definitions
+-----------
+- **coverage**: share of test pairs whose user and movie both have training ratings (the model
+  has seen them; the others are predicted from baselines alone).
+- **cold-start share**: share of test pairs whose user has ``<= k`` training ratings, which the
+  service answers with the cold-start formula instead of the KNN.
+- **best k**: the k of the smallest mean RMSE over the folds (ties: the smaller k).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from recommender.engine.factors import FactorSettings, fit_factors, item_feature_columns
+from recommender.engine.knn import KNNClassifier
+from recommender.engine.predictor import (
+    ITEM_DAMPING,
+    CatalogueFeatures,
+    PredictorSettings,
+    engine_weights,
+    item_baselines,
+    predict_for_rows,
+)
+
+GOOD_RATING = 4.0  # "good movie" for the classifier: a user rating of at least this
+
+
+@dataclass(frozen=True)
+class RatingsData:
+    """Ratings as index arrays. ``users[j]``/``items[j]`` index ``user_ids``/``item_ids``."""
+
+    users: NDArray[np.intp]
+    items: NDArray[np.intp]
+    ratings: NDArray[np.float64]
+    user_ids: NDArray[np.int64]
+    item_ids: NDArray[np.int64]
+    rating_min: float
+    rating_max: float
+
+    @classmethod
+    def from_ids(
+        cls,
+        user_ids: Sequence[int] | NDArray[np.int64],
+        item_ids: Sequence[int] | NDArray[np.int64],
+        ratings: Sequence[float] | NDArray[np.float64],
+        rating_min: float | None = None,
+        rating_max: float | None = None,
+    ) -> RatingsData:
+        """Index the ids (ascending); the scale defaults to the ratings' own range."""
+        values = np.asarray(ratings, dtype=np.float64)
+        if values.size == 0:
+            raise ValueError("Expected at least one rating, got none")
+        if not np.isfinite(values).all():
+            raise ValueError("Ratings contain NaN or infinity")
+        uids, users = np.unique(np.asarray(user_ids, dtype=np.int64), return_inverse=True)
+        iids, items = np.unique(np.asarray(item_ids, dtype=np.int64), return_inverse=True)
+        if not (len(users) == len(items) == len(values)):
+            raise ValueError("Expected user ids, item ids and ratings of the same length")
+        lo = float(values.min()) if rating_min is None else rating_min
+        hi = float(values.max()) if rating_max is None else rating_max
+        return cls(users.astype(np.intp), items.astype(np.intp), values, uids, iids, lo, hi)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def __len__(self) -> int:
+        return len(self.ratings)
+
+
+# --------------------------------------------------------------------------------------------
+# Splits and metrics
+# --------------------------------------------------------------------------------------------
+
+
+def train_test_split(
+    n: int, test_size: float = 0.2, seed: int = 0
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Random split of ``n`` ratings: ``(train, test)`` index arrays, disjoint, covering all.
+
+    The test part is the first ``round(n * test_size)`` positions of a seeded permutation.
+    """
+    if not 0 < test_size < 1:
+        raise ValueError(f"Expected 0 < test_size < 1, got {test_size}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = round(n * test_size)
+    if n_test == 0 or n_test == n:
+        raise ValueError(f"Cannot split {n} ratings with test_size={test_size}")
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def kfold_splits(n: int, folds: int = 5, seed: int = 0) -> list[tuple[NDArray[np.intp], ...]]:
+    """Seeded k-fold: every rating is in exactly one test fold; fold sizes differ by <= 1."""
+    if folds < 2:
+        raise ValueError(f"Expected folds >= 2, got {folds}")
+    if folds > n:
+        raise ValueError(f"Expected folds <= number of ratings, got {folds} > {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    parts = np.array_split(order, folds)
+    return [
+        (np.sort(np.concatenate(parts[:i] + parts[i + 1 :])), np.sort(parts[i]))
+        for i in range(folds)
+    ]
+
+
+def rmse(predicted: NDArray[np.float64], actual: NDArray[np.float64]) -> float:
+    """:math:`\\sqrt{\\mathrm{mean}((\\hat y - y)^2)}`."""
+    return float(np.sqrt(np.mean((np.asarray(predicted) - np.asarray(actual)) ** 2)))
+
+
+def mae(predicted: NDArray[np.float64], actual: NDArray[np.float64]) -> float:
+    """:math:`\\mathrm{mean}(|\\hat y - y|)`."""
+    return float(np.mean(np.abs(np.asarray(predicted) - np.asarray(actual))))
+
+
+def accuracy(predicted: NDArray[Any], actual: NDArray[Any]) -> float:
+    """Share of equal labels."""
+    return float(np.mean(np.asarray(predicted) == np.asarray(actual)))
+
+
+def best_k(curve: dict[int, float], higher_is_better: bool = False) -> int:
+    """The k with the best score (smallest, or largest for accuracy); ties go to the smaller k."""
+    if not curve:
+        raise ValueError("Expected a non-empty validation curve")
+    sign = -1.0 if higher_is_better else 1.0
+    return min(curve, key=lambda k: (sign * curve[k], k))
+
+
+# --------------------------------------------------------------------------------------------
+# The model: learned item features + the service's predictor
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Item features and predictor options; defaults are the configuration chosen on ML-100K
+    by validation inside the training data (see ``bench/accuracy.py``)."""
+
+    factors: FactorSettings = field(
+        default_factory=lambda: FactorSettings(n_factors=50, reg=0.1, n_iterations=10)
+    )
+    bias_weight: float = 1.0
+    weights: str = "cosine2"
+    shrinkage: float = 1.0
+    user_offset: bool = True
+    user_damping: float = 10.0
+    item_damping: float = ITEM_DAMPING
+
+    def predictor_options(self) -> dict[str, Any]:
+        """The PredictorSettings fields a learned feature version asks for."""
+        return {
+            "metric": "euclidean",
+            "weights": self.weights,
+            "shrinkage": self.shrinkage,
+            "user_offset": self.user_offset,
+            "user_damping": self.user_damping,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    features: CatalogueFeatures
+    global_mean: float
+    factor_prediction: Callable[[NDArray[np.intp], NDArray[np.intp]], NDArray[np.float64]]
+    fit_seconds: float
+
+
+def train(data: RatingsData, train_idx: NDArray[np.intp], config: ModelConfig) -> TrainedModel:
+    """Learn item features and baselines from the ratings at ``train_idx`` only."""
+    start = time.perf_counter()
+    users, items = data.users[train_idx], data.items[train_idx]
+    values = data.ratings[train_idx]
+    factors = fit_factors(users, items, values, data.n_users, data.n_items, config.factors)
+    matrix, columns = item_feature_columns(factors, config.bias_weight)
+    sums = np.bincount(items, values, data.n_items)
+    counts = np.bincount(items, minlength=data.n_items).astype(np.float64)
+    baseline, global_mean = item_baselines(
+        np.full(data.n_items, np.nan), sums, counts, config.item_damping
+    )
+    features = CatalogueFeatures(
+        version=0,
+        movie_ids=data.item_ids,
+        matrix=matrix,
+        columns=columns,
+        item_baseline=baseline,
+        popularity=counts / max(counts.max(), 1.0),
+        global_mean=global_mean,
+        row_of_movie={int(m): i for i, m in enumerate(data.item_ids)},
+        predictor_options=config.predictor_options(),
+    )
+
+    def factor_prediction(u: NDArray[np.intp], i: NDArray[np.intp]) -> NDArray[np.float64]:
+        return np.clip(factors.predict(u, i), data.rating_min, data.rating_max)
+
+    return TrainedModel(features, global_mean, factor_prediction, time.perf_counter() - start)
+
+
+def _by_user(users: NDArray[np.intp], n_users: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """A stable order grouping positions by user, and each user's bounds in it."""
+    order = np.argsort(users, kind="stable")
+    return order, np.searchsorted(users[order], np.arange(n_users + 1))
+
+
+def predict_pairs(
+    model: TrainedModel,
+    data: RatingsData,
+    train_idx: NDArray[np.intp],
+    users: NDArray[np.intp],
+    items: NDArray[np.intp],
+    ks: Sequence[int],
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """The service's prediction for each (user, item) pair, for each k.
+
+    Each user's rated rows are their training ratings. Returns ``(predicted, cold)``, both of
+    shape ``(len(ks), n_pairs)``; ``cold`` marks the pairs answered by cold start.
+    """
+    settings = PredictorSettings(k=max(ks), rating_min=data.rating_min, rating_max=data.rating_max)
+    predicted = np.empty((len(ks), len(users)))
+    cold = np.zeros((len(ks), len(users)), dtype=bool)
+    train_order, train_bounds = _by_user(data.users[train_idx], data.n_users)
+    train_items = data.items[train_idx][train_order]
+    train_values = data.ratings[train_idx][train_order]
+    query_order, query_bounds = _by_user(users, data.n_users)
+    for user in np.flatnonzero(np.diff(query_bounds)):
+        at = query_order[query_bounds[user] : query_bounds[user + 1]]
+        lo, hi = train_bounds[user], train_bounds[user + 1]
+        values, user_cold = predict_for_rows(
+            model.features, train_items[lo:hi], train_values[lo:hi], items[at], settings, tuple(ks)
+        )
+        predicted[:, at] = values
+        cold[:, at] = user_cold[:, None]
+    return predicted, cold
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-validation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    n_train: int
+    n_test: int
+    # per k: rmse, mae, cold_start_share (and accuracy for the classifier)
+    per_k: dict[int, dict[str, float]]
+    baselines: dict[str, dict[str, float]]
+    coverage: float
+    fit_seconds: float
+    predict_seconds: float
+
+
+@dataclass
+class EvaluationReport:
+    task: str
+    ks: list[int]
+    folds: list[FoldResult]
+    config: dict[str, Any]
+    metric: str = "rmse"  # what the validation curve and best k are about
+
+    def mean(self, k: int, name: str) -> float:
+        return float(np.mean([f.per_k[k][name] for f in self.folds]))
+
+    @property
+    def curve(self) -> dict[int, float]:
+        return {k: self.mean(k, self.metric) for k in self.ks}
+
+    @property
+    def best_k(self) -> int:
+        return best_k(self.curve, higher_is_better=self.metric == "accuracy")
+
+    def to_dict(self) -> dict[str, Any]:
+        """One JSON-able object: the best k's metrics at the top, then the per-k table."""
+        k = self.best_k
+        names = list(self.folds[0].per_k[k])
+        table = [{"k": kk, **{n: self.mean(kk, n) for n in names}} for kk in self.ks]
+        baselines = {
+            name: {m: float(np.mean([f.baselines[name][m] for f in self.folds])) for m in metrics}
+            for name, metrics in self.folds[0].baselines.items()
+        }
+        top = {n: self.mean(k, n) for n in names}
+        return {
+            "task": self.task,
+            "folds": len(self.folds),
+            "best_k": k,
+            **top,
+            "coverage": float(np.mean([f.coverage for f in self.folds])),
+            "fit_seconds": float(np.mean([f.fit_seconds for f in self.folds])),
+            "predict_seconds": float(np.mean([f.predict_seconds for f in self.folds])),
+            "per_k": table,
+            "baselines": baselines,
+            "per_fold": [
+                {
+                    "fold": f.fold,
+                    "n_train": f.n_train,
+                    "n_test": f.n_test,
+                    **f.per_k[k],
+                    "coverage": f.coverage,
+                    "fit_seconds": f.fit_seconds,
+                    "predict_seconds": f.predict_seconds,
+                }
+                for f in self.folds
+            ],
+            "config": self.config,
+        }
+
+
+def _splits(n: int, folds: int, seed: int, test_size: float) -> list[tuple[NDArray[np.intp], ...]]:
+    if folds == 1:
+        return [train_test_split(n, test_size, seed)]
+    return kfold_splits(n, folds, seed)
+
+
+def _check_ks(ks: Sequence[int]) -> list[int]:
+    ks = sorted(set(int(k) for k in ks))
+    if not ks or ks[0] < 1:
+        raise ValueError(f"Expected values of k >= 1, got {ks}")
+    return ks
+
+
+def _baseline_scores(
+    model: TrainedModel, data: RatingsData, train_idx: NDArray[np.intp], test_idx: NDArray[np.intp]
+) -> dict[str, NDArray[np.float64]]:
+    """Each baseline's predictions for the test pairs."""
+    users, items = data.users[test_idx], data.items[test_idx]
+    lo, hi = data.rating_min, data.rating_max
+    base = model.features.item_baseline
+    residual = data.ratings[train_idx] - base[data.items[train_idx]]
+    n_u = np.bincount(data.users[train_idx], minlength=data.n_users)
+    damping = float(model.features.predictor_options.get("user_damping", 10.0))
+    offset = np.bincount(data.users[train_idx], residual, data.n_users) / (n_u + damping)
+    return {
+        "global_mean": np.full(len(test_idx), np.clip(model.global_mean, lo, hi)),
+        "item_mean": np.clip(base[items], lo, hi),
+        "baseline": np.clip(base[items] + offset[users], lo, hi),
+        "factors": model.factor_prediction(users, items),
+    }
+
+
+def cross_validate(
+    data: RatingsData,
+    ks: Sequence[int] = (5, 10, 20, 40),
+    folds: int = 5,
+    seed: int = 0,
+    config: ModelConfig | None = None,
+    test_size: float = 0.2,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvaluationReport:
+    """Score the predictor for each k on each fold (``folds=1``: one random split)."""
+    config = config or ModelConfig()
+    ks = _check_ks(ks)
+    splits = _splits(len(data), folds, seed, test_size)
+    results = []
+    for number, (train_idx, test_idx) in enumerate(splits, start=1):
+        model = train(data, train_idx, config)
+        start = time.perf_counter()
+        users, items = data.users[test_idx], data.items[test_idx]
+        predicted, cold = predict_pairs(model, data, train_idx, users, items, ks)
+        predict_seconds = time.perf_counter() - start
+        actual = data.ratings[test_idx]
+        per_k = {
+            k: {
+                "rmse": rmse(predicted[j], actual),
+                "mae": mae(predicted[j], actual),
+                "cold_start_share": float(cold[j].mean()),
+            }
+            for j, k in enumerate(ks)
+        }
+        baselines = {
+            name: {"rmse": rmse(p, actual), "mae": mae(p, actual)}
+            for name, p in _baseline_scores(model, data, train_idx, test_idx).items()
+        }
+        results.append(
+            FoldResult(
+                number,
+                len(train_idx),
+                len(test_idx),
+                per_k,
+                baselines,
+                _coverage(data, train_idx, test_idx),
+                model.fit_seconds,
+                predict_seconds,
+            )
+        )
+        if progress:
+            progress(number, len(splits))
+    return EvaluationReport("regress", ks, results, _config_dict(config, folds, seed))
+
+
+def _coverage(data: RatingsData, train_idx: NDArray[np.intp], test_idx: NDArray[np.intp]) -> float:
+    seen_user = np.bincount(data.users[train_idx], minlength=data.n_users) > 0
+    seen_item = np.bincount(data.items[train_idx], minlength=data.n_items) > 0
+    return float(np.mean(seen_user[data.users[test_idx]] & seen_item[data.items[test_idx]]))
+
+
+def _config_dict(config: ModelConfig, folds: int, seed: int) -> dict[str, Any]:
+    return {"folds": folds, "seed": seed, **config.to_dict()}
+
+
+def cross_validate_classifier(
+    data: RatingsData,
+    ks: Sequence[int] = (5, 10, 20, 40),
+    folds: int = 5,
+    seed: int = 0,
+    config: ModelConfig | None = None,
+    threshold: float = GOOD_RATING,
+    test_size: float = 0.2,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvaluationReport:
+    """The lesson's classifier: does the user find the movie good (rating >= ``threshold``)?
+
+    Per user, a :class:`KNNClassifier` over the learned item features of the user's training
+    ratings, labelled good / not good; at or below k ratings, the cold-start prediction
+    ``>= threshold``. Baselines: the majority label of the training ratings, and the damped
+    item mean ``>= threshold``.
+    """
+    config = config or ModelConfig()
+    ks = _check_ks(ks)
+    splits = _splits(len(data), folds, seed, test_size)
+    weights = engine_weights(config.weights)
+    results = []
+    for number, (train_idx, test_idx) in enumerate(splits, start=1):
+        model = train(data, train_idx, config)
+        start = time.perf_counter()
+        users, items = data.users[test_idx], data.items[test_idx]
+        # Cold-start labels come from the regression path's cold-start predictions.
+        cold_pred, cold = predict_pairs(model, data, train_idx, users, items, ks)
+        predicted = cold_pred >= threshold
+        train_order, train_bounds = _by_user(data.users[train_idx], data.n_users)
+        train_items = data.items[train_idx][train_order]
+        train_good = data.ratings[train_idx][train_order] >= threshold
+        query_order, query_bounds = _by_user(users, data.n_users)
+        matrix = model.features.matrix
+        for user in np.flatnonzero(np.diff(query_bounds)):
+            at = query_order[query_bounds[user] : query_bounds[user + 1]]
+            rows = train_items[train_bounds[user] : train_bounds[user + 1]]
+            labels = train_good[train_bounds[user] : train_bounds[user + 1]]
+            for j, k in enumerate(ks):
+                if len(rows) > k:
+                    clf = KNNClassifier(n_neighbors=k, weights=weights).fit(matrix[rows], labels)
+                    predicted[j, at] = clf.predict(matrix[items[at]])
+        predict_seconds = time.perf_counter() - start
+        actual = data.ratings[test_idx] >= threshold
+        per_k = {
+            k: {
+                "accuracy": accuracy(predicted[j], actual),
+                "cold_start_share": float(cold[j].mean()),
+            }
+            for j, k in enumerate(ks)
+        }
+        majority = bool((data.ratings[train_idx] >= threshold).mean() >= 0.5)
+        item_good = model.features.item_baseline[items] >= threshold
+        baselines = {
+            "majority": {"accuracy": accuracy(np.full(len(actual), majority), actual)},
+            "item_mean": {"accuracy": accuracy(item_good, actual)},
+        }
+        results.append(
+            FoldResult(
+                number,
+                len(train_idx),
+                len(test_idx),
+                per_k,
+                baselines,
+                _coverage(data, train_idx, test_idx),
+                model.fit_seconds,
+                predict_seconds,
+            )
+        )
+        if progress:
+            progress(number, len(splits))
+    report = EvaluationReport("classify", ks, results, _config_dict(config, folds, seed))
+    report.metric = "accuracy"
+    return report
+
+
+def cross_validate_items_classifier(
+    matrix: NDArray[np.float64],
+    labels: NDArray[Any],
+    ks: Sequence[int] = (5, 10, 20, 40),
+    folds: int = 5,
+    seed: int = 0,
+    weights: str = "distance",
+) -> EvaluationReport:
+    """The lesson's classifier on a catalogue: KNN over movie features predicting a label
+    (e.g. IMDb rating >= 7.0), k-fold over movies. Baseline: the training majority label."""
+    ks = _check_ks(ks)
+    if len(matrix) != len(labels):
+        raise ValueError(f"Expected one label per movie, got {len(labels)} for {len(matrix)}")
+    splits = _splits(len(labels), folds, seed, 0.2)
+    results = []
+    for number, (train_idx, test_idx) in enumerate(splits, start=1):
+        if max(ks) > len(train_idx):
+            raise ValueError(
+                f"Expected every k <= training movies per fold, got {max(ks)} > {len(train_idx)}"
+            )
+        start = time.perf_counter()
+        per_k = {}
+        for k in ks:
+            clf = KNNClassifier(n_neighbors=k, weights=weights)
+            clf.fit(matrix[train_idx], labels[train_idx])
+            per_k[k] = {
+                "accuracy": accuracy(clf.predict(matrix[test_idx]), labels[test_idx]),
+                "cold_start_share": 0.0,
+            }
+        values, counts = np.unique(labels[train_idx], return_counts=True)
+        majority = values[np.argmax(counts)]
+        baselines = {
+            "majority": {"accuracy": accuracy(np.full(len(test_idx), majority), labels[test_idx])}
+        }
+        elapsed = time.perf_counter() - start
+        results.append(
+            FoldResult(number, len(train_idx), len(test_idx), per_k, baselines, 1.0, 0.0, elapsed)
+        )
+    report = EvaluationReport(
+        "classify", ks, results, {"folds": folds, "seed": seed, "weights": weights}
+    )
+    report.metric = "accuracy"
+    return report
+
+
+def fit_and_predict(
+    data: RatingsData,
+    user_ids: NDArray[np.int64],
+    item_ids: NDArray[np.int64],
+    k: int,
+    config: ModelConfig | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Train on every rating and predict (user id, item id) pairs given in dataset ids.
+
+    Unknown users get the cold-start prediction with no ratings (the item baseline); unknown
+    movies the global mean. Returns ``(predicted, cold)``.
+    """
+    config = config or ModelConfig()
+    all_idx = np.arange(len(data))
+    model = train(data, all_idx, config)
+    user_ids = np.asarray(user_ids, dtype=np.int64)
+    item_ids = np.asarray(item_ids, dtype=np.int64)
+    u = np.searchsorted(data.user_ids, user_ids)
+    i = np.searchsorted(data.item_ids, item_ids)
+    known_u = (u < data.n_users) & (data.user_ids[np.minimum(u, data.n_users - 1)] == user_ids)
+    known_i = (i < data.n_items) & (data.item_ids[np.minimum(i, data.n_items - 1)] == item_ids)
+    predicted = np.full(len(user_ids), np.clip(model.global_mean, data.rating_min, data.rating_max))
+    cold = np.ones(len(user_ids), dtype=bool)
+    ok = known_u & known_i
+    if ok.any():
+        values, was_cold = predict_pairs(model, data, all_idx, u[ok], i[ok], (k,))
+        predicted[ok] = values[0]
+        cold[ok] = was_cold[0]
+    only_item = ~known_u & known_i
+    predicted[only_item] = np.clip(
+        model.features.item_baseline[i[only_item]], data.rating_min, data.rating_max
+    )
+    return predicted, cold
+
+
+def format_table(report: EvaluationReport) -> str:
+    """A plain-text report: per fold at the best k, the per-k curve, the baselines."""
+    d = report.to_dict()
+    main = report.metric
+    lines = [f"task: {report.task}   folds: {len(report.folds)}   best k: {d['best_k']}", ""]
+    names = [n for n in d["per_k"][0] if n != "k"]
+    head = ["fold", *names, "coverage", "fit s", "predict s"]
+    lines.append("  ".join(f"{h:>16}" for h in head))
+    mean_row = {"fold": "mean", **{n: d[n] for n in names}}
+    mean_row.update(coverage=d["coverage"], fit_seconds=d["fit_seconds"])
+    rows = [*d["per_fold"], {**mean_row, "predict_seconds": d["predict_seconds"]}]
+    for row in rows:
+        cells = [str(row["fold"])]
+        cells += [f"{row[n]:.4f}" for n in names]
+        cells += [f"{row['coverage']:.4f}", f"{row['fit_seconds']:.2f}"]
+        cells += [f"{row['predict_seconds']:.2f}"]
+        lines.append("  ".join(f"{c:>16}" for c in cells))
+    lines += ["", f"validation curve ({main} by k, mean over folds):"]
+    for row in d["per_k"]:
+        mark = "  <- best" if row["k"] == d["best_k"] else ""
+        lines.append(f"  k={row['k']:<5} " + "  ".join(f"{n}={row[n]:.4f}" for n in names) + mark)
+    lines += ["", "baselines (mean over folds):"]
+    for name, metrics in d["baselines"].items():
+        values = "  ".join(f"{m}={v:.4f}" for m, v in metrics.items())
+        lines.append(f"  {name:<12} {values}")
+    return "\n".join(lines)

@@ -1,0 +1,461 @@
+"""services.movielens: every layout from a folder and a zip, re-imports, broken files, streaming."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import shutil
+import tracemalloc
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from recommender.extensions import db
+from recommender.models import ImportRun, Movie, MovieExternalId, Rating, User
+from recommender.services import movielens
+from recommender.services.errors import ImportRefused
+from recommender.services.movielens import import_movielens, natural_title, split_title
+from recommender.services.ratings import RatingScale
+from tests.factories import make_movie
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "movielens"
+SCALE = RatingScale(0.5, 5.0, 0.5)
+# layout -> (the dataset name of the fixture folder, its ratings file, its movies file)
+LAYOUTS = {
+    "100k": ("ml-100k", "u.data", "u.item"),
+    "1m": ("ml-1m", "ratings.dat", "movies.dat"),
+    "latest": ("ml-latest", "ratings.csv", "movies.csv"),
+    "recbole": ("ml-mini", "ml-mini.inter", "ml-mini.item"),
+}
+TOY_STORY_GENRES = ["Animation", "Children's", "Comedy"]
+
+
+def dump() -> dict[str, list[tuple[Any, ...]]]:
+    """Return every row the importer can touch, ids and timestamps included."""
+    db.session.expire_all()
+    tables = (User, Movie, Rating, MovieExternalId)
+    return {
+        model.__tablename__: sorted(
+            tuple(row) for row in db.session.execute(sa.select(model.__table__))
+        )
+        for model in tables
+    }
+
+
+def count(model: type) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def last_run() -> ImportRun:
+    db.session.expire_all()
+    return db.session.scalars(sa.select(ImportRun).order_by(ImportRun.id.desc())).first()
+
+
+def make_catalogue() -> None:
+    make_movie("Toy Story", 1995, genres=("Comedy",))
+    make_movie("The Shawshank Redemption", 1994, genres=("Drama",))
+    make_movie("GoldenEye", 1990)  # Another year: not the same film.
+
+
+def zip_folder(folder: Path, target: Path, top: str | None = "ml-data") -> Path:
+    """Zip ``folder``'s files under one top folder (or at the root when ``top`` is None)."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, f"{top}/{path.name}" if top else path.name)
+    return target
+
+
+def copy_layout(layout: str, tmp_path: Path) -> Path:
+    target = tmp_path / layout
+    shutil.copytree(FIXTURES / layout, target)
+    return target
+
+
+def run(source: Path | Any, **options: Any) -> movielens.MovieLensReport:
+    return import_movielens(db.session, source, scale=SCALE, **options)
+
+
+def versions_by_name() -> dict[str, int]:
+    db.session.expire_all()
+    query = sa.select(User.username, User.ratings_version)
+    return {name: version for name, version in db.session.execute(query)}
+
+
+# --- titles -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Toy Story (1995)", ("Toy Story", 1995)),
+        ("Seven (Se7en) (1995)", ("Seven (Se7en)", 1995)),
+        ("Babylon 5", ("Babylon 5", None)),
+        ("Fawlty Towers (1975-1979)", ("Fawlty Towers", 1975)),
+        (" Padded Title (2001) ", ("Padded Title", 2001)),
+    ],
+)
+def test_split_title_takes_the_trailing_year(raw, expected):
+    assert split_title(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Shawshank Redemption, The", "The Shawshank Redemption"),
+        ("Few Good Men, A", "A Few Good Men"),
+        ("Misérables, Les", "Les Misérables"),
+        ("Double vie de Véronique, La (Double Life of Veronique, The)",
+         "La Double vie de Véronique (Double Life of Veronique, The)"),
+        ("Homme et une femme, Un", "Homme et une femme, Un"),
+        ("The Others", "The Others"),
+    ],
+)  # fmt: skip
+def test_natural_title_moves_a_trailing_article_to_the_front(raw, expected):
+    assert natural_title(raw) == expected
+
+
+# --- each layout, from a folder and from a zip --------------------------------------------------
+
+
+@pytest.mark.parametrize("packed", ["folder", "zip"])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_each_layout_imports_matches_the_catalogue_and_is_idempotent(app, tmp_path, layout, packed):
+    make_catalogue()
+    source = FIXTURES / layout
+    if packed == "zip":
+        source = zip_folder(source, tmp_path / f"{layout}.zip", top=None)
+    dataset = LAYOUTS[layout][0] if (packed, layout) != ("zip", "latest") else "ml-latest"
+
+    report = run(source)
+
+    assert (report.status, report.layout, report.dataset) == ("succeeded", layout, dataset)
+    assert report.counts == {
+        "movies_matched_catalogue": 2,
+        "movies_inserted": 3,
+        "movies_known": 0,
+        "movies_merged": 0,
+        "users_inserted": 3,
+        "users_existing": 0,
+        "ratings_inserted": 7,
+        "ratings_updated": 0,
+        "ratings_unchanged": 0,
+        "ratings_merged": 0,
+        "rating_lines": 7,
+    }
+    assert count(Movie) == 6 and count(Rating) == 7 and count(MovieExternalId) == 5
+    users = db.session.scalars(sa.select(User).order_by(User.username)).all()
+    assert [u.username for u in users] == [f"{dataset}-1", f"{dataset}-2", f"{dataset}-3"]
+    assert {(u.password_hash, u.source) for u in users} == {(None, dataset)}
+    assert [u.external_id for u in users] == ["1", "2", "3"]
+    assert all(u.ratings_version == 1 for u in users)
+    titles = set(db.session.execute(sa.select(Movie.title, Movie.year)))
+    assert titles == {
+        ("Toy Story", 1995),
+        ("The Shawshank Redemption", 1994),
+        ("GoldenEye", 1990),
+        ("GoldenEye", 1995),
+        ("Les Misérables", 1995),
+        ("Unseen Film", 2019),
+    }
+    golden = db.session.scalars(sa.select(Movie).filter_by(title="GoldenEye", year=1995)).one()
+    assert [g.name for g in golden.genres] == ["Action", "Adventure", "Thriller"]
+    unseen = db.session.scalars(sa.select(Movie).filter_by(title="Unseen Film")).one()
+    assert [g.name for g in unseen.genres] == (["Documentary"] if layout == "1m" else [])
+    # A matched catalogue movie keeps its own attributes.
+    toy = db.session.scalars(sa.select(Movie).filter_by(title="Toy Story")).one()
+    assert [g.name for g in toy.genres] == ["Comedy"]
+    rating = db.session.get(Rating, (users[0].id, toy.id))
+    assert rating.rating == (4.5 if layout == "latest" else 5.0)
+    rated_at = rating.rated_at
+    assert (
+        (rated_at.tzinfo and rated_at) or rated_at.replace(tzinfo=dt.UTC)
+    ).timestamp() == 874965758
+    assert last_run().status == "succeeded" and last_run().counts == report.counts
+
+    before = dump()
+    again = run(source)
+
+    assert dump() == before
+    assert again.counts["ratings_unchanged"] == 7
+    assert again.counts["movies_known"] == 5 and again.counts["users_existing"] == 3
+    assert sum(again.counts[k] for k in ("ratings_inserted", "ratings_updated")) == 0
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_one_changed_rating_is_one_update_and_bumps_that_users_version(app, tmp_path, layout):
+    folder = copy_layout(layout, tmp_path)
+    run(folder)
+    dataset, ratings_file, _ = LAYOUTS[layout]
+    path = folder / ratings_file
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    number = 4 if layout in ("latest", "recbole") else 3  # user 2's rating of movie 1
+    separator = {"100k": "\t", "1m": "::", "latest": ",", "recbole": "\t"}[layout]
+    fields = lines[number].split(separator)
+    fields[2] = "2"
+    lines[number] = separator.join(fields)
+    path.write_text("".join(lines), encoding="utf-8")
+    versions = versions_by_name()
+
+    report = run(folder)
+
+    assert (report.counts["ratings_updated"], report.counts["ratings_unchanged"]) == (1, 6)
+    db.session.expire_all()
+    after = versions_by_name()
+    assert {name: after[name] - versions[name] for name in after} == {
+        f"{dataset}-1": 0,
+        f"{dataset}-2": 1,
+        f"{dataset}-3": 0,
+    }
+    user = db.session.scalars(sa.select(User).filter_by(username=f"{dataset}-2")).one()
+    assert sorted(r.rating for r in user.ratings) == [2.0, 2.0 if layout != "latest" else 2.5]
+
+
+def test_a_zip_with_one_top_folder_names_the_dataset(app, tmp_path):
+    archive = zip_folder(FIXTURES / "latest", tmp_path / "upload.zip", top="ml-latest-small")
+    report = run(archive)
+    assert report.dataset == "ml-latest-small"
+    assert db.session.scalar(sa.select(sa.func.min(User.username))) == "ml-latest-small-1"
+
+
+def test_two_dataset_ids_of_one_movie_merge_and_the_latest_rating_wins(app, tmp_path):
+    folder = copy_layout("1m", tmp_path)
+    with (folder / "movies.dat").open("a", encoding="latin-1") as movies:
+        movies.write("6::Toy Story (1995)::Animation\n")
+    with (folder / "ratings.dat").open("a") as ratings:
+        ratings.write("1::6::2::999999999\n2::6::1::800000000\n")
+
+    report = run(folder)
+
+    assert report.counts["movies_merged"] == 1 and report.counts["ratings_merged"] == 2
+    assert report.counts["ratings_inserted"] == 7
+    toy = db.session.scalars(sa.select(Movie).filter_by(title="Toy Story")).one()
+    ratings = db.session.scalars(sa.select(Rating).filter_by(movie_id=toy.id))
+    by_user = {rating.user.external_id: rating.rating for rating in ratings}
+    assert by_user == {"1": 2.0, "2": 4.0}
+    notes = last_run().notes
+    assert notes[0]["kind"] == "merged" and notes[0]["location"] == "movies.dat line 6"
+    before = dump()
+    assert run(folder).counts["ratings_unchanged"] == 7
+    assert dump() == before
+
+
+# --- refusals: nothing written, the run failed with the problems ----------------------------------
+
+
+def edit_line(path: Path, number: int, text: str, encoding: str = "utf-8") -> None:
+    lines = path.read_bytes().split(b"\n")
+    lines[number - 1] = text.encode(encoding)
+    path.write_bytes(b"\n".join(lines))
+
+
+BROKEN = [
+    # layout, file, line, new text (None: delete the file), expected location, message part
+    ("100k", "u.data", 2, "1\t2\t3", "u.data line 2", "expected 4 '\\t'-separated fields"),
+    ("100k", "u.data", 3, "1\t3\tfour\t878542960", "u.data line 3", "rating must be a number"),
+    ("100k", "u.data", 4, "2\t99\t4\t888550871", "u.data line 4", "movie id 99 is not in u.item"),
+    ("100k", "u.data", 5, "2\t4\t6\t888551000", "u.data line 5", "Rating must be from 0.5 to 5"),
+    ("100k", "u.data", 6, "3\t2\t0\t889751712", "u.data line 6", "greater than 0"),
+    ("100k", "u.data", 7, "3\t3\t5\tyesterday", "u.data line 7", "timestamp must be seconds"),
+    ("100k", "u.item", 2, "2|GoldenEye (1995)|x", "u.item line 2", "expected 24 '|'-separated"),
+    ("100k", "u.item", None, None, "dataset", "missing required files for layout 100k"),
+    ("1m", "ratings.dat", 3, "1::3::4.25::978300760", "ratings.dat line 3", "multiple of 0.5"),
+    ("1m", "ratings.dat", 1, "1::1::5", "ratings.dat line 1", "expected 4 '::'-separated"),
+    ("1m", "movies.dat", 2, "2::GoldenEye (1995)", "movies.dat line 2", "expected 3"),
+    ("1m", "movies.dat", None, None, "dataset", "missing required files for layout 1m"),
+    ("latest", "ratings.csv", 1, "user,movie,rating,time", "ratings.csv line 1",
+     "expected the header 'userId,movieId,rating,timestamp'"),
+    ("latest", "ratings.csv", 3, "1,2,3.25,876893171", "ratings.csv line 3", "multiple of 0.5"),
+    ("latest", "movies.csv", 1, "id,title,genres", "movies.csv line 1", "expected the header"),
+    ("latest", "movies.csv", 3, '2,"GoldenEye (1995),Action', "movies.csv line 3", "malformed"),
+    ("recbole", "ml-mini.inter", 1, "user_id\titem_id\trating\ttimestamp", "ml-mini.inter line 1",
+     "has no type"),
+    ("recbole", "ml-mini.inter", 1, "user_id:token\titem_id:token\tscore:float\tts:float",
+     "ml-mini.inter line 1", "the header lacks rating"),
+    ("recbole", "ml-mini.inter", 8, "3\t3\t11\t889751800", "ml-mini.inter line 8", "at most 10"),
+    ("recbole", "ml-mini.item", 3, "2\tGoldenEye\t1995", "ml-mini.item line 3", "expected 4"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("layout", "filename", "line", "text", "location", "message"), BROKEN)
+def test_a_broken_file_is_refused_with_file_line_and_reason_and_nothing_changes(
+    app, tmp_path, layout, filename, line, text, location, message
+):
+    make_catalogue()
+    folder = copy_layout(layout, tmp_path)
+    if text is None:
+        (folder / filename).unlink()
+    else:
+        edit_line(folder / filename, line, text)
+    before = dump()
+
+    with pytest.raises(ImportRefused) as refused:
+        run(folder, layout=layout)
+
+    problems = refused.value.details
+    assert [p["location"] for p in problems] == [location], problems
+    assert message in problems[0]["message"], problems
+    assert dump() == before
+    failed = last_run()
+    assert (failed.status, failed.errors, failed.kind) == ("failed", problems, "movielens")
+
+
+@pytest.mark.parametrize(
+    ("layout", "filename", "encoding"),
+    [("latest", "movies.csv", "UTF-8"), ("recbole", "ml-mini.inter", "UTF-8")],
+)
+def test_bad_encoding_is_refused_with_its_line(app, tmp_path, layout, filename, encoding):
+    folder = copy_layout(layout, tmp_path)
+    edit_line(folder / filename, 3, "2,Gold\xe9nEye (1995),Action", encoding="latin-1")
+    before = dump()
+    with pytest.raises(ImportRefused) as refused:
+        run(folder)
+    assert refused.value.details == [
+        {"location": f"{filename} line 3", "message": f"invalid {encoding}: byte 0xe9 at column 7"}
+    ]
+    assert dump() == before
+
+
+def test_latin1_layouts_read_accented_titles(app):
+    run(FIXTURES / "100k")
+    assert db.session.scalar(sa.select(Movie.title).where(Movie.title.like("Les%"))) == (
+        "Les Misérables"
+    )
+
+
+def test_a_problem_after_the_first_batch_rolls_back_the_batches_written(app, tmp_path):
+    folder = copy_layout("100k", tmp_path)
+    edit_line(folder / "u.data", 7, "3\t3\t9\t889751800")
+    with pytest.raises(ImportRefused, match="1 problem"):
+        run(folder, batch_size=2)
+    assert count(Rating) == count(User) == count(Movie) == 0
+
+
+def test_every_problem_is_listed_not_only_the_first(app, tmp_path):
+    folder = copy_layout("1m", tmp_path)
+    edit_line(folder / "ratings.dat", 2, "1::2::x::1")
+    edit_line(folder / "ratings.dat", 6, "3::77::1::889751712")
+    with pytest.raises(ImportRefused) as refused:
+        run(folder, batch_size=1)
+    assert [p["location"] for p in refused.value.details] == [
+        "ratings.dat line 2",
+        "ratings.dat line 6",
+    ]
+
+
+def test_a_dataset_username_taken_by_a_local_account_is_refused(app):
+    db.session.add(User(username="ml-1m-2", password_hash="x", source="local"))
+    db.session.commit()
+    before = dump()
+    with pytest.raises(ImportRefused) as refused:
+        run(FIXTURES / "1m")
+    message = "user 2 would be 'ml-1m-2', a name already taken"
+    assert refused.value.details == [{"location": "ratings.dat line 4", "message": message}]
+    assert dump() == before
+
+
+def test_an_unrecognised_folder_lists_what_was_looked_for(app, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ImportRefused) as refused:
+        run(tmp_path)
+    message = refused.value.details[0]["message"]
+    assert message.startswith("no MovieLens layout recognised: looked for u.data + u.item (100k)")
+    assert "NAME.inter + NAME.item (recbole); found notes.txt" in message
+    assert last_run().status == "failed"
+
+
+def test_a_wrong_layout_says_which_files_it_needs(app):
+    with pytest.raises(ImportRefused) as refused:
+        run(FIXTURES / "100k", layout="latest")
+    assert "needs ratings.csv + movies.csv (latest)" in refused.value.details[0]["message"]
+
+
+# --- archives ---------------------------------------------------------------------------------
+
+
+def zip_bytes(members: dict[str, bytes]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    buffer.seek(0)
+    return buffer
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (io.BytesIO(b"userId,movieId\n1,2\n"), "not a folder or a zip file"),
+        (zip_bytes({"../../x/u.data": b"1\t1\t5\t1\n"}), "points outside the archive"),
+        (zip_bytes({"/etc/u.data": b"1\t1\t5\t1\n"}), "points outside the archive"),
+    ],
+)
+def test_unsafe_or_non_zip_uploads_are_refused(app, source, message):
+    with pytest.raises(ImportRefused) as refused:
+        run(source, filename="upload.zip")
+    assert message in refused.value.details[0]["message"]
+    assert count(Rating) == count(User) == 0
+
+
+def test_a_zip_unpacking_past_the_cap_is_refused_before_reading(app, monkeypatch):
+    monkeypatch.setattr(movielens, "MAX_UNCOMPRESSED_BYTES", 1000)
+    bomb = zip_bytes({"u.data": b"1\t1\t5\t1\n" * 200, "u.item": b""})
+    with pytest.raises(ImportRefused) as refused:
+        run(bomb, filename="bomb.zip")
+    assert refused.value.details == [
+        {"location": "archive",
+         "message": "the zip unpacks to 1,600 bytes, more than the limit of 1,000 bytes"}
+    ]  # fmt: skip
+
+
+def test_a_zip_with_too_many_members_is_refused(app, monkeypatch):
+    monkeypatch.setattr(movielens, "MAX_MEMBERS", 3)
+    crowd = zip_bytes({f"f{n}.txt": b"" for n in range(4)})
+    with pytest.raises(ImportRefused, match="refused") as refused:
+        run(crowd, filename="crowd.zip")
+    assert "4 members, more than 3" in refused.value.details[0]["message"]
+
+
+# --- streaming --------------------------------------------------------------------------------
+
+
+def test_ratings_are_streamed_in_batches_not_read_whole(app, tmp_path):
+    folder = tmp_path / "big"
+    folder.mkdir()
+    (folder / "movies.csv").write_text(
+        "movieId,title,genres\n" + "".join(f"{n},Film {n} (2000),Drama\n" for n in range(1, 51))
+    )
+    lines = (
+        f"{n // 50 + 1},{n % 50 + 1},{(n % 10 + 1) / 2},{1_000_000 + n}\n" for n in range(200_000)
+    )
+    with (folder / "ratings.csv").open("w") as out:
+        out.write("userId,movieId,rating,timestamp\n")
+        out.writelines(lines)
+    # A broken first rating stops any writing: the scan that remains is the parser alone.
+    edit_line(folder / "ratings.csv", 2, "1,1,oops,1000000")
+    size = (folder / "ratings.csv").stat().st_size
+    calls: list[tuple[int, int]] = []
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImportRefused, match="1 problem"):
+            run(folder, batch_size=1000, progress=lambda done, total: calls.append((done, total)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert size > 3_500_000
+    # Memory follows the batch size, not the file: a batch of 1,000 lines is about 0.6 MB.
+    assert peak < size / 2, f"peak {peak:,} bytes for a {size:,}-byte file"
+    assert len(calls) == 200  # Once per batch of 1,000 valid lines, then once at the end.
+    assert calls[-1] == (size, size)
+
+
+def test_progress_is_reported_once_per_batch(app, tmp_path):
+    calls: list[tuple[int, int]] = []
+    run(FIXTURES / "100k", batch_size=3, progress=lambda done, total: calls.append((done, total)))
+    size = (FIXTURES / "100k" / "u.data").stat().st_size
+    assert len(calls) == 3  # 3 + 3 + 1 ratings
+    assert calls[-1] == (size, size)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)

@@ -1,0 +1,115 @@
+"""`retrain` learns item factors from every rating when there are enough, stores them in the
+feature version, and the recommendation service then predicts over them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.engine.evaluate import ModelConfig
+from recommender.engine.factors import FactorSettings
+from recommender.engine.predictor import SIMILARITY_WEIGHTS
+from recommender.extensions import db
+from recommender.models import Rating, User
+from recommender.services.feature_store import BaselineSettings, FactorPolicy, FeatureStore
+from recommender.services.recommendations import build_recommender
+from tests.factories import make_movie
+
+SCALE = BaselineSettings(rating_min=0.5, rating_max=5.0)
+POLICY = FactorPolicy(
+    min_ratings=100,
+    min_users=10,
+    model=ModelConfig(factors=FactorSettings(n_factors=4, reg=0.05, n_iterations=10)),
+)
+N_MOVIES, N_USERS = 30, 60
+
+
+@pytest.fixture
+def two_tastes(app):
+    """Movies 0-14 and 15-29 are two tastes; half the users love the first and dislike the
+    second, the other half the reverse. Returns (movie ids, user ids)."""
+    rng = np.random.default_rng(0)
+    movies = [make_movie(f"Film {i}", 1990 + i % 20, ("Drama",)) for i in range(N_MOVIES)]
+    users = [User(username=f"u{j}", password_hash=None) for j in range(N_USERS)]
+    db.session.add_all(users)
+    db.session.flush()
+    for j, user in enumerate(users):
+        for i, movie in enumerate(movies):
+            if rng.random() < 0.7:
+                likes = (i < 15) == (j % 2 == 0)
+                value = float(np.clip((5 if likes else 1) + rng.integers(-1, 1), 1, 5))
+                db.session.add(Rating(user_id=user.id, movie_id=movie.id, rating=value))
+    db.session.commit()
+    return [m.id for m in movies], [u.id for u in users]
+
+
+def test_retrain_learns_item_factors_when_there_are_enough_ratings(two_tastes):
+    features = FeatureStore(SCALE, check_seconds=0, factors=POLICY).rebuild(db.session)
+    assert features.columns == ("factor_0", "factor_1", "factor_2", "factor_3", "item_bias")
+    np.testing.assert_allclose(np.linalg.norm(features.matrix, axis=1), 1.0)
+    assert features.predictor_options == POLICY.model.predictor_options()
+    # Another worker loads the same stored version, options included.
+    loaded = FeatureStore(SCALE, check_seconds=0, factors=POLICY).current(db.session)
+    assert loaded.version == features.version
+    np.testing.assert_array_equal(loaded.matrix, features.matrix)
+    assert loaded.predictor_options["weights"] == "cosine2"
+
+
+def test_learned_features_put_movies_rated_alike_together(two_tastes):
+    features = FeatureStore(SCALE, check_seconds=0, factors=POLICY).rebuild(db.session)
+    similarity = features.matrix @ features.matrix.T
+    np.fill_diagonal(similarity, -np.inf)
+    nearest = similarity.argmax(axis=1)
+    same_taste = (nearest < 15) == (np.arange(N_MOVIES) < 15)
+    assert same_taste.all()
+
+
+def test_too_few_ratings_stay_on_catalogue_features(two_tastes):
+    policy = FactorPolicy(min_ratings=1_000_000)
+    features = FeatureStore(SCALE, check_seconds=0, factors=policy).rebuild(db.session)
+    assert not any(c.startswith("factor_") for c in features.columns)
+    assert features.predictor_options == {}
+
+
+def test_too_few_users_stay_on_catalogue_features(two_tastes):
+    policy = FactorPolicy(min_ratings=10, min_users=N_USERS + 1)
+    features = FeatureStore(SCALE, check_seconds=0, factors=policy).rebuild(db.session)
+    assert features.columns[0] != "factor_0"
+
+
+def test_a_catalogue_change_on_the_request_path_does_not_learn(two_tastes):
+    features = FeatureStore(SCALE, check_seconds=0, factors=POLICY).current(db.session)
+    assert features.columns[0] != "factor_0"  # only retrain learns (it may take a while)
+
+
+def test_recommendations_predict_over_the_learned_features(app, two_tastes):
+    movie_ids, _ = two_tastes
+    recommender = build_recommender({**app.config, "FACTOR_MIN_RATINGS": 100})
+    recommender.feature_store.factors = POLICY
+    recommender.feature_store.rebuild(db.session)
+    # A new user who loves the first taste: 8 ratings, above k = 3.
+    newcomer = User(username="newcomer", password_hash=None)
+    db.session.add(newcomer)
+    db.session.flush()
+    for movie_id in movie_ids[:4]:
+        db.session.add(Rating(user_id=newcomer.id, movie_id=movie_id, rating=5.0))
+    for movie_id in movie_ids[15:19]:
+        db.session.add(Rating(user_id=newcomer.id, movie_id=movie_id, rating=1.0))
+    db.session.commit()
+    liked = recommender.predict(db.session, newcomer.id, movie_ids[10])
+    disliked = recommender.predict(db.session, newcomer.id, movie_ids[25])
+    assert liked["source"] == "knn"
+    assert liked["predicted_rating"] > disliked["predicted_rating"] + 1.0
+    # Explanations use the version's weights: cos^2 shares, shrunk (sum below 1).
+    neighbours = liked["neighbours"]
+    dist = np.array([[n["distance"] for n in neighbours]])
+    w = SIMILARITY_WEIGHTS["cosine2"](dist)[0]
+    expected = w / (w.sum() + POLICY.model.shrinkage)
+    np.testing.assert_allclose([n["weight"] for n in neighbours], expected, atol=1e-5)
+
+
+def test_retrain_command_reports_learned_factors(runner, app, two_tastes):
+    app.extensions["recommender"].feature_store.factors = FactorPolicy(min_ratings=100)
+    result = runner.invoke(args=["retrain"])
+    assert result.exit_code == 0, result.output
+    assert "learned item factors" in result.output
