@@ -25,7 +25,7 @@ def create_app(
     from apiflask import APIFlask
 
     from recommender.config import load_config
-    from recommender.extensions import configure_sqlite, db, migrate
+    from recommender.extensions import configure_sqlite, csrf, db, login_manager, migrate
 
     app = APIFlask(
         __name__,
@@ -48,6 +48,8 @@ def create_app(
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     with app.app_context():
         configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    login_manager.init_app(app)
+    csrf.init_app(app)
 
     from recommender import api, cli, errors, web
     from recommender.services.recommendations import build_recommender
@@ -56,6 +58,10 @@ def create_app(
 
     errors.init_app(app)
     api.init_app(app)
+    # The API takes bearer tokens only, never the session cookie, so it needs no CSRF token.
+    for blueprint in list(app.blueprints.values()):
+        if (blueprint.url_prefix or "").startswith("/api/"):
+            csrf.exempt(blueprint)
     web.init_app(app)
     cli.init_app(app)
     return app

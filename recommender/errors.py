@@ -7,6 +7,7 @@ from typing import Any
 
 from apiflask import APIFlask, HTTPError
 from flask import render_template, request
+from flask_wtf.csrf import CSRFError
 
 from recommender.services.accounts import InvalidCredentials
 from recommender.services.errors import Conflict, DomainError, ImportRefused, NotFound
@@ -44,6 +45,11 @@ def init_app(app: APIFlask) -> None:
             return error_body(error), error.status_code, error.headers
         page = render_template("error.html", status=error.status_code, message=error.message)
         return page, error.status_code, error.headers
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        # Say what was wrong with the form ("The CSRF token is missing."), not "Bad Request".
+        return render_error(HTTPError(400, error.description))
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError):

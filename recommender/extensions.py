@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -26,6 +28,9 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+# Browser sessions and their CSRF protection; the API blueprints are exempt (bearer tokens only).
+login_manager = LoginManager()
+csrf = CSRFProtect()
 
 
 def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

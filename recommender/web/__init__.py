@@ -1,4 +1,4 @@
-"""Browser pages: server-rendered Jinja templates."""
+"""Browser pages: server-rendered Jinja templates with small htmx enhancements."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from apiflask import APIFlask
 
 
 def init_app(app: APIFlask) -> None:
-    from recommender.web import pages
+    from recommender.web import admin, auth, pages, ratings, recommendations
+    from recommender.web.common import template_globals
 
-    app.register_blueprint(pages.bp)
+    app.context_processor(template_globals)
+
+    for module in (pages, auth, ratings, recommendations, admin):
+        app.register_blueprint(module.bp)

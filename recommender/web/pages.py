@@ -1,20 +1,33 @@
-"""The catalogue page at ``/``."""
+"""The catalogue page at ``/`` and the onboarding page at ``/welcome``."""
 
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import render_template, request
+from flask import current_app, render_template, request
+from flask_login import current_user, login_required
 
 from recommender.extensions import db
-from recommender.services import catalogue
+from recommender.services import catalogue, explanations, onboarding
+from recommender.web.common import recommender, user_id
 
 bp = APIBlueprint("pages", __name__, enable_openapi=False)
 PER_PAGE = 24
+FIRST_RECOMMENDATIONS = 5
 
 
 def _int_arg(name: str) -> int | None:
     value = request.args.get(name, "").strip()
     return int(value) if value.lstrip("-").isdigit() else None
+
+
+def progress_context() -> dict[str, object]:
+    """The signed-in user's onboarding progress and, once unlocked, their first recommendations."""
+    k = current_app.config["RECOMMENDER_K"]
+    progress = onboarding.progress(onboarding.ratings_count(db.session, user_id()), k)
+    first = []
+    if progress["unlocked"]:
+        first = recommender().recommend(db.session, user_id(), FIRST_RECOMMENDATIONS)["items"]
+    return {"progress": progress, "first_recommendations": first}
 
 
 @bp.get("/")
@@ -30,6 +43,15 @@ def index() -> str:
     }
     page = max(_int_arg("page") or 1, 1)
     result = catalogue.search_movies(db.session, **filters, page=page, per_page=PER_PAGE)
+    yours: dict[int, float] = {}
+    predicted: dict[int, float] = {}
+    progress = None
+    if current_user.is_authenticated:
+        movie_ids = [movie["id"] for movie in result.items]
+        yours = onboarding.user_ratings(db.session, user_id(), movie_ids)
+        predicted = explanations.predictions_for(recommender(), db.session, user_id(), movie_ids)
+        count = onboarding.ratings_count(db.session, user_id())
+        progress = onboarding.progress(count, current_app.config["RECOMMENDER_K"])
     return render_template(
         "index.html",
         result=result,
@@ -37,4 +59,22 @@ def index() -> str:
         genres=catalogue.list_genres(db.session),
         sort_keys=catalogue.SORT_KEYS,
         last_page=max((result.total + PER_PAGE - 1) // PER_PAGE, 1),
+        yours=yours,
+        predicted=predicted,
+        progress=progress,
+    )
+
+
+@bp.get("/welcome")
+@login_required
+def welcome() -> str:
+    """Onboarding: rate a few well-known movies of different genres to unlock predictions."""
+    goal = current_app.config["RECOMMENDER_K"] + 1
+    # A few more than needed, so nobody is stuck with films they have not seen.
+    movies = onboarding.starter_movies(db.session, max(goal + 4, 12))
+    movie_ids = [movie["id"] for movie in movies]
+    yours = onboarding.user_ratings(db.session, user_id(), movie_ids)
+    predicted = explanations.predictions_for(recommender(), db.session, user_id(), movie_ids)
+    return render_template(
+        "welcome.html", movies=movies, yours=yours, predicted=predicted, **progress_context()
     )

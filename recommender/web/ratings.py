@@ -1,0 +1,90 @@
+"""The rating widget's routes (htmx, with plain-form fallbacks) and the "Your ratings" page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIBlueprint
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from recommender.api.me import rating_scale
+from recommender.extensions import db
+from recommender.services import catalogue, ratings
+from recommender.services.errors import DomainError, InvalidInput
+from recommender.web.auth import safe_next
+from recommender.web.common import is_htmx, user_id
+from recommender.web.pages import progress_context
+
+bp = APIBlueprint("ratings", __name__, url_prefix="/ratings", enable_openapi=False)
+PER_PAGE = 20
+
+
+def _parse_rating(raw: str | None) -> float:
+    try:
+        return float(raw or "")
+    except ValueError:
+        raise InvalidInput("Choose a rating first.", {"rating": raw}) from None
+
+
+def _answer(
+    movie_id: int, *, rating: float | None, message: str, error: bool = False
+) -> Response | tuple[str, int]:
+    """The re-rendered widget for htmx (422 on error), else a flash and a redirect back."""
+    if not is_htmx():
+        flash(message, "error" if error else "success")
+        return redirect(safe_next(request.form.get("next"), url_for("pages.index")))
+    movie = catalogue.get_movie(db.session, movie_id)
+    context: dict[str, Any] = {}
+    if request.form.get("progress"):
+        context = progress_context()
+    html = render_template(
+        "_rating_widget.html",
+        movie=movie,
+        rating=rating,
+        message=message,
+        error=error,
+        with_progress=bool(context),
+        **context,
+    )
+    return html, 422 if error else 200
+
+
+@bp.post("/<int:movie_id>")
+@login_required
+def rate(movie_id: int) -> Response | tuple[str, int]:
+    """Rate a movie or change the rating; a value off the scale changes nothing."""
+    try:
+        value = _parse_rating(request.form.get("rating"))
+        _, saved = ratings.rate_movie(db.session, user_id(), movie_id, value, rating_scale())
+    except DomainError as error:
+        current = ratings.get_rating(db.session, user_id(), movie_id)
+        return _answer(movie_id, rating=current, message=error.message, error=True)
+    return _answer(movie_id, rating=saved["rating"], message=f"Saved: {saved['rating']:g} stars.")
+
+
+@bp.post("/<int:movie_id>/delete")
+@login_required
+def remove(movie_id: int) -> Response | tuple[str, int]:
+    """Remove the signed-in user's rating of a movie."""
+    try:
+        ratings.delete_rating(db.session, user_id(), movie_id)
+    except DomainError as error:
+        current = ratings.get_rating(db.session, user_id(), movie_id)
+        return _answer(movie_id, rating=current, message=error.message, error=True)
+    return _answer(movie_id, rating=None, message="Rating removed.")
+
+
+@bp.get("")
+@login_required
+def mine() -> str:
+    """Your ratings, newest first, each editable and removable."""
+    page = request.args.get("page", "1")
+    number = max(int(page), 1) if page.isdigit() else 1
+    result = ratings.list_ratings(db.session, user_id(), page=number, per_page=PER_PAGE)
+    return render_template(
+        "ratings.html",
+        result=result,
+        last_page=max((result.total + PER_PAGE - 1) // PER_PAGE, 1),
+    )
