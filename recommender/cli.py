@@ -248,8 +248,32 @@ def predict(dataset: Path, pairs: Path, out: Path, k: int | None) -> None:
     click.echo(f"Wrote {len(predicted):,} predictions to {out} ({int(cold.sum()):,} cold start).")
 
 
+datasets_group = AppGroup("datasets", help="Fetch public rating datasets (never committed).")
+
+
+@datasets_group.command("fetch")
+@click.argument("name", type=click.Choice(["ml-100k"]))
+@click.option(
+    "--dir",
+    "cache_dir",
+    default=".cache/datasets",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to keep it (git-ignored by default).",
+)
+def fetch_dataset(name: str, cache_dir: Path) -> None:
+    """Download NAME (MovieLens 100K, from the recbole wheel on PyPI) and print its folder."""
+    from recommender.datasets import DatasetUnavailable, fetch_ml100k
+
+    try:
+        folder = fetch_ml100k(cache_dir)
+    except DatasetUnavailable as error:
+        raise click.ClickException(f"{name} could not be fetched: {error}") from None
+    click.echo(str(folder))
+
+
 def init_app(app: APIFlask) -> None:
-    for command in (import_group, users_group, retrain, serve, evaluate, predict):
+    for command in (import_group, users_group, datasets_group, retrain, serve, evaluate, predict):
         app.cli.add_command(command)
 
 

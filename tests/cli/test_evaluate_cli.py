@@ -229,3 +229,19 @@ def test_predict_bad_pairs_name_the_line(runner, dataset, tmp_path, content, mes
 
 def test_predict_requires_its_options(runner):
     assert runner.invoke(args=["predict", "--dataset", "x"]).exit_code == 2
+
+
+def test_datasets_fetch_prints_the_folder_of_a_cached_copy(runner, tmp_path):
+    cached = tmp_path / "ml-100k"
+    cached.mkdir()
+    for name in ("ml-100k.inter", "ml-100k.item"):
+        (cached / name).write_text("already here\n")
+    result = runner.invoke(args=["datasets", "fetch", "ml-100k", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == str(cached)
+
+
+def test_datasets_fetch_refuses_an_unknown_name(runner, tmp_path):
+    result = runner.invoke(args=["datasets", "fetch", "ml-25m", "--dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "'ml-25m' is not 'ml-100k'" in result.output
