@@ -75,7 +75,10 @@ def time_bare(folder: Path, workdir: Path, run: int) -> tuple[float, int]:
     with (folder / "ml-100k.inter").open(encoding="utf-8") as inter:
         reader = csv.reader(inter, delimiter="\t")
         next(reader)
-        ratings = [(int(u), int(i), float(r), now) for u, i, r, _ in reader]
+        ratings = [
+            (int(u), int(i), float(r), dt.datetime.fromtimestamp(float(t), dt.UTC).isoformat(" "))
+            for u, i, r, t in reader
+        ]
     users = sorted({user for user, *_ in ratings})
     with connection:
         connection.executemany(
