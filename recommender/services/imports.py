@@ -95,25 +95,8 @@ JSON_KEYS: dict[str, str] = {
     "Rotten Tomatoes Rating": "rt_rating",
 }
 JSON_LABELS = {name: key for key, name in JSON_KEYS.items()}
-CSV_COLUMNS = (
-    "title",
-    "year",
-    "release_date",
-    "genres",
-    "runtime_min",
-    "mpaa",
-    "director",
-    "distributor",
-    "creative_type",
-    "source_material",
-    "budget",
-    "us_gross",
-    "worldwide_gross",
-    "us_dvd_sales",
-    "imdb_rating",
-    "imdb_votes",
-    "rt_rating",
-)
+# The movie columns, with genres after the release date (README documents this order).
+CSV_COLUMNS = (*MOVIE_COLUMNS[:3], "genres", *MOVIE_COLUMNS[3:])
 CSV_LABELS = {name: name for name in CSV_COLUMNS}
 CSV_GENRE_SEPARATOR = "|"
 
