@@ -66,3 +66,15 @@ def test_testing_uses_a_cheap_password_hash_and_production_a_memory_hard_one():
     assert load_config({"RECOMMENDER_ENV": "testing"})["PASSWORD_HASH_METHOD"].startswith("pbkdf2")
     production = load_config({"SECRET_KEY": "x"})
     assert production["PASSWORD_HASH_METHOD"] == "scrypt"
+
+
+def test_readme_lists_every_setting_the_app_reads():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "recommender" / "config.py").read_text()
+    read = set(re.findall(r"environ(?:\.get\(|, )\"([A-Z_]+)\"", source))
+    readme = (root / "README.md").read_text()
+    assert {"DATABASE_URL", "SECRET_KEY", "RECOMMENDER_K", "CACHE_URL"} <= read
+    assert sorted(name for name in read if f"`{name}`" not in readme) == []
