@@ -374,14 +374,10 @@ def cross_validate(
     """Score the predictor for each k on each fold (``folds=1``: one random split)."""
     config = config or ModelConfig()
     ks = _check_ks(ks)
-    splits = _splits(len(data), folds, seed, test_size)
-    results = []
-    for number, (train_idx, test_idx) in enumerate(splits, start=1):
-        model = train(data, train_idx, config)
-        start = time.perf_counter()
+
+    def score(model: TrainedModel, train_idx: NDArray[np.intp], test_idx: NDArray[np.intp]):
         users, items = data.users[test_idx], data.items[test_idx]
         predicted, cold = predict_pairs(model, data, train_idx, users, items, ks)
-        predict_seconds = time.perf_counter() - start
         actual = data.ratings[test_idx]
         per_k = {
             k: {
@@ -395,6 +391,36 @@ def cross_validate(
             name: {"rmse": rmse(p, actual), "mae": mae(p, actual)}
             for name, p in _baseline_scores(model, data, train_idx, test_idx).items()
         }
+        return per_k, baselines
+
+    results = _run_folds(data, folds, seed, config, test_size, progress, score)
+    return EvaluationReport("regress", ks, results, _config_dict(config, folds, seed))
+
+
+FoldScorer = Callable[
+    [TrainedModel, NDArray[np.intp], NDArray[np.intp]],
+    tuple[dict[int, dict[str, float]], dict[str, dict[str, float]]],
+]
+
+
+def _run_folds(
+    data: RatingsData,
+    folds: int,
+    seed: int,
+    config: ModelConfig,
+    test_size: float,
+    progress: Callable[[int, int], None] | None,
+    score: FoldScorer,
+) -> list[FoldResult]:
+    """Train on each fold's training part, time ``score`` on its test part, collect the results."""
+    splits = _splits(len(data), folds, seed, test_size)
+    results = []
+    for number, (train_idx, test_idx) in enumerate(splits, start=1):
+        model = train(data, train_idx, config)
+        start = time.perf_counter()
+        per_k, baselines = score(model, train_idx, test_idx)
+        predict_seconds = time.perf_counter() - start
+        coverage = _coverage(data, train_idx, test_idx)
         results.append(
             FoldResult(
                 number,
@@ -402,14 +428,14 @@ def cross_validate(
                 len(test_idx),
                 per_k,
                 baselines,
-                _coverage(data, train_idx, test_idx),
+                coverage,
                 model.fit_seconds,
                 predict_seconds,
             )
         )
         if progress:
             progress(number, len(splits))
-    return EvaluationReport("regress", ks, results, _config_dict(config, folds, seed))
+    return results
 
 
 def _coverage(data: RatingsData, train_idx: NDArray[np.intp], test_idx: NDArray[np.intp]) -> float:
@@ -441,12 +467,9 @@ def cross_validate_classifier(
     """
     config = config or ModelConfig()
     ks = _check_ks(ks)
-    splits = _splits(len(data), folds, seed, test_size)
     weights = engine_weights(config.weights)
-    results = []
-    for number, (train_idx, test_idx) in enumerate(splits, start=1):
-        model = train(data, train_idx, config)
-        start = time.perf_counter()
+
+    def score(model: TrainedModel, train_idx: NDArray[np.intp], test_idx: NDArray[np.intp]):
         users, items = data.users[test_idx], data.items[test_idx]
         # Cold-start labels come from the regression path's cold-start predictions.
         cold_pred, cold = predict_pairs(model, data, train_idx, users, items, ks)
@@ -464,7 +487,6 @@ def cross_validate_classifier(
                 if len(rows) > k:
                     clf = KNNClassifier(n_neighbors=k, weights=weights).fit(matrix[rows], labels)
                     predicted[j, at] = clf.predict(matrix[items[at]])
-        predict_seconds = time.perf_counter() - start
         actual = data.ratings[test_idx] >= threshold
         per_k = {
             k: {
@@ -479,20 +501,9 @@ def cross_validate_classifier(
             "majority": {"accuracy": accuracy(np.full(len(actual), majority), actual)},
             "item_mean": {"accuracy": accuracy(item_good, actual)},
         }
-        results.append(
-            FoldResult(
-                number,
-                len(train_idx),
-                len(test_idx),
-                per_k,
-                baselines,
-                _coverage(data, train_idx, test_idx),
-                model.fit_seconds,
-                predict_seconds,
-            )
-        )
-        if progress:
-            progress(number, len(splits))
+        return per_k, baselines
+
+    results = _run_folds(data, folds, seed, config, test_size, progress, score)
     report = EvaluationReport("classify", ks, results, _config_dict(config, folds, seed))
     report.metric = "accuracy"
     return report
