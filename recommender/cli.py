@@ -103,7 +103,7 @@ def import_catalogue(path: Path | None, sample: bool, if_empty: bool) -> None:
 def import_movielens(path: Path, layout: str) -> None:
     """Import a MovieLens dataset (100K, 1M, latest/25M or RecBole files) from a folder or zip."""
     config = current_app.config
-    scale = RatingScale(config["RATING_MIN"], config["RATING_MAX"], config["RATING_STEP"])
+    scale = RatingScale.from_config(config)
     with domain_errors_as_click(), progress_bar("Importing ratings") as progress:
         report = movielens.import_movielens(
             db.session, path, scale=scale, layout=layout, progress=progress

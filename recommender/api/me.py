@@ -18,12 +18,6 @@ bp = APIBlueprint("me", __name__, url_prefix="/api/v1/me", tag="My ratings")
 RATING_PATH = "/ratings/<int:movie_id>"
 
 
-def rating_scale() -> ratings.RatingScale:
-    """Build the configured rating scale (services take it as a plain value)."""
-    config = current_app.config
-    return ratings.RatingScale(config["RATING_MIN"], config["RATING_MAX"], config["RATING_STEP"])
-
-
 @bp.get("/ratings")
 @bp.auth_required(token_auth)
 @bp.input(PageQuery, location="query", arg_name="query")
@@ -51,7 +45,11 @@ def list_my_ratings(query: dict[str, int]) -> dict[str, Any]:
 def rate_movie(movie_id: int, body: dict[str, float]) -> tuple[dict[str, Any], int]:
     """Rate a movie, or change your rating of it."""
     created, rating = ratings.rate_movie(
-        db.session, current_user().id, movie_id, body["rating"], rating_scale()
+        db.session,
+        current_user().id,
+        movie_id,
+        body["rating"],
+        ratings.RatingScale.from_config(current_app.config),
     )
     return rating, 201 if created else 200
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,11 @@ class RatingScale:
     minimum: float
     maximum: float
     step: float
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> RatingScale:
+        """The scale named by the RATING_MIN / RATING_MAX / RATING_STEP settings."""
+        return cls(config["RATING_MIN"], config["RATING_MAX"], config["RATING_STEP"])
 
     def validate(self, value: float) -> float:
         """Return ``value`` if it lies on the scale, else raise :class:`InvalidInput`."""

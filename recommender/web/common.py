@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app, request
 from flask_login import current_user
 
-from recommender.api.me import rating_scale
+from recommender.services.ratings import RatingScale
 from recommender.services.recommendations import Recommender
 from recommender.services.stats import scale_steps
 
@@ -28,7 +28,7 @@ def is_htmx() -> bool:
 
 def template_globals() -> dict[str, Any]:
     """Values every template may use: the rating scale's steps and k."""
-    scale = rating_scale()
+    scale = RatingScale.from_config(current_app.config)
     return {
         "rating_steps": scale_steps(scale),
         "rating_scale": scale,

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from recommender.api.me import rating_scale
 from recommender.extensions import db
 from recommender.services import catalogue, ratings
 from recommender.services.errors import DomainError, InvalidInput
+from recommender.services.ratings import RatingScale
 from recommender.web.auth import safe_next
 from recommender.web.common import is_htmx, user_id
 from recommender.web.pages import progress_context
@@ -57,7 +57,9 @@ def rate(movie_id: int) -> Response | tuple[str, int]:
     """Rate a movie or change the rating; a value off the scale changes nothing."""
     try:
         value = _parse_rating(request.form.get("rating"))
-        _, saved = ratings.rate_movie(db.session, user_id(), movie_id, value, rating_scale())
+        _, saved = ratings.rate_movie(
+            db.session, user_id(), movie_id, value, RatingScale.from_config(current_app.config)
+        )
     except DomainError as error:
         current = ratings.get_rating(db.session, user_id(), movie_id)
         return _answer(movie_id, rating=current, message=error.message, error=True)
