@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +25,24 @@ def make_environ(database_url: str, **extra: str) -> dict[str, str]:
     return {"RECOMMENDER_ENV": "testing", "DATABASE_URL": database_url, **extra}
 
 
+def unavailable(message: str) -> NoReturn:
+    """Skip a test whose resource is missing on this machine; under CI=true it is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message + " (set CI=true to make this a failure)")
+
+
+@pytest.fixture(scope="session")
+def ml100k() -> Path:
+    """MovieLens 100K in RecBole layout, fetched once into the git-ignored .cache/."""
+    from recommender.datasets import DatasetUnavailable, fetch_ml100k
+
+    try:
+        return fetch_ml100k(Path(__file__).resolve().parent.parent / ".cache" / "datasets")
+    except DatasetUnavailable as error:
+        unavailable(f"MovieLens 100K could not be fetched: {error}")
+
+
 def _require_reachable(url: str) -> None:
     try:
         engine = sa.create_engine(url)
@@ -30,10 +50,7 @@ def _require_reachable(url: str) -> None:
             pass
         engine.dispose()
     except sa.exc.OperationalError as error:
-        message = f"PostgreSQL at TEST_DATABASE_URL is unreachable: {error.orig}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message + " (set CI=true to make this a failure)")
+        unavailable(f"PostgreSQL at TEST_DATABASE_URL is unreachable: {error.orig}")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -3,9 +3,6 @@ own predictor (engine/predictor.py) over factors learned from the training fold 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -187,24 +184,11 @@ def test_fit_and_predict_handles_unknown_ids_as_cold_start():
 # ---- real data -----------------------------------------------------------------------------
 
 
-def _ml100k() -> Path:
-    from recommender.datasets import DatasetUnavailable, fetch_ml100k
-
-    cache = Path(__file__).resolve().parents[2] / ".cache" / "datasets"
-    try:
-        return fetch_ml100k(cache)
-    except DatasetUnavailable as error:
-        message = f"MovieLens 100K could not be fetched: {error}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message + " (set CI=true to make this a failure)")
-
-
-def test_ml100k_random_split_rmse_is_at_most_0_91():
+def test_ml100k_random_split_rmse_is_at_most_0_91(ml100k):
     """The chosen configuration on real ratings: 80/20 split, seed 0 (a few seconds)."""
     from recommender.services.evaluation import load_dataset_ratings
 
-    data = load_dataset_ratings(_ml100k())
+    data = load_dataset_ratings(ml100k)
     assert len(data) == 100_000
     report = ev.cross_validate(data, ks=(20,), folds=1, seed=0)
     out = report.to_dict()

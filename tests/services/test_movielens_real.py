@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
 
-from recommender.datasets import DatasetUnavailable, fetch_ml100k
 from recommender.extensions import db
 from recommender.models import Movie, MovieExternalId, Rating, User
 from recommender.services.movielens import import_movielens
 from recommender.services.ratings import RatingScale
-
-CACHE = Path(__file__).resolve().parents[2] / ".cache" / "datasets"
-
-
-@pytest.fixture(scope="session")
-def ml100k() -> Path:
-    try:
-        return fetch_ml100k(CACHE)
-    except DatasetUnavailable as error:
-        message = f"MovieLens 100K cannot be fetched: {error}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message + " (set CI=true to make this a failure)")
 
 
 def count(model: type) -> int:

@@ -6,7 +6,6 @@ Screenshots of each page at 1280 and 390 pixels wide go to ``screenshots/`` (git
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from werkzeug.serving import make_server
 from recommender import create_app
 from recommender.extensions import db
 from recommender.services import accounts
-from tests.conftest import make_environ
+from tests.conftest import make_environ, unavailable
 from tests.factories import make_movie
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -42,10 +41,7 @@ NOUNS = ("River", "Harbour", "Summer", "Empire", "Garden")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """Debian's Chromium, never a downloaded browser; skipped (failed under CI) when missing."""
     if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`")
     # --no-sandbox: the tests may run as root; the rest keep it off the (closed) network.
     args = [
         "--no-sandbox",
