@@ -4,6 +4,7 @@ and /healthz, a plain page in the browser."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
@@ -32,6 +33,9 @@ DOMAIN_STATUS = {NotFound: 404, Conflict: 409, ImportRefused: 422, InvalidCreden
 # Seconds a client should wait before retrying while the database is unreachable.
 DATABASE_RETRY_AFTER_SECONDS = 5
 DATABASE_DOWN_MESSAGE = "The database is unreachable; please try again shortly"
+# sqlite3 raises OperationalError for a missing table or a syntax error too: only these
+# messages mean the file is out of reach for now.
+SQLITE_UNAVAILABLE = ("locked", "unable to open", "disk I/O error", "busy")
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +44,14 @@ def database_unavailable(error: DBAPIError) -> bool:
     """Whether ``error`` means the database cannot be reached (as opposed to a bad query).
 
     OperationalError covers a refused or dropped connection (and SQLite's "database is
-    locked" after the busy timeout); InterfaceError a connection already closed; any other
-    DBAPI error counts only when SQLAlchemy saw the connection die under it.
+    locked" after the busy timeout, but not its "no such table"); InterfaceError a connection
+    already closed; any other DBAPI error counts only when SQLAlchemy saw the connection die.
     """
-    return isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated
+    if error.connection_invalidated:
+        return True
+    if isinstance(error.orig, sqlite3.Error):
+        return any(marker in str(error.orig) for marker in SQLITE_UNAVAILABLE)
+    return isinstance(error, OperationalError | InterfaceError)
 
 
 def database_unavailable_error() -> HTTPError:
@@ -87,7 +95,7 @@ def init_app(app: APIFlask) -> None:
     @app.errorhandler(DBAPIError)
     def database_error(error: DBAPIError):
         # A dead database is a 503 the client may retry, not a 500; pool_pre_ping (see
-        # extensions.ENGINE_OPTIONS) replaces the dead connections once it is back, so the app
+        # extensions.engine_options) replaces the dead connections once it is back, so the app
         # recovers without a restart. Any other database error stays a 500.
         if not database_unavailable(error):
             raise error

@@ -40,3 +40,11 @@ def test_other_database_errors_are_not_disguised_as_an_outage(app, client):
     raise_from_route(app, "/api/v1/test-duplicate", duplicate)
     with pytest.raises(IntegrityError):  # TESTING propagates unhandled errors
         client.get("/api/v1/test-duplicate")
+
+
+def test_a_missing_sqlite_table_is_a_bug_not_an_outage(app, client):
+    # sqlite3 calls this an OperationalError too, but retrying will not make the table appear.
+    missing = OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: movies"))
+    raise_from_route(app, "/api/v1/test-missing-table", missing)
+    with pytest.raises(OperationalError):
+        client.get("/api/v1/test-missing-table")
