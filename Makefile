@@ -8,7 +8,7 @@ PORT ?= 5000
 export UV_PYTHON_DOWNLOADS := never
 UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
 
-.PHONY: demo test lint format bench-engine bench-accuracy bench-api bench-import clean
+.PHONY: demo test lint format bench-engine bench-accuracy bench-api bench-import bench-load clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ bench-api: $(VENV)/.installed-dev
 
 bench-import: $(VENV)/.installed-dev
 	$(BIN)/python bench/import_speed.py
+
+# 60 s of mixed load on SQLite, then on a scratch database of the PostgreSQL server at PG_URL
+# when it is given (e.g. PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
+PG_URL ?=
+bench-load: $(VENV)/.installed-dev
+	$(BIN)/python bench/load.py --seconds 60
+	$(if $(PG_URL),$(BIN)/python bench/load.py --seconds 60 --database-url '$(PG_URL)')
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

@@ -25,7 +25,14 @@ def create_app(
     from apiflask import APIFlask
 
     from recommender.config import load_config
-    from recommender.extensions import configure_sqlite, csrf, db, login_manager, migrate
+    from recommender.extensions import (
+        configure_sqlite,
+        csrf,
+        db,
+        engine_options,
+        login_manager,
+        migrate,
+    )
 
     app = APIFlask(
         __name__,
@@ -44,6 +51,9 @@ def create_app(
     app.config.update(config or {})
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    )
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     with app.app_context():

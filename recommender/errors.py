@@ -3,11 +3,14 @@ and /healthz, a plain page in the browser."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
-from flask import render_template, request
+from flask import current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from recommender.services.accounts import InvalidCredentials
 from recommender.services.errors import Conflict, DomainError, ImportRefused, NotFound
@@ -27,6 +30,37 @@ STATUS_CODES = {
     503: "unavailable",
 }
 DOMAIN_STATUS = {NotFound: 404, Conflict: 409, ImportRefused: 422, InvalidCredentials: 401}
+# Seconds a client should wait before retrying while the database is unreachable.
+DATABASE_RETRY_AFTER_SECONDS = 5
+DATABASE_DOWN_MESSAGE = "The database is unreachable; please try again shortly"
+# sqlite3 raises OperationalError for a missing table or a syntax error too: only these
+# messages mean the file is out of reach for now.
+SQLITE_UNAVAILABLE = ("locked", "unable to open", "disk I/O error", "busy")
+
+log = logging.getLogger(__name__)
+
+
+def database_unavailable(error: DBAPIError) -> bool:
+    """Whether ``error`` means the database cannot be reached (as opposed to a bad query).
+
+    OperationalError covers a refused or dropped connection (and SQLite's "database is
+    locked" after the busy timeout, but not its "no such table"); InterfaceError a connection
+    already closed; any other DBAPI error counts only when SQLAlchemy saw the connection die.
+    """
+    if error.connection_invalidated:
+        return True
+    if isinstance(error.orig, sqlite3.Error):
+        return any(marker in str(error.orig) for marker in SQLITE_UNAVAILABLE)
+    return isinstance(error, OperationalError | InterfaceError)
+
+
+def database_unavailable_error() -> HTTPError:
+    return HTTPError(
+        503,
+        DATABASE_DOWN_MESSAGE,
+        detail={"database": "unreachable"},
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
 
 
 def wants_json() -> bool:
@@ -57,3 +91,17 @@ def init_app(app: APIFlask) -> None:
         return render_error(
             HTTPError(status, error.message, detail=error.details, extra_data={"code": error.code})
         )
+
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError):
+        # A dead database is a 503 the client may retry, not a 500; pool_pre_ping (see
+        # extensions.engine_options) replaces the dead connections once it is back, so the app
+        # recovers without a restart. Any other database error stays a 500.
+        if not database_unavailable(error):
+            raise error
+        log.warning("database unreachable, answering 503: %s", error.orig or error)
+        if not wants_json() and "_login_user" not in g:
+            # The page's header asks Flask-Login for the user, which would query the dead
+            # database again from inside this handler: render it signed out instead.
+            g._login_user = current_app.login_manager.anonymous_user()
+        return render_error(database_unavailable_error())
