@@ -615,9 +615,10 @@ def _utc(value: dt.datetime) -> dt.datetime:
 # A rating's time as the loop keeps it: whole seconds since 1970 (the usual line, read without
 # building a datetime), a datetime (fractional or unusual text), or None (the layout has none).
 Stamp = int | dt.datetime | None
-# SQLAlchemy's SQLite storage text of a DateTime with no microseconds, as an SQLite strftime
-# format: SQLite formats whole seconds itself, byte-for-byte what the bind processor writes.
-SQLITE_WHOLE_SECONDS = "%Y-%m-%d %H:%M:%S.000000"
+# SQLAlchemy's SQLite storage text of a DateTime with no microseconds, made by SQLite from
+# whole seconds: byte-for-byte what the bind processor writes, at a fraction of the cost of a
+# datetime per row in Python (and cheaper than strftime()).
+SQLITE_WHOLE_SECONDS = "datetime(?, 'unixepoch') || '.000000'"
 # Fewer rows than this go through executemany on PostgreSQL: COPY's setup is not worth it.
 COPY_MIN_ROWS = 100
 RATING_COLUMNS = "user_id, movie_id, rating, rated_at"
@@ -885,7 +886,7 @@ class _Writer:
             if whole:
                 connection.exec_driver_sql(
                     f"INSERT INTO ratings ({RATING_COLUMNS}) VALUES (?, ?, ?, "
-                    f"strftime('{SQLITE_WHOLE_SECONDS}', ?, 'unixepoch'))",
+                    f"{SQLITE_WHOLE_SECONDS})",
                     whole,
                 )
                 if len(whole) == len(rows):
