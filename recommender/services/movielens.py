@@ -7,8 +7,8 @@ The module has three parts:
 * layouts: the file names of each layout and one parser per file, yielding ``DatasetMovie``
   values and ``RatingFields`` tuples with their line numbers;
 * writing: movies matched to the catalogue (title + year, case-insensitive, ", The" moved to
-  the front) or inserted; users created on first sight; ratings streamed in batches with Core
-  ``insert()`` / ``update()`` executemany, keyed by (user, movie).
+  the front) or inserted; users created on first sight; ratings streamed in batches, keyed by
+  (user, movie), through Core and the driver (executemany, COPY on PostgreSQL), never the ORM.
 
 One pass over the ratings both validates and writes inside one transaction: after the first
 problem nothing more is written, the scan goes on to collect up to ``MAX_PROBLEMS`` problems,
