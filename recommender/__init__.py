@@ -74,7 +74,38 @@ def create_app(
             csrf.exempt(blueprint)
     web.init_app(app)
     cli.init_app(app)
+    _fail_interrupted_imports(app)
     return app
+
+
+def _fail_interrupted_imports(app: APIFlask) -> None:
+    """Mark failed the imports a killed process left "running" (see ``fail_interrupted_runs``).
+
+    Every start does it: the server, each worker and every command. A database not created or
+    not migrated yet has nothing to recover, and is not created here.
+    """
+    import datetime as dt
+
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    from recommender.extensions import db
+    from recommender.services.imports import fail_interrupted_runs
+
+    with app.app_context():
+        engine = db.engine
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and (
+            database in (None, "", ":memory:") or not Path(database).exists()
+        ):
+            return
+        stale_after = dt.timedelta(hours=app.config["IMPORT_STALE_HOURS"])
+        try:
+            with Session(engine) as session:
+                fail_interrupted_runs(session, stale_after)
+        except sa.exc.DBAPIError:
+            # No import_runs table or no pid column yet: `db upgrade` has not run.
+            pass
 
 
 def _swagger_ui_assets(static_url_path: str | None) -> dict[str, str]:

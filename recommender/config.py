@@ -106,6 +106,8 @@ def load_config(
         "PASSWORD_HASH_METHOD": hash_method,
         "SQLITE_BUSY_TIMEOUT_MS": _int(environ, "SQLITE_BUSY_TIMEOUT_MS", default=5000, minimum=0),
         "TOKEN_TTL_HOURS": _int(environ, "TOKEN_TTL_HOURS", default=720, minimum=1),
+        # A run "running" this long is failed at start even if its process may live elsewhere.
+        "IMPORT_STALE_HOURS": _int(environ, "IMPORT_STALE_HOURS", default=24, minimum=1),
         # Werkzeug answers 413 for any request body above this, before a view reads it.
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_UPLOAD_MB", default=50, minimum=1) * 1024 * 1024,
         "CACHE_URL": _cache_url(environ),

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     String,
     Table,
@@ -157,6 +158,10 @@ class ImportRun(db.Model):
     )
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     admin_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The process running the import: a run left "running" by a process that is gone (kill -9,
+    # a crash) is marked failed at the next start (``imports.fail_interrupted_runs``).
+    pid: Mapped[int | None] = mapped_column(Integer)
+    hostname: Mapped[str | None] = mapped_column(String(255))
 
 
 class ApiToken(db.Model):

@@ -23,7 +23,9 @@ import io
 import json
 import logging
 import math
+import os
 import re
+import socket
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -730,8 +732,18 @@ def tracked_run(
     calls ``finish_run`` in one transaction. Any error rolls that transaction back, records
     the error on the run in its own transaction and is re-raised.
     """
-    run = ImportRun(kind=kind, filename=filename[:500], admin_id=admin_id, counts={}, errors=[])
+    run = ImportRun(
+        kind=kind,
+        filename=filename[:500],
+        admin_id=admin_id,
+        counts={},
+        errors=[],
+        pid=os.getpid(),
+        hostname=socket.gethostname()[:255],
+    )
     session.add(run)
+    # Committed on its own, before the import's transaction: a kill -9 rolls that transaction
+    # back but leaves this "running" row, which the next start marks failed.
     session.commit()
     run_id = run.id
     try:
@@ -740,6 +752,70 @@ def tracked_run(
         session.rollback()
         _mark_failed(session, run_id, error)
         raise
+
+
+def _process_alive(pid: int) -> bool:
+    """Return whether process ``pid`` of this host still runs (a zombie does not)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # Signal 0: only asks whether the process exists.
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # Someone else's process: alive.
+    try:
+        # A killed child its parent has not reaped yet keeps its pid but runs nothing.
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def fail_interrupted_runs(
+    session: Session,
+    stale_after: dt.timedelta,
+    *,
+    hostname: str | None = None,
+    is_alive: Callable[[int], bool] = _process_alive,
+) -> list[int]:
+    """Mark failed every run still "running" whose process is gone; return their ids.
+
+    A run is interrupted when it was started on this host by a process that no longer runs
+    (kill -9, a crash, a power cut), or, wherever it was started, longer than
+    ``stale_after`` ago. A live import, here or on another host, is left alone.
+    Commits ``session``.
+    """
+    host = socket.gethostname()[:255] if hostname is None else hostname
+    now = utcnow()
+    failed = []
+    running = sa.select(ImportRun.id, ImportRun.pid, ImportRun.hostname, ImportRun.started_at)
+    for run_id, pid, run_host, started_at in session.execute(
+        running.where(ImportRun.status == "running")
+    ).all():
+        started = started_at if started_at.tzinfo else started_at.replace(tzinfo=dt.UTC)
+        if pid is not None and run_host == host and not is_alive(pid):
+            message = f"interrupted: process {pid} no longer running"
+        elif now - started > stale_after:
+            hours = stale_after.total_seconds() / 3600
+            message = f"interrupted: still running after {hours:g} hours (IMPORT_STALE_HOURS)"
+        else:
+            continue
+        # Only if still running: the run may have finished since it was read.
+        outcome = session.execute(
+            sa.update(ImportRun)
+            .where(ImportRun.id == run_id, ImportRun.status == "running")
+            .values(
+                status="failed",
+                finished_at=now,
+                errors=[{"location": "import", "message": message}],
+            )
+        )
+        if outcome.rowcount:
+            failed.append(run_id)
+            log.warning("import run %s marked failed: %s", run_id, message)
+    session.commit()
+    return failed
 
 
 def finish_run(

@@ -459,3 +459,124 @@ def test_progress_is_reported_once_per_batch(app, tmp_path):
     assert len(calls) == 3  # 3 + 3 + 1 ratings
     assert calls[-1] == (size, size)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+# --- the write path: blind inserts, batches, timestamps, COPY ----------------------------------
+
+
+def write_100k(folder: Path, movies: int, ratings: list[str]) -> Path:
+    """Write a 100K-layout dataset of ``movies`` films and the given u.data lines."""
+    folder.mkdir()
+    flags = "|".join(["0"] * 8 + ["1"] + ["0"] * 10)  # Drama
+    (folder / "u.item").write_text(
+        "".join(
+            f"{n}|Film {n} (1990)|01-Jan-1990||http://x/{n}|{flags}\n" for n in range(1, movies + 1)
+        )
+    )
+    (folder / "u.data").write_text("".join(f"{line}\n" for line in ratings))
+    return folder
+
+
+def test_a_broken_line_in_the_third_batch_leaves_nothing_of_the_two_written(
+    app, tmp_path, monkeypatch
+):
+    lines = [f"{n // 3 + 1}\t{n % 3 + 1}\t4\t{880000000 + n}" for n in range(9)]
+    lines[7] = "3\t2\tfour\t880000007"  # Line 8: the third batch of three.
+    folder = write_100k(tmp_path / "ml", 3, lines)
+    inserted: list[int] = []
+    real_insert = movielens._Writer._insert_rows
+
+    def counting_insert(self: Any, rows: list[Any]) -> None:
+        inserted.append(len(rows))
+        real_insert(self, rows)
+
+    monkeypatch.setattr(movielens._Writer, "_insert_rows", counting_insert)
+    with pytest.raises(ImportRefused) as refused:
+        run(folder, batch_size=3)
+
+    assert inserted == [3, 3]  # Two batches were in the transaction when line 8 was read.
+    assert refused.value.details == [
+        {"location": "u.data line 8", "message": "rating must be a number, got 'four'"}
+    ]
+    assert count(Rating) == count(User) == count(Movie) == count(MovieExternalId) == 0
+    assert last_run().status == "failed"
+
+
+def test_a_pair_repeated_in_a_later_batch_updates_the_rating_the_import_inserted(app, tmp_path):
+    # New users' ratings are inserted without a lookup; a repeat across batches must not
+    # break the primary key but become an update, and the later line wins.
+    lines = ["1\t1\t5\t880000000", "1\t2\t3\t880000001", "2\t1\t4\t880000002", "1\t1\t2\t880000003"]
+    folder = write_100k(tmp_path / "ml", 2, lines)
+
+    report = run(folder, batch_size=2)
+
+    c = report.counts
+    assert (c["ratings_inserted"], c["ratings_updated"], c["ratings_unchanged"]) == (3, 1, 0)
+    rows = db.session.execute(
+        sa.select(User.external_id, MovieExternalId.external_id, Rating.rating)
+        .join(User, User.id == Rating.user_id)
+        .join(MovieExternalId, MovieExternalId.movie_id == Rating.movie_id)
+        .order_by(User.external_id, MovieExternalId.external_id)
+    ).all()
+    assert [tuple(row) for row in rows] == [("1", "1", 2.0), ("1", "2", 3.0), ("2", "1", 4.0)]
+    before = dump()["ratings"]
+    run(folder, batch_size=2)  # The repeat rewrites the pair twice, and ends where it was.
+    assert dump()["ratings"] == before
+
+
+def test_timestamps_are_stored_as_the_orm_stores_them(app, tmp_path):
+    lines = ["1\t1\t5\t881250949", "1\t2\t3\t 881250950 ", "2\t1\t4\t881250951.25"]
+    folder = write_100k(tmp_path / "ml", 2, lines)
+    run(folder)
+
+    expected = [
+        dt.datetime(1997, 12, 4, 15, 55, 49, tzinfo=dt.UTC),
+        dt.datetime(1997, 12, 4, 15, 55, 50, tzinfo=dt.UTC),
+        dt.datetime(1997, 12, 4, 15, 55, 51, 250000, tzinfo=dt.UTC),
+    ]
+    query = sa.select(Rating.rated_at).order_by(Rating.rated_at)
+    assert [value.replace(tzinfo=dt.UTC) for value in db.session.scalars(query)] == expected
+    dialect = db.engine.dialect
+    if dialect.name == "sqlite":  # The text itself: what the ORM's bind processor writes.
+        bind = Rating.__table__.c.rated_at.type.dialect_impl(dialect).bind_processor(dialect)
+        raw = db.session.execute(sa.text("SELECT rated_at FROM ratings ORDER BY rated_at"))
+        assert [text for (text,) in raw] == [bind(value) for value in expected]
+    # Lookups compare them equal: nothing changes the second time.
+    assert run(folder).counts["ratings_unchanged"] == 3
+
+
+def test_ratings_go_by_copy_on_postgresql_and_executemany_elsewhere(app, tmp_path, monkeypatch):
+    lines = [f"{n // 10 + 1}\t{n % 10 + 1}\t{n % 5 + 1}\t{880000000 + n}" for n in range(250)]
+    folder = write_100k(tmp_path / "ml", 10, lines)
+    statements: list[str] = []
+    monkeypatch.setattr(movielens, "COPY_MIN_ROWS", 100)
+    if db.engine.dialect.name == "postgresql":
+        import psycopg
+
+        real_copy = psycopg.Cursor.copy
+
+        def spying_copy(self: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:
+            statements.append(str(statement))
+            return real_copy(self, statement, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "copy", spying_copy)
+
+    report = run(folder, batch_size=120)  # Batches of 120, 120 and 10 rows.
+
+    assert report.counts["ratings_inserted"] == 250
+    if db.engine.dialect.name == "postgresql":
+        assert len(statements) == 2, statements  # The last 10 rows: executemany.
+        assert all(s.startswith("COPY ratings") for s in statements)
+    else:
+        assert statements == []
+    stored = db.session.execute(
+        sa.select(User.external_id, MovieExternalId.external_id, Rating.rating, Rating.rated_at)
+        .join(User, User.id == Rating.user_id)
+        .join(MovieExternalId, MovieExternalId.movie_id == Rating.movie_id)
+    ).all()
+    expected = {
+        (str(n // 10 + 1), str(n % 10 + 1), float(n % 5 + 1), 880000000 + n) for n in range(250)
+    }
+    assert {(u, m, r, int(t.replace(tzinfo=dt.UTC).timestamp())) for u, m, r, t in stored} == (
+        expected
+    )
