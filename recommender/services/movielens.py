@@ -17,11 +17,15 @@ and the transaction is rolled back, so a refused file leaves the data as it was.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import io
 import math
 import re
+import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -40,6 +44,8 @@ from recommender.services.imports import (
     _Problems,
     _refusal,
     _TooManyProblems,
+    binary_kind,
+    encoding_hint,
     finish_run,
     tracked_run,
 )
@@ -50,6 +56,16 @@ LAYOUTS = ("100k", "1m", "latest", "recbole")
 # Guards for uploaded archives: MovieLens 25M is about 1.1 GB unpacked, 7 files.
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
 MAX_MEMBERS = 1000
+# Text deflates 3-5 times (ML-25M's ratings.csv: 4x); a member that claims far more is a bomb.
+MAX_COMPRESSION_RATIO = 100
+RATIO_CHECKED_FROM_BYTES = 1024**2
+# The longest line of ML-25M is under 300 bytes: a longer one is the wrong file (or no newlines
+# at all), refused after reading this much of it rather than the whole.
+MAX_LINE_BYTES = 64 * 1024
+# What a damaged member raises while it is read (bad CRC, cut deflate stream).
+ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
+# MovieLens ids (100k, 1m, latest) are whole numbers; RecBole's are free tokens.
+WHOLE_ID = re.compile(r"\s*\d{1,18}\s*")
 MAX_EXTERNAL_ID = 64
 EXTERNAL_ID = re.compile(rf"\S{{1,{MAX_EXTERNAL_ID}}}")
 # The genre flags of ML-100K's u.item, in order, when the folder has no u.genre.
@@ -138,6 +154,13 @@ def _zip_files(archive: zipfile.ZipFile, name: str) -> DatasetFiles:
                 "archive", f"member {member.filename!r} points outside the archive"
             )
         total += member.file_size
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > RATIO_CHECKED_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO:
+            raise _DatasetRefused(
+                "archive",
+                f"member {member.filename!r} expands {ratio:,.0f} times (a zip bomb?): "
+                f"the limit is {MAX_COMPRESSION_RATIO}",
+            )
         if not member.is_dir() and path.parts[0] != "__MACOSX":
             paths[path] = member
     if total > MAX_UNCOMPRESSED_BYTES:
@@ -148,6 +171,12 @@ def _zip_files(archive: zipfile.ZipFile, name: str) -> DatasetFiles:
         )
     tops = {path.parts[0] for path in paths if len(path.parts) > 1}
     at_root = [path for path in paths if len(path.parts) == 1]
+    if len(tops) > 1 and not at_root:
+        raise _DatasetRefused(
+            "archive",
+            f"the zip holds {len(tops)} top folders ({', '.join(sorted(tops))}): "
+            "one dataset per zip",
+        )
     if len(tops) == 1 and not at_root:
         top = tops.pop()
         files = {p.name: m for p, m in paths.items() if len(p.parts) == 2 and p.parts[0] == top}
@@ -239,9 +268,16 @@ def choose_layout(files: DatasetFiles, wanted: str) -> Layout:
     """Return the layout ``wanted`` (or the first that fits for "auto"); refuse otherwise."""
     found = ", ".join(sorted(files.sizes)) or "no files"
     if wanted == "auto":
-        for name in LAYOUTS:
-            if (layout := _layout(name, files)) is not None:
-                return layout
+        fitting = [layout for name in LAYOUTS if (layout := _layout(name, files)) is not None]
+        if len(fitting) > 1:
+            names = ", ".join(layout.name for layout in fitting)
+            raise _DatasetRefused(
+                "dataset", f"the files of several layouts are present ({names}): choose one"
+            )
+        if fitting:
+            return fitting[0]
+        if any(name.lower().endswith(".zip") for name in files.sizes):
+            found += " (a zip inside the zip: import the inner zip itself)"
         raise _DatasetRefused(
             "dataset", f"no MovieLens layout recognised: looked for {LOOKED_FOR}; found {found}"
         )
@@ -272,25 +308,48 @@ def _lines(
 ) -> Iterator[tuple[int, str]]:
     """Yield (line number, text) of the non-blank lines of ``filename``, one at a time.
 
-    Bytes read are added to ``counter[0]`` for progress; an undecodable line is a problem.
+    Bytes read are added to ``counter[0]`` for progress; an undecodable line is a problem, and
+    so are a binary file, a NUL byte, a line over ``MAX_LINE_BYTES`` and a damaged zip member
+    (the last three stop the file).
     """
-    with files.open(filename) as stream:
-        for number, raw in enumerate(stream, start=1):
-            counter[0] += len(raw)
-            try:
-                text = raw.decode(encoding)
-            except UnicodeDecodeError as error:
-                problems.add(
-                    f"{filename} line {number}",
-                    f"invalid {encoding.upper()}: byte 0x{raw[error.start]:02x} at column "
-                    f"{error.start + 1}",
-                )
-                continue
-            text = text.rstrip("\r\n")
-            if number == 1 and text.startswith("\ufeff"):
-                text = text[1:]
-            if text.strip():
-                yield number, text
+    with files.open(filename) as opened:
+        # A BufferedReader's readline(limit) is C; a bare zip member's is a Python loop.
+        stream = opened if isinstance(opened, io.BufferedReader) else io.BufferedReader(opened)
+        number = 0
+        try:
+            while raw := stream.readline(MAX_LINE_BYTES + 1):
+                number += 1
+                counter[0] += len(raw)
+                if number == 1:
+                    if (kind := binary_kind(raw)) is not None:
+                        problems.add(f"{filename} line 1", f"this is {kind}, not a text file")
+                        return
+                    # Cut as bytes: Latin-1 would read a UTF-8 BOM as three letters.
+                    raw = raw.removeprefix(codecs.BOM_UTF8)
+                if len(raw) > MAX_LINE_BYTES:
+                    problems.add(
+                        f"{filename} line {number}",
+                        f"line longer than {MAX_LINE_BYTES:,} bytes: not a MovieLens file",
+                    )
+                    return
+                if b"\x00" in raw:
+                    problems.add(f"{filename} line {number}", "NUL byte (0x00): not a text file")
+                    return
+                try:
+                    text = raw.decode(encoding)
+                except UnicodeDecodeError as error:
+                    hint = encoding_hint(raw) if number == 1 else ""
+                    problems.add(
+                        f"{filename} line {number}",
+                        f"invalid {encoding.upper()}: byte 0x{raw[error.start]:02x} at column "
+                        f"{error.start + 1}{hint}",
+                    )
+                    continue
+                text = text.rstrip("\r\n")
+                if text.strip():
+                    yield number, text
+        except ZIP_READ_ERRORS as error:
+            problems.add(filename, f"the zip member is damaged: {error}")
 
 
 def _split(
@@ -299,9 +358,15 @@ def _split(
     """Return the ``count`` fields of a line, or None after a problem."""
     fields = text.split(separator)
     if len(fields) != count:
+        others = [s for s in ("\t", ",", ";", "::", "|") if s not in separator and s in text]
+        hint = (
+            f" (the line holds {others[0]!r}: wrong separator?)"
+            if len(fields) == 1 and others
+            else ""
+        )
         problems.add(
             f"{filename} line {number}",
-            f"expected {count} {separator!r}-separated fields, found {len(fields)}",
+            f"expected {count} {separator!r}-separated fields, found {len(fields)}{hint}",
         )
         return None
     return fields
@@ -426,6 +491,9 @@ def _recbole_columns(
                 f"header field {cell!r} has no type: expected NAME:TYPE like 'user_id:token'",
             )
             return None
+        if name.strip() in columns:
+            problems.add(f"{filename} line {number}", f"duplicated column {name.strip()!r}")
+            return None
         columns[name.strip()] = index
     missing = [name for name in required if name not in columns]
     if missing:
@@ -477,7 +545,19 @@ def _ratings_split(
         return
     for number, text in lines:
         if (fields := _split(filename, number, text, separator, 4, problems)) is not None:
-            yield _RatingLine(f"{filename} line {number}", *fields)
+            location = f"{filename} line {number}"
+            if _whole_ids(location, fields[0], fields[1], problems):
+                yield _RatingLine(location, *fields)
+
+
+def _whole_ids(location: str, user: str, item: str, problems: _Problems) -> bool:
+    """Return whether both ids of a MovieLens line are whole numbers; add a problem if not."""
+    ok = True
+    for what, value in (("user id", user), ("movie id", item)):
+        if not WHOLE_ID.fullmatch(value):
+            problems.add(location, f"{what} must be a whole number, got {value[:40]!r}")
+            ok = False
+    return ok
 
 
 def _ratings_recbole(
@@ -560,9 +640,14 @@ def _check_timestamp(location: str, text: str | None, problems: _Problems) -> dt
     text = text.strip()
     try:
         seconds = float(text) if NUMBER.fullmatch(text) else math.nan
+        # A rating cannot predate 1970 (MovieLens began in 1997) nor be given tomorrow.
+        if not 0 <= seconds <= time.time() + 86400:
+            raise ValueError
         return dt.datetime.fromtimestamp(seconds, dt.UTC)
     except (ValueError, OverflowError, OSError):
-        problems.add(location, f"timestamp must be seconds since 1970, got {text[:40]!r}")
+        problems.add(
+            location, f"timestamp must be seconds since 1970, up to now, got {text[:40]!r}"
+        )
         return None
 
 
@@ -813,6 +898,11 @@ def _read_movies(files: DatasetFiles, layout: Layout, problems: _Problems) -> li
     for movie in MOVIE_PARSERS[layout.name](files, layout, problems, [0]):
         if _check_id(movie.location, "movie id", movie.external_id, problems) is None:
             continue
+        if layout.name != "recbole" and not WHOLE_ID.fullmatch(movie.external_id):
+            problems.add(
+                movie.location, f"movie id must be a whole number, got {movie.external_id!r}"
+            )
+            continue
         if (first := seen.setdefault(movie.external_id, movie.location)) != movie.location:
             problems.add(movie.location, f"movie id {movie.external_id} repeats {first}")
             continue
@@ -885,6 +975,11 @@ def _import_ratings(
                     continue
             held[key] = (rating, rated_at)
             continue
+        if (earlier := batch.get((user, item))) is not None:
+            problems.add(
+                line.location, f"user {user} rated movie {item} already on {earlier[0].location}"
+            )
+            continue
         if not problems.items:  # Once refused, only the checks go on.
             batch[(user, item)] = (line, rating, rated_at)
         lines_in_batch[0] += 1
@@ -939,8 +1034,16 @@ def import_movielens(
                 writer.write_movies(movies)
                 writer.notes[:0] = _movie_notes(movies)
                 _import_ratings(files, chosen, writer, scale, problems, progress)
+            if not problems.items and writer.counts["rating_lines"] == 0:
+                problems.add(chosen.ratings, "no ratings in the file")
         except _TooManyProblems:
             pass
+        except sa.exc.IntegrityError as error:
+            # Two lines of one (user, movie) further apart than a batch meet at the primary key.
+            if "rating" not in str(error.orig).lower():
+                raise
+            message = "a user rates one movie on two lines (further apart than one batch)"
+            problems.items.append({"location": chosen.ratings, "message": message})
         if problems.items:
             raise _refusal(name, problems.items, problems.truncated)
         writer.bump_versions()
