@@ -39,6 +39,7 @@ from recommender.models import Movie, MovieExternalId, Rating, User, utcnow
 from recommender.services.errors import InvalidInput
 from recommender.services.imports import (
     NUMBER,
+    UTF16_BOMS,
     Progress,
     _GenreCache,
     _Problems,
@@ -317,13 +318,14 @@ def _lines(
         stream = opened if isinstance(opened, io.BufferedReader) else io.BufferedReader(opened)
         number = 0
         try:
+            # A PNG's magic number spans its first line break: look before splitting lines.
+            if (kind := binary_kind(stream.peek(16)[:16])) is not None:
+                problems.add(f"{filename} line 1", f"this is {kind}, not a text file")
+                return
             while raw := stream.readline(MAX_LINE_BYTES + 1):
                 number += 1
                 counter[0] += len(raw)
                 if number == 1:
-                    if (kind := binary_kind(raw)) is not None:
-                        problems.add(f"{filename} line 1", f"this is {kind}, not a text file")
-                        return
                     # Cut as bytes: Latin-1 would read a UTF-8 BOM as three letters.
                     raw = raw.removeprefix(codecs.BOM_UTF8)
                 if len(raw) > MAX_LINE_BYTES:
@@ -332,19 +334,20 @@ def _lines(
                         f"line longer than {MAX_LINE_BYTES:,} bytes: not a MovieLens file",
                     )
                     return
-                if b"\x00" in raw:
-                    problems.add(f"{filename} line {number}", "NUL byte (0x00): not a text file")
-                    return
                 try:
                     text = raw.decode(encoding)
                 except UnicodeDecodeError as error:
-                    hint = encoding_hint(raw) if number == 1 else ""
                     problems.add(
                         f"{filename} line {number}",
                         f"invalid {encoding.upper()}: byte 0x{raw[error.start]:02x} at column "
-                        f"{error.start + 1}{hint}",
+                        f"{error.start + 1}{encoding_hint(raw) if number == 1 else ''}",
                     )
+                    if raw.startswith(UTF16_BOMS):
+                        return  # Every line of a UTF-16 file would say the same.
                     continue
+                if "\x00" in text:
+                    problems.add(f"{filename} line {number}", "NUL byte (0x00): not a text file")
+                    return
                 text = text.rstrip("\r\n")
                 if text.strip():
                     yield number, text
