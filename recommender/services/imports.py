@@ -26,7 +26,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
@@ -59,6 +59,7 @@ INT64_MAX = 2**63 - 1
 MAX_CATALOGUE_BYTES = 64 * 1024**2
 # No sane CSV row comes near this; a longer one is a wrong file, refused before decoding it.
 MAX_CSV_LINE_BYTES = 64 * 1024
+READ_CHUNK_BYTES = 1024**2
 # Magic numbers of files people upload by mistake, to say what they sent instead of "invalid".
 BINARY_SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
@@ -765,17 +766,32 @@ def _source_name(source: str | Path | BinaryIO) -> str:
     return Path(str(getattr(source, "name", "") or "")).name or "upload"
 
 
-def _read_bytes(source: str | Path | BinaryIO, filename: str) -> bytes:
-    """Return the whole content of ``source``, refusing it past ``MAX_CATALOGUE_BYTES``."""
-    if isinstance(source, str | Path):
-        with Path(source).open("rb") as stream:
-            data = stream.read(MAX_CATALOGUE_BYTES + 1)
-    else:
-        data = source.read(MAX_CATALOGUE_BYTES + 1)
-    if len(data) > MAX_CATALOGUE_BYTES:
-        message = f"larger than {MAX_CATALOGUE_BYTES:,} bytes: too big for a catalogue"
-        raise _refusal(filename, [{"location": "file", "message": message}], False)
-    return data
+def _read_bytes(source: str | Path | BinaryIO, filename: str, fmt: Format) -> bytes:
+    """Return the content of ``source`` read in chunks, refusing it past ``MAX_CATALOGUE_BYTES``.
+
+    A CSV stops being read inside a line longer than ``MAX_CSV_LINE_BYTES`` (a file without
+    newlines): what was read is enough for the parse to refuse that line.
+    """
+    chunks: list[bytes] = []
+    size = since_newline = 0
+    with ExitStack() as stack:
+        stream = (
+            stack.enter_context(Path(source).open("rb"))
+            if isinstance(source, str | Path)
+            else source
+        )
+        # Chunks, not read(cap): a read of n bytes allocates n bytes before it reads any.
+        while chunk := stream.read(READ_CHUNK_BYTES):
+            size += len(chunk)
+            if size > MAX_CATALOGUE_BYTES:
+                message = f"larger than {MAX_CATALOGUE_BYTES:,} bytes: too big for a catalogue"
+                raise _refusal(filename, [{"location": "file", "message": message}], False)
+            chunks.append(chunk)
+            newline = chunk.rfind(b"\n")
+            since_newline = since_newline + len(chunk) if newline < 0 else len(chunk) - newline - 1
+            if fmt == "csv" and since_newline > MAX_CSV_LINE_BYTES:
+                break
+    return b"".join(chunks)
 
 
 def _refusal(filename: str, problems: list[dict[str, str]], truncated: bool) -> ImportRefused:
@@ -865,7 +881,7 @@ def import_catalogue(
     with tracked_run(session, KIND, name, admin_id) as run:
         chosen = _choose_format(fmt, name)
         latest = dt.date.today().year if latest_year is None else latest_year
-        parsed = parse_catalogue(_read_bytes(source, name), chosen, latest)
+        parsed = parse_catalogue(_read_bytes(source, name, chosen), chosen, latest)
         if parsed.problems:
             raise _refusal(name, parsed.problems, parsed.truncated)
         report = ImportReport(

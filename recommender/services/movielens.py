@@ -375,13 +375,19 @@ def _split(
     return fields
 
 
+def _empty(filename: str, problems: _Problems) -> None:
+    """Add "the file is empty" unless reading ``filename`` already failed (binary, damaged)."""
+    if not any(item["location"].startswith(filename) for item in problems.items):
+        problems.add(f"{filename} line 1", "the file is empty")
+
+
 def _header(
     filename: str, lines: Iterator[tuple[int, str]], expected: list[str], problems: _Problems
 ) -> bool:
     """Check the first line is the header ``expected``; return whether it is."""
     first = next(lines, None)
     if first is None:
-        problems.add(f"{filename} line 1", "the file is empty")
+        _empty(filename, problems)
         return False
     number, text = first
     found = [cell.strip() for cell in next(csv.reader([text]))]
@@ -482,7 +488,7 @@ def _recbole_columns(
     """Return column name -> index of a typed RecBole header, or None after a problem."""
     first = next(lines, None)
     if first is None:
-        problems.add(f"{filename} line 1", "the file is empty")
+        _empty(filename, problems)
         return None
     number, text = first
     columns = {}
