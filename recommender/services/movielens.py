@@ -29,6 +29,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO, NamedTuple
 
@@ -316,14 +317,15 @@ def _lines(
     with files.open(filename) as opened:
         # A BufferedReader's readline(limit) is C; a bare zip member's is a Python loop.
         stream = opened if isinstance(opened, io.BufferedReader) else io.BufferedReader(opened)
-        number = 0
         try:
             # A PNG's magic number spans its first line break: look before splitting lines.
             if (kind := binary_kind(stream.peek(16)[:16])) is not None:
                 problems.add(f"{filename} line 1", f"this is {kind}, not a text file")
                 return
-            while raw := stream.readline(MAX_LINE_BYTES + 1):
-                number += 1
+            # partial + iter keep the loop in C: a `while readline()` costs 1.5x per line.
+            for number, raw in enumerate(
+                iter(partial(stream.readline, MAX_LINE_BYTES + 1), b""), 1
+            ):
                 counter[0] += len(raw)
                 if number == 1:
                     # Cut as bytes: Latin-1 would read a UTF-8 BOM as three letters.
