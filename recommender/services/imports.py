@@ -28,7 +28,7 @@ import re
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
@@ -57,6 +57,23 @@ MIN_YEAR = 1870
 MAX_YEAR = 9999
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
+# A catalogue is read whole (JSON needs it): the sample is 1.6 MB and 62,000 movies about 30 MB.
+MAX_CATALOGUE_BYTES = 64 * 1024**2
+# No sane CSV row comes near this; a longer one is a wrong file, refused before decoding it.
+MAX_CSV_LINE_BYTES = 64 * 1024
+READ_CHUNK_BYTES = 1024**2
+# Magic numbers of files people upload by mistake, to say what they sent instead of "invalid".
+BINARY_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"PK\x05\x06", "a zip archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+)
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 # The columns the importer owns; ids and timestamps belong to the database.
 MOVIE_COLUMNS = (
@@ -363,18 +380,42 @@ def _unknown_name(kind: str, name: str, known: tuple[str, ...] | list[str]) -> s
     return f"unknown {kind} {name!r}{hint}"
 
 
+def binary_kind(head: bytes) -> str | None:
+    """Return what binary file ``head`` starts like ("a PNG image"), or None for text."""
+    return next((kind for magic, kind in BINARY_SIGNATURES if head.startswith(magic)), None)
+
+
+def encoding_hint(data: bytes) -> str:
+    """Return a hint naming the encoding undecodable UTF-8 ``data`` is probably in."""
+    if data.startswith(UTF16_BOMS):
+        return " (the file is UTF-16: save it as UTF-8)"
+    return " (Latin-1 or Windows-1252? save the file as UTF-8)"
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
 def _decode(data: bytes, problems: _Problems) -> str | None:
     """Return ``data`` decoded as UTF-8 (a BOM is dropped), or None after a problem."""
+    if (kind := binary_kind(data)) is not None:
+        problems.add("file", f"this is {kind}, not a text file")
+        return None
     # The BOM is cut by hand so error offsets still count from the start of the file.
     start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
         text = data[start:].decode("utf-8")
     except UnicodeDecodeError as error:
         offset = start + error.start
-        line = data.count(b"\n", 0, offset) + 1
         problems.add(
-            f"line {line}", f"invalid UTF-8: byte 0x{data[offset]:02x} at byte offset {offset}"
+            f"line {_line_of(data, offset)}",
+            f"invalid UTF-8: byte 0x{data[offset]:02x} at byte offset {offset}"
+            + encoding_hint(data),
         )
+        return None
+    if (offset := data.find(b"\x00")) >= 0:
+        # PostgreSQL cannot store NUL in text; a NUL in a text file means a binary file anyway.
+        problems.add(f"line {_line_of(data, offset)}", "NUL byte (0x00): not a text file")
         return None
     if not text.strip():
         problems.add("file", "the file is empty")
@@ -382,23 +423,56 @@ def _decode(data: bytes, problems: _Problems) -> str | None:
     return text
 
 
+def _check_csv_lines(data: bytes, problems: _Problems) -> bool:
+    """Return whether every line of ``data`` is at most ``MAX_CSV_LINE_BYTES`` long."""
+    start, line = 0, 1
+    while True:
+        end = data.find(b"\n", start, start + MAX_CSV_LINE_BYTES + 1)
+        if end < 0 and len(data) - start <= MAX_CSV_LINE_BYTES:
+            return True
+        if end < 0:
+            problems.add(
+                f"line {line}",
+                f"line longer than {MAX_CSV_LINE_BYTES:,} bytes: not a catalogue CSV",
+            )
+            return False
+        start, line = end + 1, line + 1
+
+
+class _KeyedObject(dict):
+    """A JSON object that remembers the keys it repeats (json keeps only the last value)."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _object_with_repeats(pairs: list[tuple[str, Any]]) -> _KeyedObject:
+    item = _KeyedObject(pairs)
+    if len(item) != len(pairs):
+        item.repeated = tuple(key for key, n in Counter(k for k, _ in pairs).items() if n > 1)
+    return item
+
+
 def _json_type(value: Any) -> str:
     """Return the JSON name of ``value``'s type."""
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
     if value is None:
         return "null"
-    return names.get(type(value), "a number")
+    # isinstance, not type(): objects are decoded as a dict subclass (_KeyedObject).
+    return next((name for kind, name in names.items() if isinstance(value, kind)), "a number")
 
 
 def _json_records(text: str, problems: _Problems) -> Iterator[_RawRecord]:
     """Yield the raw records of a JSON list of objects keyed like the sample."""
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=_object_with_repeats)
     except json.JSONDecodeError as error:
         problems.add(f"line {error.lineno}, column {error.colno}", f"invalid JSON: {error.msg}")
         return
-    except (ValueError, RecursionError) as error:
-        # Huge integers and absurd nesting fail outside the decoder, with no position.
+    except RecursionError:
+        problems.add("file", "invalid JSON: nested too deeply (a movie list is 2 levels deep)")
+        return
+    except ValueError as error:
+        # Huge integers fail outside the decoder, with no position.
         problems.add("file", f"invalid JSON: {error}")
         return
     if not isinstance(document, list):
@@ -408,6 +482,10 @@ def _json_records(text: str, problems: _Problems) -> Iterator[_RawRecord]:
         location = f"record {number}"
         if not isinstance(item, dict):
             problems.add(location, f"expected a movie object, got {_json_type(item)}")
+            continue
+        for key in getattr(item, "repeated", ()):
+            problems.add(location, f"duplicated key {key!r}: which value is meant?")
+        if getattr(item, "repeated", ()):
             continue
         unknown = [key for key in item if key not in JSON_KEYS]
         for key in unknown:
@@ -444,6 +522,11 @@ def _csv_header(header: list[str], location: str, problems: _Problems) -> list[s
     """Return the header's field names, or None after problems."""
     columns = [name.strip().lower() for name in header]
     before = len(problems)
+    if len(columns) == 1 and (separator := next((c for c in ";\t|" if c in columns[0]), None)):
+        problems.add(
+            location, f"the header has no commas but {separator!r}: a CSV is comma-separated"
+        )
+        return None
     for name, count in Counter(columns).items():
         if count > 1:
             problems.add(location, f"duplicated column {name!r}")
@@ -574,7 +657,11 @@ def parse_catalogue(data: bytes, fmt: Format, latest_year: int) -> ParsedCatalog
     out = ParsedCatalogue()
     problems = _Problems()
     try:
-        text = _decode(data, problems)
+        text = (
+            None
+            if fmt == "csv" and not _check_csv_lines(data, problems)
+            else _decode(data, problems)
+        )
         if text is not None:
             read = _json_records if fmt == "json" else _csv_records
             seen = 0
@@ -681,11 +768,32 @@ def _source_name(source: str | Path | BinaryIO) -> str:
     return Path(str(getattr(source, "name", "") or "")).name or "upload"
 
 
-def _read_bytes(source: str | Path | BinaryIO) -> bytes:
-    """Return the whole content of ``source``."""
-    if isinstance(source, str | Path):
-        return Path(source).read_bytes()
-    return source.read()
+def _read_bytes(source: str | Path | BinaryIO, filename: str, fmt: Format) -> bytes:
+    """Return the content of ``source`` read in chunks, refusing it past ``MAX_CATALOGUE_BYTES``.
+
+    A CSV stops being read inside a line longer than ``MAX_CSV_LINE_BYTES`` (a file without
+    newlines): what was read is enough for the parse to refuse that line.
+    """
+    chunks: list[bytes] = []
+    size = since_newline = 0
+    with ExitStack() as stack:
+        stream = (
+            stack.enter_context(Path(source).open("rb"))
+            if isinstance(source, str | Path)
+            else source
+        )
+        # Chunks, not read(cap): a read of n bytes allocates n bytes before it reads any.
+        while chunk := stream.read(READ_CHUNK_BYTES):
+            size += len(chunk)
+            if size > MAX_CATALOGUE_BYTES:
+                message = f"larger than {MAX_CATALOGUE_BYTES:,} bytes: too big for a catalogue"
+                raise _refusal(filename, [{"location": "file", "message": message}], False)
+            chunks.append(chunk)
+            newline = chunk.rfind(b"\n")
+            since_newline = since_newline + len(chunk) if newline < 0 else len(chunk) - newline - 1
+            if fmt == "csv" and since_newline > MAX_CSV_LINE_BYTES:
+                break
+    return b"".join(chunks)
 
 
 def _refusal(filename: str, problems: list[dict[str, str]], truncated: bool) -> ImportRefused:
@@ -849,7 +957,7 @@ def import_catalogue(
     with tracked_run(session, KIND, name, admin_id) as run:
         chosen = _choose_format(fmt, name)
         latest = dt.date.today().year if latest_year is None else latest_year
-        parsed = parse_catalogue(_read_bytes(source), chosen, latest)
+        parsed = parse_catalogue(_read_bytes(source, name, chosen), chosen, latest)
         if parsed.problems:
             raise _refusal(name, parsed.problems, parsed.truncated)
         report = ImportReport(

@@ -17,14 +17,19 @@ and the transaction is rolled back, so a refused file leaves the data as it was.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import io
 import math
 import re
+import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, BinaryIO
 
@@ -35,10 +40,13 @@ from recommender.models import Genre, Movie, MovieExternalId, Rating, User, movi
 from recommender.services.errors import InvalidInput
 from recommender.services.imports import (
     NUMBER,
+    UTF16_BOMS,
     Progress,
     _Problems,
     _refusal,
     _TooManyProblems,
+    binary_kind,
+    encoding_hint,
     finish_run,
     tracked_run,
 )
@@ -49,6 +57,16 @@ LAYOUTS = ("100k", "1m", "latest", "recbole")
 # Guards for uploaded archives: MovieLens 25M is about 1.1 GB unpacked, 7 files.
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
 MAX_MEMBERS = 1000
+# Text deflates 3-5 times (ML-25M's ratings.csv: 4x); a member that claims far more is a bomb.
+MAX_COMPRESSION_RATIO = 100
+RATIO_CHECKED_FROM_BYTES = 1024**2
+# The longest line of ML-25M is under 300 bytes: a longer one is the wrong file (or no newlines
+# at all), refused after reading this much of it rather than the whole.
+MAX_LINE_BYTES = 64 * 1024
+# What a damaged member raises while it is read (bad CRC, cut deflate stream).
+ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
+# MovieLens ids (100k, 1m, latest) are whole numbers; RecBole's are free tokens.
+WHOLE_ID = re.compile(r"\s*\d{1,18}\s*")
 MAX_EXTERNAL_ID = 64
 EXTERNAL_ID = re.compile(rf"\S{{1,{MAX_EXTERNAL_ID}}}")
 # The genre flags of ML-100K's u.item, in order, when the folder has no u.genre.
@@ -82,6 +100,10 @@ ARTICLE_AT_END = re.compile(
     r"(?P<alt> \(.*\))?"
 )
 ML100K_DATE = re.compile(r"\d{1,2}-[A-Za-z]{3}-(?P<year>\d{4})")
+
+
+class _RepeatedRating(Exception):
+    """Two lines of one (user, movie), further apart than a batch, met at the primary key."""
 
 
 class _DatasetRefused(Exception):
@@ -137,6 +159,13 @@ def _zip_files(archive: zipfile.ZipFile, name: str) -> DatasetFiles:
                 "archive", f"member {member.filename!r} points outside the archive"
             )
         total += member.file_size
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > RATIO_CHECKED_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO:
+            raise _DatasetRefused(
+                "archive",
+                f"member {member.filename!r} expands {ratio:,.0f} times (a zip bomb?): "
+                f"the limit is {MAX_COMPRESSION_RATIO}",
+            )
         if not member.is_dir() and path.parts[0] != "__MACOSX":
             paths[path] = member
     if total > MAX_UNCOMPRESSED_BYTES:
@@ -147,6 +176,12 @@ def _zip_files(archive: zipfile.ZipFile, name: str) -> DatasetFiles:
         )
     tops = {path.parts[0] for path in paths if len(path.parts) > 1}
     at_root = [path for path in paths if len(path.parts) == 1]
+    if len(tops) > 1 and not at_root:
+        raise _DatasetRefused(
+            "archive",
+            f"the zip holds {len(tops)} top folders ({', '.join(sorted(tops))}): "
+            "one dataset per zip",
+        )
     if len(tops) == 1 and not at_root:
         top = tops.pop()
         files = {p.name: m for p, m in paths.items() if len(p.parts) == 2 and p.parts[0] == top}
@@ -235,9 +270,16 @@ def choose_layout(files: DatasetFiles, wanted: str) -> Layout:
     """Return the layout ``wanted`` (or the first that fits for "auto"); refuse otherwise."""
     found = ", ".join(sorted(files.sizes)) or "no files"
     if wanted == "auto":
-        for name in LAYOUTS:
-            if (layout := _layout(name, files)) is not None:
-                return layout
+        fitting = [layout for name in LAYOUTS if (layout := _layout(name, files)) is not None]
+        if len(fitting) > 1:
+            names = ", ".join(layout.name for layout in fitting)
+            raise _DatasetRefused(
+                "dataset", f"the files of several layouts are present ({names}): choose one"
+            )
+        if fitting:
+            return fitting[0]
+        if any(name.lower().endswith(".zip") for name in files.sizes):
+            found += " (a zip inside the zip: import the inner zip itself)"
         raise _DatasetRefused(
             "dataset", f"no MovieLens layout recognised: looked for {LOOKED_FOR}; found {found}"
         )
@@ -268,25 +310,51 @@ def _lines(
 ) -> Iterator[tuple[int, str]]:
     """Yield (line number, text) of the non-blank lines of ``filename``, one at a time.
 
-    Bytes read are added to ``counter[0]`` for progress; an undecodable line is a problem.
+    Bytes read are added to ``counter[0]`` for progress; an undecodable line is a problem, and
+    so are a binary file, a NUL byte, a line over ``MAX_LINE_BYTES`` and a damaged zip member
+    (the last three stop the file).
     """
-    with files.open(filename) as stream:
-        for number, raw in enumerate(stream, start=1):
-            counter[0] += len(raw)
-            try:
-                text = raw.decode(encoding)
-            except UnicodeDecodeError as error:
-                problems.add(
-                    f"{filename} line {number}",
-                    f"invalid {encoding.upper()}: byte 0x{raw[error.start]:02x} at column "
-                    f"{error.start + 1}",
-                )
-                continue
-            text = text.rstrip("\r\n")
-            if number == 1 and text.startswith("\ufeff"):
-                text = text[1:]
-            if text.strip():
-                yield number, text
+    with files.open(filename) as opened:
+        # A BufferedReader's readline(limit) is C; a bare zip member's is a Python loop.
+        stream = opened if isinstance(opened, io.BufferedReader) else io.BufferedReader(opened)
+        try:
+            # A PNG's magic number spans its first line break: look before splitting lines.
+            if (kind := binary_kind(stream.peek(16)[:16])) is not None:
+                problems.add(f"{filename} line 1", f"this is {kind}, not a text file")
+                return
+            # partial + iter keep the loop in C: a `while readline()` costs 1.5x per line.
+            for number, raw in enumerate(
+                iter(partial(stream.readline, MAX_LINE_BYTES + 1), b""), 1
+            ):
+                counter[0] += len(raw)
+                if number == 1:
+                    # Cut as bytes: Latin-1 would read a UTF-8 BOM as three letters.
+                    raw = raw.removeprefix(codecs.BOM_UTF8)
+                if len(raw) > MAX_LINE_BYTES:
+                    problems.add(
+                        f"{filename} line {number}",
+                        f"line longer than {MAX_LINE_BYTES:,} bytes: not a MovieLens file",
+                    )
+                    return
+                try:
+                    text = raw.decode(encoding)
+                except UnicodeDecodeError as error:
+                    problems.add(
+                        f"{filename} line {number}",
+                        f"invalid {encoding.upper()}: byte 0x{raw[error.start]:02x} at column "
+                        f"{error.start + 1}{encoding_hint(raw) if number == 1 else ''}",
+                    )
+                    if raw.startswith(UTF16_BOMS):
+                        return  # Every line of a UTF-16 file would say the same.
+                    continue
+                if "\x00" in text:
+                    problems.add(f"{filename} line {number}", "NUL byte (0x00): not a text file")
+                    return
+                text = text.rstrip("\r\n")
+                if text.strip():
+                    yield number, text
+        except ZIP_READ_ERRORS as error:
+            problems.add(filename, f"the zip member is damaged: {error}")
 
 
 def _split(
@@ -295,12 +363,24 @@ def _split(
     """Return the ``count`` fields of a line, or None after a problem."""
     fields = text.split(separator)
     if len(fields) != count:
+        others = [s for s in ("\t", ",", ";", "::", "|") if s not in separator and s in text]
+        hint = (
+            f" (the line holds {others[0]!r}: wrong separator?)"
+            if len(fields) == 1 and others
+            else ""
+        )
         problems.add(
             f"{filename} line {number}",
-            f"expected {count} {separator!r}-separated fields, found {len(fields)}",
+            f"expected {count} {separator!r}-separated fields, found {len(fields)}{hint}",
         )
         return None
     return fields
+
+
+def _empty(filename: str, problems: _Problems) -> None:
+    """Add "the file is empty" unless reading ``filename`` already failed (binary, damaged)."""
+    if not any(item["location"].startswith(filename) for item in problems.items):
+        problems.add(f"{filename} line 1", "the file is empty")
 
 
 def _header(
@@ -309,7 +389,7 @@ def _header(
     """Check the first line is the header ``expected``; return whether it is."""
     first = next(lines, None)
     if first is None:
-        problems.add(f"{filename} line 1", "the file is empty")
+        _empty(filename, problems)
         return False
     number, text = first
     found = [cell.strip() for cell in next(csv.reader([text]))]
@@ -410,7 +490,7 @@ def _recbole_columns(
     """Return column name -> index of a typed RecBole header, or None after a problem."""
     first = next(lines, None)
     if first is None:
-        problems.add(f"{filename} line 1", "the file is empty")
+        _empty(filename, problems)
         return None
     number, text = first
     columns = {}
@@ -421,6 +501,9 @@ def _recbole_columns(
                 f"{filename} line {number}",
                 f"header field {cell!r} has no type: expected NAME:TYPE like 'user_id:token'",
             )
+            return None
+        if name.strip() in columns:
+            problems.add(f"{filename} line {number}", f"duplicated column {name.strip()!r}")
             return None
         columns[name.strip()] = index
     missing = [name for name in required if name not in columns]
@@ -477,6 +560,16 @@ def _ratings_split(
             yield number, *fields
         else:  # _split words the problem.
             _split(filename, number, text, separator, 4, problems)
+
+
+def _whole_ids(location: str, user: str, item: str, problems: _Problems) -> bool:
+    """Return whether both ids of a MovieLens line are whole numbers; add a problem if not."""
+    ok = True
+    for what, value in (("user id", user), ("movie id", item)):
+        if not WHOLE_ID.fullmatch(value):
+            problems.add(location, f"{what} must be a whole number, got {value[:40]!r}")
+            ok = False
+    return ok
 
 
 def _ratings_recbole(
@@ -563,9 +656,14 @@ def _check_timestamp(location: str, text: str | None, problems: _Problems) -> dt
     text = text.strip()
     try:
         seconds = float(text) if NUMBER.fullmatch(text) else math.nan
+        # A rating cannot predate 1970 (MovieLens began in 1997) nor be given tomorrow.
+        if not 0 <= seconds <= time.time() + 86400:
+            raise ValueError
         return dt.datetime.fromtimestamp(seconds, dt.UTC)
     except (ValueError, OverflowError, OSError):
-        problems.add(location, f"timestamp must be seconds since 1970, got {text[:40]!r}")
+        problems.add(
+            location, f"timestamp must be seconds since 1970, up to now, got {text[:40]!r}"
+        )
         return None
 
 
@@ -838,9 +936,8 @@ class _Writer:
         """Write one batch of (external user id, movie id) -> (rating, time).
 
         Ratings of users this import created are inserted blind, with no lookup; the rest are
-        looked up and inserted, updated or left. The blind insert runs under a savepoint: a
-        pair repeated from an earlier batch of the same file fails it, and the batch is then
-        looked up like the rest.
+        looked up and inserted, updated or left. A pair repeated from an earlier batch of
+        the same file meets the primary key in the blind insert: _RepeatedRating.
         """
         user_ids, new_user_ids = self.user_ids, self.new_user_ids
         fresh: list[tuple[int, int, float, Stamp]] = []
@@ -853,14 +950,10 @@ class _Writer:
                 known[(user_id, movie_id)] = (rating, rated_at)
         if fresh:
             try:
-                with self.session.begin_nested():
-                    self._insert_rows(fresh)
-            except self._integrity_errors:
-                for (user, movie_id), value in batch.items():
-                    if user_ids[user] in new_user_ids:
-                        known[(user_ids[user], movie_id)] = value
-            else:
-                self.counts["ratings_inserted"] += len(fresh)
+                self._insert_rows(fresh)
+            except self._integrity_errors as error:
+                raise _RepeatedRating from error
+            self.counts["ratings_inserted"] += len(fresh)
         if known:
             self.write_ratings(known)
 
@@ -987,6 +1080,11 @@ def _read_movies(files: DatasetFiles, layout: Layout, problems: _Problems) -> li
     for movie in MOVIE_PARSERS[layout.name](files, layout, problems, [0]):
         if _check_id(movie.location, "movie id", movie.external_id, problems) is None:
             continue
+        if layout.name != "recbole" and not WHOLE_ID.fullmatch(movie.external_id):
+            problems.add(
+                movie.location, f"movie id must be a whole number, got {movie.external_id!r}"
+            )
+            continue
         if (first := seen.setdefault(movie.external_id, movie.location)) != movie.location:
             problems.add(movie.location, f"movie id {movie.external_id} repeats {first}")
             continue
@@ -1039,6 +1137,8 @@ def _import_ratings(
     valid_ratings: dict[str, float] = {}  # raw text -> value
     batch_size = writer.batch_size
     lines_in_batch = lines = 0
+    # RecBole ids are tokens; the MovieLens layouts number users and movies.
+    whole_ids = layout.name != "recbole"
 
     def flush() -> None:
         if batch and not problems.items and writer.create_users(new_users, problems):
@@ -1063,6 +1163,8 @@ def _import_ratings(
             rated_at = _UNREAD
         if user is None or movie_id is None or rating is None or rated_at is _UNREAD:
             location = f"{filename} line {number}"
+            if whole_ids and not _whole_ids(location, user_text, item_text, problems):
+                continue
             user = _check_id(location, "user id", user_text, problems)
             item = _check_id(location, "movie id", item_text, problems)
             rating = _check_rating(location, rating_text, scale, problems)
@@ -1087,6 +1189,12 @@ def _import_ratings(
             held[key] = (rating, rated_at)
             continue
         if not problems.items:  # Once refused, only the checks go on.
+            if (user, movie_id) in batch:
+                problems.add(
+                    f"{filename} line {number}",
+                    f"user {user} rated movie {item_text.strip()} on an earlier line too",
+                )
+                continue
             batch[(user, movie_id)] = (rating, rated_at)
             if user not in user_ids and user not in new_users:
                 new_users[user] = f"{filename} line {number}"
@@ -1142,8 +1250,13 @@ def import_movielens(
                 writer.write_movies(movies)
                 writer.notes[:0] = _movie_notes(movies)
                 _import_ratings(files, chosen, writer, scale, problems, progress)
+            if not problems.items and writer.counts["rating_lines"] == 0:
+                problems.add(chosen.ratings, "no ratings in the file")
         except _TooManyProblems:
             pass
+        except _RepeatedRating:
+            message = "a user rates one movie on two lines (further apart than one batch)"
+            problems.items.append({"location": chosen.ratings, "message": message})
         if problems.items:
             raise _refusal(name, problems.items, problems.truncated)
         writer.bump_versions()

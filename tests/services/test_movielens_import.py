@@ -502,28 +502,6 @@ def test_a_broken_line_in_the_third_batch_leaves_nothing_of_the_two_written(
     assert last_run().status == "failed"
 
 
-def test_a_pair_repeated_in_a_later_batch_updates_the_rating_the_import_inserted(app, tmp_path):
-    # New users' ratings are inserted without a lookup; a repeat across batches must not
-    # break the primary key but become an update, and the later line wins.
-    lines = ["1\t1\t5\t880000000", "1\t2\t3\t880000001", "2\t1\t4\t880000002", "1\t1\t2\t880000003"]
-    folder = write_100k(tmp_path / "ml", 2, lines)
-
-    report = run(folder, batch_size=2)
-
-    c = report.counts
-    assert (c["ratings_inserted"], c["ratings_updated"], c["ratings_unchanged"]) == (3, 1, 0)
-    rows = db.session.execute(
-        sa.select(User.external_id, MovieExternalId.external_id, Rating.rating)
-        .join(User, User.id == Rating.user_id)
-        .join(MovieExternalId, MovieExternalId.movie_id == Rating.movie_id)
-        .order_by(User.external_id, MovieExternalId.external_id)
-    ).all()
-    assert [tuple(row) for row in rows] == [("1", "1", 2.0), ("1", "2", 3.0), ("2", "1", 4.0)]
-    before = dump()["ratings"]
-    run(folder, batch_size=2)  # The repeat rewrites the pair twice, and ends where it was.
-    assert dump()["ratings"] == before
-
-
 def test_timestamps_are_stored_as_the_orm_stores_them(app, tmp_path):
     lines = ["1\t1\t5\t881250949", "1\t2\t3\t 881250950 ", "2\t1\t4\t881250951.25"]
     folder = write_100k(tmp_path / "ml", 2, lines)
