@@ -31,5 +31,19 @@ def run_gunicorn(app: Flask, *, host: str, port: int, workers: int) -> None:
         "threads": 4,
         "accesslog": "-",
         "errorlog": "-",
+        "post_fork": lambda _server, _worker: _forget_inherited_connections(app),
     }
     _EmbeddedGunicorn(app, options).run()
+
+
+def _forget_inherited_connections(app: Flask) -> None:
+    """Drop the database connections a worker inherited from the master.
+
+    The app (and its pool) is built before gunicorn forks: a connection the master opened at
+    start (interrupted-import check, feature store) must not be shared by two processes, or
+    their queries interleave on one socket. ``close=False`` leaves the parent's sockets alone.
+    """
+    from recommender.extensions import db
+
+    with app.app_context():
+        db.engine.dispose(close=False)

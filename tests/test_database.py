@@ -53,3 +53,19 @@ def test_foreign_keys_are_enforced(app):
         enforced = True
     db.session.rollback()
     assert enforced
+
+
+def test_a_gunicorn_worker_drops_the_connections_it_inherited(app):
+    from recommender.server import _forget_inherited_connections
+
+    db.session.execute(sa.text("SELECT 1"))
+    db.session.remove()  # The connection is back in the pool, as after the master's start.
+    inherited = db.engine.pool
+    assert inherited.checkedin() >= 1
+
+    _forget_inherited_connections(app)
+
+    assert db.engine.pool is not inherited
+    assert db.engine.pool.checkedin() == 0
+    assert db.session.execute(sa.text("SELECT 1")).scalar() == 1
+    inherited.dispose()  # In a real worker the master owns these; here the test closes them.
