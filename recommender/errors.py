@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
-from flask import render_template, request
+from flask import current_app, render_template, request
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from recommender.services.accounts import InvalidCredentials
 from recommender.services.errors import Conflict, DomainError, ImportRefused, NotFound
@@ -56,4 +57,23 @@ def init_app(app: APIFlask) -> None:
         status = next((s for cls, s in DOMAIN_STATUS.items() if isinstance(error, cls)), 422)
         return render_error(
             HTTPError(status, error.message, detail=error.details, extra_data={"code": error.code})
+        )
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_error: RequestEntityTooLarge):
+        limit_mib = current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
+        return render_error(
+            HTTPError(
+                413,
+                f"The request body is larger than the limit of {limit_mib:g} MiB "
+                "(the MAX_UPLOAD_MB setting).",
+            )
+        )
+
+    @app.errorhandler(TooManyRequests)
+    def too_many_requests(error: TooManyRequests):
+        # Flask-Limiter's description is the bare limit ("10 per 1 minute"): say what it means.
+        # Its Retry-After header is added to the response after this handler.
+        return render_error(
+            HTTPError(429, f"Too many attempts: the limit is {error.description}. Try again later.")
         )
