@@ -27,3 +27,8 @@ def make_app(database_url: str, app: Flask) -> Iterator[Callable[..., Flask]]:
     for other in made:
         with other.app_context():
             db.engine.dispose()
+
+
+# Pages are requested through test clients inside the ``app`` fixture's long app context: forget
+# the signed-in user and CSRF token cached in ``g`` between requests, as tests/web does.
+from tests.web.conftest import _user_per_request  # noqa: E402, F401
