@@ -42,12 +42,10 @@ def create_app(
         title="recommender",
         version=__version__,
         spec_path="/api/v1/openapi.json",
-        docs_path="/api/v1/docs",
-        docs_ui="swagger-ui",
-        docs_oauth2_redirect_path=None,
+        # Our own docs page (recommender/api/docs.py): APIFlask's has an inline script.
+        docs_path=None,
     )
     app.config.update(load_config(environ, instance_path=app.instance_path))
-    app.config.update(_swagger_ui_assets(app.static_url_path))
     app.config.update(config or {})
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
@@ -61,7 +59,7 @@ def create_app(
     login_manager.init_app(app)
     csrf.init_app(app)
 
-    from recommender import api, cli, errors, web
+    from recommender import api, cli, errors, security, web
     from recommender.services.recommendations import build_recommender
 
     app.extensions["recommender"] = build_recommender(app.config)
@@ -73,6 +71,8 @@ def create_app(
         if (blueprint.url_prefix or "").startswith("/api/"):
             csrf.exempt(blueprint)
     web.init_app(app)
+    # Last: the rate limits wrap view functions the blueprints registered.
+    security.init_app(app)
     cli.init_app(app)
     _fail_interrupted_imports(app)
     return app
@@ -106,14 +106,3 @@ def _fail_interrupted_imports(app: APIFlask) -> None:
         except sa.exc.DBAPIError:
             # No import_runs table or no pid column yet: `db upgrade` has not run.
             pass
-
-
-def _swagger_ui_assets(static_url_path: str | None) -> dict[str, str]:
-    """Point the docs page at the vendored Swagger UI (APIFlask defaults to a CDN)."""
-    base = f"{static_url_path or '/static'}/vendor/swagger-ui"
-    return {
-        "SWAGGER_UI_BUNDLE_JS": f"{base}/swagger-ui-bundle.js",
-        "SWAGGER_UI_STANDALONE_PRESET_JS": f"{base}/swagger-ui-standalone-preset.js",
-        "SWAGGER_UI_CSS": f"{base}/swagger-ui.css",
-        "DOCS_FAVICON": f"{base}/favicon-32x32.png",
-    }

@@ -64,6 +64,29 @@ def _cache_url(environ: Mapping[str, str]) -> str | None:
     return url
 
 
+def _rate_limit(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A Flask-Limiter limit such as ``10 per minute`` (several joined by ``;``)."""
+    from limits import parse_many
+
+    raw = environ.get(name) or default
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a rate limit such as '10 per minute' or '5/second;100/day', "
+            f"got {raw!r}"
+        ) from None
+    return raw
+
+
+def _rate_limit_storage(environ: Mapping[str, str], cache_url: str | None) -> str:
+    """Where rate-limit counters live: Redis shares them between servers, memory is per process."""
+    url = environ.get("RATELIMIT_STORAGE_URL") or cache_url or "memory://"
+    if not url.startswith(("memory://", "redis://", "rediss://", "unix://")):
+        raise ConfigError(f"RATELIMIT_STORAGE_URL must be memory:// or a redis:// URL, got {url!r}")
+    return url
+
+
 def load_config(
     environ: Mapping[str, str] | None = None, instance_path: str | Path = "instance"
 ) -> dict[str, Any]:
@@ -92,6 +115,7 @@ def load_config(
     # Tests create many users: a cheap hash there, a memory-hard one everywhere else.
     default_hash = "pbkdf2:sha256:1000" if env_name == "testing" else "scrypt"
     hash_method = environ.get("PASSWORD_HASH_METHOD") or default_hash
+    cache_url = _cache_url(environ)
     if not hash_method.startswith(("scrypt", "pbkdf2")):
         raise ConfigError(f"PASSWORD_HASH_METHOD must be scrypt or pbkdf2:..., got {hash_method!r}")
     return {
@@ -110,7 +134,7 @@ def load_config(
         "IMPORT_STALE_HOURS": _int(environ, "IMPORT_STALE_HOURS", default=24, minimum=1),
         # Werkzeug answers 413 for any request body above this, before a view reads it.
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_UPLOAD_MB", default=50, minimum=1) * 1024 * 1024,
-        "CACHE_URL": _cache_url(environ),
+        "CACHE_URL": cache_url,
         "CACHE_MAX_MB": _int(environ, "CACHE_MAX_MB", default=256, minimum=1),
         "CACHE_TTL_SECONDS": _int(environ, "CACHE_TTL_SECONDS", default=86_400, minimum=1),
         "FEATURE_CHECK_SECONDS": _int(environ, "FEATURE_CHECK_SECONDS", default=2, minimum=0),
@@ -126,4 +150,11 @@ def load_config(
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": env_name == "production",
         "JSON_SORT_KEYS": False,
+        # Rate limits per client address (recommender/security.py). Tests switch them on only
+        # where they test them, so a suite that signs in hundreds of times is never throttled.
+        "RATELIMIT_ENABLED": env_name != "testing",
+        "RATELIMIT_STORAGE_URI": _rate_limit_storage(environ, cache_url),
+        "LOGIN_RATE_LIMIT": _rate_limit(environ, "LOGIN_RATE_LIMIT", "10 per minute"),
+        "TOKEN_RATE_LIMIT": _rate_limit(environ, "TOKEN_RATE_LIMIT", "60 per hour"),
+        "SIGNUP_RATE_LIMIT": _rate_limit(environ, "SIGNUP_RATE_LIMIT", "20 per hour"),
     }

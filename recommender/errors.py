@@ -11,6 +11,7 @@ from apiflask import APIFlask, HTTPError
 from flask import current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from recommender.services.accounts import InvalidCredentials
 from recommender.services.errors import Conflict, DomainError, ImportRefused, NotFound
@@ -105,3 +106,22 @@ def init_app(app: APIFlask) -> None:
             # database again from inside this handler: render it signed out instead.
             g._login_user = current_app.login_manager.anonymous_user()
         return render_error(database_unavailable_error())
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_error: RequestEntityTooLarge):
+        limit_mib = current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
+        return render_error(
+            HTTPError(
+                413,
+                f"The request body is larger than the limit of {limit_mib:g} MiB "
+                "(the MAX_UPLOAD_MB setting).",
+            )
+        )
+
+    @app.errorhandler(TooManyRequests)
+    def too_many_requests(error: TooManyRequests):
+        # Flask-Limiter's description is the bare limit ("10 per 1 minute"): say what it means.
+        # Its Retry-After header is added to the response after this handler.
+        return render_error(
+            HTTPError(429, f"Too many attempts: the limit is {error.description}. Try again later.")
+        )

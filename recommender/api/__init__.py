@@ -9,7 +9,7 @@ from apiflask import APIFlask
 
 def init_app(app: APIFlask) -> None:
     """Register the API blueprints."""
-    from recommender.api import accounts, admin, health, me, movies, recommendations
+    from recommender.api import accounts, admin, docs, health, me, movies, recommendations
     from recommender.api.converters import DatabaseIntConverter
     from recommender.api.schemas import ErrorOut
 
@@ -19,7 +19,7 @@ def init_app(app: APIFlask) -> None:
     app.config["HTTP_ERROR_SCHEMA"] = ErrorOut
     app.config["VALIDATION_ERROR_SCHEMA"] = ErrorOut
     app.spec_processor(mark_request_bodies_required)
-    for module in (health, movies, accounts, me, admin, recommendations):
+    for module in (health, movies, accounts, me, admin, recommendations, docs):
         app.register_blueprint(module.bp)
 
 

@@ -23,9 +23,20 @@ from marshmallow import ValidationError, validates_schema
 from recommender.services.catalogue import SORT_KEYS
 
 
+class Text(String):
+    """A string without NUL characters: PostgreSQL refuses them in text (a 500, not a 422), and
+    SQLite's LIKE stops at one (so ``q=%00`` would match every title)."""
+
+    def _deserialize(self, value: object, attr: str | None, data: object, **kwargs: object):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("Must not contain NUL characters.")
+        return text
+
+
 class MovieQuery(Schema):
-    q = String(validate=Length(max=200), metadata={"description": "Substring of the title"})
-    genre = String(validate=Length(max=60))
+    q = Text(validate=Length(max=200), metadata={"description": "Substring of the title"})
+    genre = Text(validate=Length(max=60))
     year_min = Integer(validate=Range(min=1800, max=2200))
     year_max = Integer(validate=Range(min=1800, max=2200))
     sort = String(load_default="title", validate=OneOf(SORT_KEYS))
@@ -138,8 +149,8 @@ class UTCDateTime(DateTime):
 
 
 class CredentialsIn(Schema):
-    username = String(required=True, validate=Length(min=1, max=200))
-    password = String(required=True, validate=Length(min=1, max=1000))
+    username = Text(required=True, validate=Length(min=1, max=200))
+    password = Text(required=True, validate=Length(min=1, max=1000))
 
 
 class UserOut(Schema):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import current_app, request
@@ -10,6 +11,25 @@ from flask_login import current_user
 from recommender.services.ratings import RatingScale
 from recommender.services.recommendations import Recommender
 from recommender.services.stats import scale_steps
+
+# A whole number a query string may carry: ASCII digits only (str.isdigit also says yes to "²",
+# which int() refuses) and at most 7 of them, so no page, year or k can overflow a database
+# integer.
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,7}")
+
+
+def int_arg(name: str) -> int | None:
+    """The query-string argument ``name`` as an int, or None when absent or not a number."""
+    value = request.args.get(name, "").strip()
+    return int(value) if WHOLE_NUMBER.fullmatch(value) else None
+
+
+def text_arg(name: str, max_length: int = 200) -> str | None:
+    """A free-text query-string argument, trimmed and cut to ``max_length``, or None when empty.
+
+    (NUL characters never get here: recommender/security.py refuses them.)
+    """
+    return request.args.get(name, "").strip()[:max_length] or None
 
 
 def user_id() -> int:

@@ -8,16 +8,11 @@ from flask_login import current_user, login_required
 
 from recommender.extensions import db
 from recommender.services import catalogue, explanations, onboarding
-from recommender.web.common import recommender, user_id
+from recommender.web.common import int_arg, recommender, text_arg, user_id
 
 bp = APIBlueprint("pages", __name__, enable_openapi=False)
 PER_PAGE = 24
 FIRST_RECOMMENDATIONS = 5
-
-
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "").strip()
-    return int(value) if value.lstrip("-").isdigit() else None
 
 
 def progress_context() -> dict[str, object]:
@@ -35,13 +30,13 @@ def index() -> str:
     """List the catalogue with search, genre and year filters, sorted and paginated."""
     sort = request.args.get("sort", "title")
     filters = {
-        "q": request.args.get("q", "").strip()[:200] or None,
-        "genre": request.args.get("genre") or None,
-        "year_min": _int_arg("year_min"),
-        "year_max": _int_arg("year_max"),
+        "q": text_arg("q"),
+        "genre": text_arg("genre", max_length=60),
+        "year_min": int_arg("year_min"),
+        "year_max": int_arg("year_max"),
         "sort": sort if sort in catalogue.SORT_KEYS else "title",
     }
-    page = max(_int_arg("page") or 1, 1)
+    page = max(int_arg("page") or 1, 1)
     result = catalogue.search_movies(db.session, **filters, page=page, per_page=PER_PAGE)
     yours: dict[int, float] = {}
     predicted: dict[int, float] = {}

@@ -14,7 +14,7 @@ from recommender.services import catalogue, ratings
 from recommender.services.errors import DomainError, InvalidInput
 from recommender.services.ratings import RatingScale
 from recommender.web.auth import safe_next
-from recommender.web.common import is_htmx, user_id
+from recommender.web.common import int_arg, is_htmx, user_id
 from recommender.web.pages import progress_context
 
 bp = APIBlueprint("ratings", __name__, url_prefix="/ratings", enable_openapi=False)
@@ -82,8 +82,7 @@ def remove(movie_id: int) -> Response | tuple[str, int]:
 @login_required
 def mine() -> str:
     """Your ratings, newest first, each editable and removable."""
-    page = request.args.get("page", "1")
-    number = max(int(page), 1) if page.isdigit() else 1
+    number = max(int_arg("page") or 1, 1)
     result = ratings.list_ratings(db.session, user_id(), page=number, per_page=PER_PAGE)
     return render_template(
         "ratings.html",

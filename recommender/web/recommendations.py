@@ -9,7 +9,7 @@ from flask_login import login_required
 from recommender.extensions import db
 from recommender.services import explanations, onboarding
 from recommender.web.charts import neighbour_map
-from recommender.web.common import is_htmx, recommender, user_id
+from recommender.web.common import int_arg, is_htmx, recommender, user_id
 
 bp = APIBlueprint("recommended", __name__, url_prefix="/recommendations", enable_openapi=False)
 LIMIT = 20
@@ -28,10 +28,10 @@ def index() -> str:
 def why(movie_id: int) -> str:
     """The neighbours and map behind one prediction, for the k chosen on the slider."""
     default_k = recommender().settings.k
-    raw = request.args.get("k", "")
     # Clamped to what this user can have: 1 to their number of ratings.
     count = onboarding.ratings_count(db.session, user_id())
-    k = min(max(int(raw) if raw.isdigit() else default_k, 1), max(count, 1))
+    chosen = int_arg("k")
+    k = min(max(default_k if chosen is None else chosen, 1), max(count, 1))
     explained = explanations.explain(recommender(), db.session, user_id(), movie_id, k)
     context = {"why": explained, "chart": neighbour_map(explained["map"]), "default_k": default_k}
     if not is_htmx():

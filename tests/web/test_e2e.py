@@ -235,3 +235,71 @@ def test_admin_pages_and_error_pages(live_app, browser):
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(sa.text("movies"))) > 40
         db.session.remove()
+
+
+# Records every Content-Security-Policy violation of the page, whatever reports it: the browser's
+# event (added before any page script runs, by the DevTools protocol, so the CSP does not apply).
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(
+    `${event.violatedDirective} blocked ${event.blockedURI || "inline"}` +
+      ` at ${event.sourceFile}:${event.lineNumber}`
+  );
+});
+"""
+
+
+def test_no_page_breaks_the_content_security_policy(live_app, browser):
+    """Every page, the htmx widgets and the Swagger UI docs page run with no CSP violation."""
+    _, base = live_app
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(RECORD_CSP_VIOLATIONS)
+    page = context.new_page()
+    console: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            console.append(message.text)
+            if "Content Security Policy" in message.text or message.type == "error"
+            else None
+        ),
+    )
+    violations: list[str] = []
+
+    def visit(path: str) -> None:
+        page.goto(f"{base}{path}")
+        page.wait_for_load_state("networkidle")
+        violations.extend(f"{path}: {v}" for v in page.evaluate("window.__cspViolations"))
+
+    for path in ("/", "/login", "/signup", "/no/such/page"):
+        visit(path)
+    page.goto(f"{base}/login")
+    page.get_by_label("Username").fill("root")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    visit("/welcome")
+    widgets = page.locator(".movies .rating-widget")
+    for i in range(4):  # htmx saves (and swaps) each rating: k = 3, so 4 unlock predictions
+        widgets.nth(i).locator("label[title='4 stars']").click()
+        expect(widgets.nth(i).locator(".message")).to_have_text("Saved: 4 stars.")
+    violations.extend(f"/welcome (htmx): {v}" for v in page.evaluate("window.__cspViolations"))
+    visit("/recommendations")
+    page.locator(".rec").first.get_by_role("link", name="Why?").click()
+    expect(page.locator(".rec .why table.neighbours").first).to_be_visible()
+    page.locator(".rec .why input[type=range]").first.fill("1")
+    expect(page.locator(".rec .why-k").first).to_have_text("1")
+    violations.extend(f"why panel: {v}" for v in page.evaluate("window.__cspViolations"))
+    for path in ("/ratings", "/admin", "/admin/import", "/?q=Golden&sort=-year"):
+        visit(path)
+
+    visit("/api/v1/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("recommender")
+    page.locator(".opblock-summary").first.click()  # open one operation: more of the UI renders
+    expect(page.locator(".opblock-body").first).to_be_visible()
+    violations.extend(f"docs: {v}" for v in page.evaluate("window.__cspViolations"))
+    shoot(page, "api-docs")
+
+    assert violations == []
+    assert [text for text in console if "Content Security Policy" in text] == []
+    context.close()

@@ -1,0 +1,136 @@
+"""Defences every response and every sign-in share: security headers and rate limits.
+
+Headers come from a small ``after_request`` hook rather than flask-talisman: we need six fixed
+headers, while talisman (last released 2023) also redirects to HTTPS and rewrites the session
+cookie flags, which config.py already owns and which would fight the test client and ``make demo``
+over plain http.
+
+Rate limits use Flask-Limiter, one ``Limiter`` per app (a module-level one would carry its
+storage and its on/off switch from one app to the next, and tests build hundreds of apps). The
+limited endpoints are listed here, in one table, instead of decorating views across blueprints.
+Counters live in Redis when ``RATELIMIT_STORAGE_URI`` (or ``CACHE_URL``) points at one, so every
+app server counts together, and in memory otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apiflask import abort
+from flask import Flask, Response, current_app, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+# No inline script or style anywhere: pages load htmx and app.js from /static, the API docs page
+# loads the vendored Swagger UI and api-docs.js. data: images are Swagger UI's icons and the
+# empty favicon of base.html.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+# Only sent in production over HTTPS: a browser that saw it would refuse http://127.0.0.1 later.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """A rate limit on some endpoints: the setting that holds it and which answers count."""
+
+    setting: str
+    endpoints: tuple[str, ...]
+    counts: Callable[[Response], bool]
+    # Endpoints sharing a scope share one counter: an attacker gains nothing by switching
+    # between the sign-in form and the token endpoint.
+    scope: str
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code >= 400
+
+
+def _succeeded(response: Response) -> bool:
+    return response.status_code < 400
+
+
+THROTTLES = (
+    # Password guessing: failed sign-ins per client address, form and API together.
+    Throttle("LOGIN_RATE_LIMIT", ("auth.login", "accounts.create_token"), _failed, "login"),
+    # Token minting: every token issued fills a row of api_tokens.
+    Throttle("TOKEN_RATE_LIMIT", ("accounts.create_token",), _succeeded, "tokens"),
+    # Account creation, form and API together.
+    Throttle("SIGNUP_RATE_LIMIT", ("auth.signup", "accounts.register"), _succeeded, "signup"),
+)
+
+
+def init_app(app: Flask) -> None:
+    """Add the security headers to every response and rate-limit the endpoints of THROTTLES.
+
+    Call after every blueprint is registered: the limits wrap the registered view functions.
+    """
+    app.after_request(add_security_headers)
+    app.before_request(refuse_nul_characters)
+
+    limiter = Limiter(
+        get_remote_address,
+        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        key_prefix="recommender-limits",
+        headers_enabled=True,
+        # A Redis outage falls back to per-process counters instead of failing every sign-in.
+        in_memory_fallback_enabled=True,
+        enabled=app.config["RATELIMIT_ENABLED"],
+    )
+    limiter.init_app(app)
+    app.extensions["recommender_limiter"] = limiter
+    for throttle in THROTTLES:
+        limit = limiter.shared_limit(
+            _setting_reader(throttle.setting),
+            scope=throttle.scope,
+            methods=["POST"],
+            deduct_when=throttle.counts,
+        )
+        for endpoint in throttle.endpoints:
+            app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+
+
+def _setting_reader(name: str) -> Callable[[], str]:
+    """The limit is read per request, so a test (or an app) may change it after start-up."""
+    return lambda: current_app.config[name]
+
+
+def refuse_nul_characters() -> None:
+    """Refuse a page request whose query or form carries a NUL character (400).
+
+    No field accepts one and PostgreSQL cannot store or compare it (a 500 otherwise). The API
+    validates its own fields and answers 422 (recommender/api/schemas.py ``Text``).
+    """
+    if request.path.startswith("/api/"):
+        return
+    values = [*request.args.values(), *request.args.keys()]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values += [*request.form.values(), *request.form.keys()]
+    if any("\x00" in value for value in values):
+        abort(400, "The request contains a NUL character, which no field accepts.")
+
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if current_app.config["RECOMMENDER_ENV"] == "production" and request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+    return response

@@ -1,0 +1,218 @@
+"""Sign-ins, token minting and sign-ups are rate-limited per client address: 429 JSON on the
+API, a page in the browser, other endpoints unaffected, counters shared through Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from recommender.config import ConfigError, load_config
+from recommender.extensions import db
+from recommender.services import accounts
+from tests.api.helpers import PASSWORD, assert_error
+from tests.conftest import unavailable
+from tests.web.conftest import csrf_token
+
+REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of its own, emptied of our keys after
+
+
+@pytest.fixture
+def fresh_limited(make_app: Callable[..., Flask]) -> Flask:
+    """An app with its limits on (the test config leaves them off) and small.
+
+    Built per test (after ``app``, which empties the database): RATELIMIT_ENABLED is read when
+    the limiter is built, and a new app starts with fresh in-memory counters.
+    """
+    limited = make_app({"RATELIMIT_ENABLED": True}, LOGIN_RATE_LIMIT="3 per minute")
+    return limited
+
+
+def wrong_password(client: FlaskClient):
+    return client.post("/api/v1/auth/tokens", json={"username": "alice", "password": "guess"})
+
+
+def create_alice(app: Flask) -> None:
+    accounts.create_user(
+        db.session, "alice", PASSWORD, hash_method=app.config["PASSWORD_HASH_METHOD"]
+    )
+
+
+def test_the_test_config_leaves_limits_off_and_other_environments_on():
+    assert load_config({"RECOMMENDER_ENV": "testing"})["RATELIMIT_ENABLED"] is False
+    assert load_config({"RECOMMENDER_ENV": "development"})["RATELIMIT_ENABLED"] is True
+    assert load_config({"SECRET_KEY": "x"})["LOGIN_RATE_LIMIT"] == "10 per minute"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"LOGIN_RATE_LIMIT": "ten a minute"}, "LOGIN_RATE_LIMIT must be a rate limit"),
+        ({"SIGNUP_RATE_LIMIT": "5 per fortnight"}, "SIGNUP_RATE_LIMIT must be a rate limit"),
+        ({"RATELIMIT_STORAGE_URL": "mysql://x"}, "RATELIMIT_STORAGE_URL must be memory://"),
+    ],
+)
+def test_malformed_limit_settings_name_the_variable(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config({"RECOMMENDER_ENV": "development", **environ})
+
+
+def test_limits_are_kept_in_redis_when_the_cache_is(tmp_path):
+    cache = load_config({"RECOMMENDER_ENV": "development", "CACHE_URL": "redis://h:6379/1"})
+    assert cache["RATELIMIT_STORAGE_URI"] == "redis://h:6379/1"
+    explicit = load_config(
+        {
+            "RECOMMENDER_ENV": "development",
+            "CACHE_URL": "redis://h:6379/1",
+            "RATELIMIT_STORAGE_URL": "redis://other:6379/2",
+        }
+    )
+    assert explicit["RATELIMIT_STORAGE_URI"] == "redis://other:6379/2"
+    assert load_config({"RECOMMENDER_ENV": "development"})["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+def test_failed_api_sign_ins_past_the_limit_get_a_429_json_error(fresh_limited):
+    create_alice(fresh_limited)
+    client = fresh_limited.test_client()
+    for _ in range(3):
+        assert_error(wrong_password(client), 401)
+    refused = wrong_password(client)
+    error = assert_error(refused, 429, "too_many_requests")
+    assert "3 per 1 minute" in error["message"]
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    # Even the right password waits now: the limit stops guessing, whatever the guess.
+    right = client.post("/api/v1/auth/tokens", json={"username": "alice", "password": PASSWORD})
+    assert_error(right, 429)
+
+
+def test_successful_sign_ins_do_not_use_up_the_sign_in_limit(fresh_limited):
+    create_alice(fresh_limited)
+    client = fresh_limited.test_client()
+    for _ in range(5):
+        response = client.post(
+            "/api/v1/auth/tokens", json={"username": "alice", "password": PASSWORD}
+        )
+        assert response.status_code == 201
+
+
+def test_other_endpoints_are_unaffected_by_an_exhausted_limit(fresh_limited):
+    create_alice(fresh_limited)
+    client = fresh_limited.test_client()
+    for _ in range(4):
+        wrong_password(client)
+    assert_error(wrong_password(client), 429)
+    assert client.get("/api/v1/movies").status_code == 200
+    assert client.get("/login").status_code == 200  # the form itself; only POSTs count
+    registered = client.post(
+        "/api/v1/auth/register", json={"username": "bob", "password": PASSWORD}
+    )
+    assert registered.status_code == 201
+
+
+def test_the_sign_in_form_and_the_token_endpoint_share_one_counter(fresh_limited):
+    create_alice(fresh_limited)
+    client = fresh_limited.test_client()
+    token = csrf_token(client)
+    for _ in range(2):
+        assert_error(wrong_password(client), 401)
+    form = {"username": "alice", "password": "guess", "csrf_token": token}
+    assert client.post("/login", data=form).status_code == 422  # third failure
+    page = client.post("/login", data=form)
+    assert page.status_code == 429
+    assert page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    assert "Too many attempts" in text and "3 per 1 minute" in text
+
+
+def test_limits_are_per_client_address(fresh_limited):
+    create_alice(fresh_limited)
+    attacker = fresh_limited.test_client()
+    for _ in range(4):
+        wrong_password(attacker)
+    assert_error(wrong_password(attacker), 429)
+    elsewhere = fresh_limited.test_client()
+    response = elsewhere.post(
+        "/api/v1/auth/tokens",
+        json={"username": "alice", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+    )
+    assert response.status_code == 201
+
+
+def test_token_minting_and_sign_ups_have_their_own_limits(make_app):
+    limited = make_app(
+        {"RATELIMIT_ENABLED": True}, TOKEN_RATE_LIMIT="2 per hour", SIGNUP_RATE_LIMIT="2 per hour"
+    )
+    create_alice(limited)
+    client = limited.test_client()
+    credentials = {"username": "alice", "password": PASSWORD}
+    for _ in range(2):
+        assert client.post("/api/v1/auth/tokens", json=credentials).status_code == 201
+    assert_error(client.post("/api/v1/auth/tokens", json=credentials), 429)
+
+    for name in ("bob", "carol"):
+        body = {"username": name, "password": PASSWORD}
+        assert client.post("/api/v1/auth/register", json=body).status_code == 201
+    assert_error(
+        client.post("/api/v1/auth/register", json={"username": "dave", "password": PASSWORD}), 429
+    )
+    signup = client.post(
+        "/signup",
+        data={
+            "username": "erin",
+            "password": PASSWORD,
+            "password_again": PASSWORD,
+            "csrf_token": csrf_token(client),
+        },
+    )
+    assert signup.status_code == 429 and "Too many attempts" in signup.get_data(as_text=True)
+
+
+@pytest.fixture
+def redis_limits() -> Iterator[redis.Redis]:
+    """Redis database 13, emptied of the limiter's keys afterwards."""
+    connection = redis.Redis.from_url(REDIS_URL)
+    try:
+        connection.ping()
+    except redis.RedisError as error:
+        unavailable(f"Redis at {REDIS_URL} is unreachable: {error}")
+    yield connection
+    for key in connection.scan_iter("*recommender-limits*"):
+        connection.delete(key)
+    connection.close()
+
+
+def test_two_app_servers_share_their_counters_through_redis(make_app, redis_limits):
+    # A unique limit per run: Flask-Limiter keys counters by the limit, so reruns never meet.
+    limit = f"3 per {uuid.uuid4().int % 1000 + 1000} seconds"
+    servers = [
+        make_app(
+            {"RATELIMIT_ENABLED": True}, RATELIMIT_STORAGE_URL=REDIS_URL, LOGIN_RATE_LIMIT=limit
+        )
+        for _ in range(2)
+    ]
+    create_alice(servers[0])
+    first, second = (server.test_client() for server in servers)
+    assert_error(wrong_password(first), 401)
+    assert_error(wrong_password(second), 401)
+    assert_error(wrong_password(first), 401)
+    assert_error(wrong_password(second), 429)
+    assert list(redis_limits.scan_iter("*recommender-limits*"))
+
+
+def test_an_unreachable_redis_falls_back_to_counting_in_memory(make_app):
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    server = make_app(
+        {"RATELIMIT_ENABLED": True},
+        RATELIMIT_STORAGE_URL="redis://127.0.0.1:9/0",
+        LOGIN_RATE_LIMIT="2 per minute",
+    )
+    create_alice(server)
+    client = server.test_client()
+    assert_error(wrong_password(client), 401)  # sign-ins go on while Redis is down
+    assert_error(wrong_password(client), 401)
+    assert_error(wrong_password(client), 429)  # and are still limited, per process
