@@ -8,7 +8,7 @@ PORT ?= 5000
 export UV_PYTHON_DOWNLOADS := never
 UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
 
-.PHONY: demo test lint format bench-engine bench-accuracy bench-api bench-import clean
+.PHONY: demo test lint format bench-engine bench-accuracy bench-api bench-import bench-scale clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ bench-api: $(VENV)/.installed-dev
 
 bench-import: $(VENV)/.installed-dev
 	$(BIN)/python bench/import_speed.py
+
+# Generated data goes to /tmp/recommender-scale (never the repository); SCALE_ARGS to change it,
+# e.g. make bench-scale SCALE_ARGS="--size 25m --backend sqlite".
+SCALE_ARGS ?= --size medium --backend both
+bench-scale: $(VENV)/.installed-dev
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis
