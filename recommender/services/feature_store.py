@@ -28,6 +28,7 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
 
 from recommender.engine.evaluate import ModelConfig
 from recommender.engine.factors import fit_factors, item_feature_columns
@@ -152,9 +153,13 @@ def _learn_factors(
     del user_ids
     items = np.searchsorted(movie_ids, rated_movie_ids)
     del rated_movie_ids
-    factors = fit_factors(
-        users, items, values, int(users.max()) + 1, len(movie_ids), policy.model.factors
-    )
+    # ALS is hundreds of thousands of small BLAS products (one 51 x 51 Gram matrix per user
+    # and per movie): threads cost more than they give there, and on a busy machine much
+    # more (100,000 ratings, other work running: 29 s with OpenBLAS threads, 7.6 s without).
+    with threadpool_limits(limits=1, user_api="blas"):
+        factors = fit_factors(
+            users, items, values, int(users.max()) + 1, len(movie_ids), policy.model.factors
+        )
     matrix, columns = item_feature_columns(factors, policy.model.bias_weight)
     fitted = factors.predict(users, items)
     info = {
