@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import resource
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -433,6 +434,8 @@ def main() -> None:
     parser.add_argument("--keep-databases", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    # A stopped run still drops its scratch PostgreSQL databases (the finally blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))
     preset = synthetic.SIZES[args.size]
     size = synthetic.Size(
         args.users or preset.users, args.movies or preset.movies, args.ratings or preset.ratings
