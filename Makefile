@@ -8,7 +8,7 @@ PORT ?= 5000
 export UV_PYTHON_DOWNLOADS := never
 UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
 
-.PHONY: demo test lint format bench-engine bench-accuracy bench-api bench-import bench-load clean
+.PHONY: demo test lint format bench-engine bench-accuracy bench-api bench-import bench-load bench-scale clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ PG_URL ?=
 bench-load: $(VENV)/.installed-dev
 	$(BIN)/python bench/load.py --seconds 60
 	$(if $(PG_URL),$(BIN)/python bench/load.py --seconds 60 --database-url '$(PG_URL)')
+
+# Generated data goes to /tmp/recommender-scale (never the repository); SCALE_ARGS to change it,
+# e.g. make bench-scale SCALE_ARGS="--size 25m --backend sqlite".
+SCALE_ARGS ?= --size medium --backend both
+bench-scale: $(VENV)/.installed-dev
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis

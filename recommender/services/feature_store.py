@@ -28,6 +28,7 @@ import numpy as np
 import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
 
 from recommender.engine.evaluate import ModelConfig
 from recommender.engine.factors import fit_factors, item_feature_columns
@@ -104,6 +105,40 @@ def _percentile_rank(values: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.searchsorted(np.sort(values), values, side="left") / (len(values) - 1)
 
 
+# Rows fetched per round trip when reading every rating for a retrain.
+RATINGS_CHUNK = 100_000
+
+
+def _rating_arrays(
+    session: Session, expected: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Every rating as three arrays (user ids, movie ids, values), read in chunks.
+
+    ``.all()`` held a Row object per rating (about 4 GB for MovieLens 25M) before the arrays
+    were built; here only the arrays grow (20 bytes a rating) plus one chunk of rows.
+    ``expected`` is the count just read; more rows (ratings made meanwhile) grow the arrays.
+    """
+    user_ids = np.empty(expected, dtype=np.int64)
+    movie_ids = np.empty(expected, dtype=np.int64)
+    values = np.empty(expected, dtype=np.float64)
+    statement = sa.select(Rating.user_id, Rating.movie_id, Rating.rating)
+    filled = 0
+    result = session.execute(statement.execution_options(yield_per=RATINGS_CHUNK))
+    for chunk in result.partitions():
+        block = np.array(chunk, dtype=np.float64).reshape(-1, 3)
+        end = filled + len(block)
+        if end > len(values):
+            grow = max(end, 2 * len(values))
+            user_ids, movie_ids, values = (
+                np.resize(a, grow) for a in (user_ids, movie_ids, values)
+            )
+        user_ids[filled:end] = block[:, 0]
+        movie_ids[filled:end] = block[:, 1]
+        values[filled:end] = block[:, 2]
+        filled = end
+    return user_ids[:filled], movie_ids[:filled], values[:filled]
+
+
 def _learn_factors(
     session: Session, movie_ids: NDArray[np.int64], policy: FactorPolicy
 ) -> tuple[NDArray[np.float64], tuple[str, ...], dict[str, Any]] | None:
@@ -113,21 +148,24 @@ def _learn_factors(
     ).one()
     if n_ratings < policy.min_ratings or n_users < policy.min_users:
         return None
-    rows = np.array(
-        session.execute(sa.select(Rating.user_id, Rating.movie_id, Rating.rating)).all(),
-        dtype=np.float64,
-    )
-    _, users = np.unique(rows[:, 0].astype(np.int64), return_inverse=True)
-    items = np.searchsorted(movie_ids, rows[:, 1].astype(np.int64))
-    factors = fit_factors(
-        users, items, rows[:, 2], int(users.max()) + 1, len(movie_ids), policy.model.factors
-    )
+    user_ids, rated_movie_ids, values = _rating_arrays(session, n_ratings)
+    _, users = np.unique(user_ids, return_inverse=True)
+    del user_ids
+    items = np.searchsorted(movie_ids, rated_movie_ids)
+    del rated_movie_ids
+    # ALS is hundreds of thousands of small BLAS products (one 51 x 51 Gram matrix per user
+    # and per movie): threads cost more than they give there, and on a busy machine much
+    # more (100,000 ratings, other work running: 29 s with OpenBLAS threads, 7.6 s without).
+    with threadpool_limits(limits=1, user_api="blas"):
+        factors = fit_factors(
+            users, items, values, int(users.max()) + 1, len(movie_ids), policy.model.factors
+        )
     matrix, columns = item_feature_columns(factors, policy.model.bias_weight)
     fitted = factors.predict(users, items)
     info = {
         "ratings": int(n_ratings),
         "users": int(n_users),
-        "train_rmse": float(np.sqrt(np.mean((fitted - rows[:, 2]) ** 2))),
+        "train_rmse": float(np.sqrt(np.mean((fitted - values) ** 2))),
         "policy": policy.to_dict(),
     }
     return matrix, columns, info

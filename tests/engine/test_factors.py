@@ -128,3 +128,19 @@ def test_learned_item_geometry_groups_items_rated_alike():
     np.fill_diagonal(similarity, -np.inf)
     nearest = similarity.argmax(axis=1)
     assert np.mean((nearest < 20) == (np.arange(40) < 20)) > 0.95
+
+
+def test_blocked_half_steps_equal_one_block(monkeypatch):
+    """The half-steps work in blocks of rows to bound memory; block edges change nothing."""
+    from recommender.engine import factors
+
+    users, items, values, _, _ = low_rank_ratings(seed=4)
+    settings = FactorSettings(n_factors=3, n_iterations=3)
+    whole = fit_factors(users, items, values, 80, 60, settings)
+    monkeypatch.setattr(factors, "_BLOCK_RATINGS", 7)
+    monkeypatch.setattr(factors, "_BLOCK_ROWS", 3)
+    monkeypatch.setattr(factors, "_PREDICT_CHUNK", 5)
+    blocked = fit_factors(users, items, values, 80, 60, settings)
+    np.testing.assert_allclose(blocked.item_factors, whole.item_factors, atol=1e-10)
+    np.testing.assert_allclose(blocked.user_bias, whole.user_bias, atol=1e-10)
+    np.testing.assert_allclose(blocked.predict(users, items), whole.predict(users, items))
