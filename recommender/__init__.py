@@ -71,6 +71,10 @@ def create_app(
         if (blueprint.url_prefix or "").startswith("/api/"):
             csrf.exempt(blueprint)
     web.init_app(app)
+    if proxies := app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     # Last: the rate limits wrap view functions the blueprints registered.
     security.init_app(app)
     cli.init_app(app)

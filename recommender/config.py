@@ -132,6 +132,9 @@ def load_config(
         "TOKEN_TTL_HOURS": _int(environ, "TOKEN_TTL_HOURS", default=720, minimum=1),
         # A run "running" this long is failed at start even if its process may live elsewhere.
         "IMPORT_STALE_HOURS": _int(environ, "IMPORT_STALE_HOURS", default=24, minimum=1),
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are believed:
+        # without it, every client behind one proxy shares one rate-limit counter.
+        "TRUSTED_PROXIES": _int(environ, "TRUSTED_PROXIES", default=0, minimum=0),
         # Werkzeug answers 413 for any request body above this, before a view reads it.
         "MAX_CONTENT_LENGTH": _int(environ, "MAX_UPLOAD_MB", default=50, minimum=1) * 1024 * 1024,
         "CACHE_URL": cache_url,

@@ -13,9 +13,7 @@ bp = APIBlueprint("health", __name__, tag="Health")
 
 
 @bp.get("/healthz")
-@bp.doc(
-    responses={200: "The service and its database answer", 503: "The database is unreachable"}
-)
+@bp.doc(responses={200: "The service and its database answer", 503: "The database is unreachable"})
 def healthz() -> dict[str, str]:
     """Report that the service and its database are reachable (503 while the database is not)."""
     try:

@@ -216,3 +216,25 @@ def test_an_unreachable_redis_falls_back_to_counting_in_memory(make_app):
     assert_error(wrong_password(client), 401)  # sign-ins go on while Redis is down
     assert_error(wrong_password(client), 401)
     assert_error(wrong_password(client), 429)  # and are still limited, per process
+
+
+def test_behind_a_trusted_proxy_limits_count_the_forwarded_address(make_app):
+    limited = make_app(
+        {"RATELIMIT_ENABLED": True}, LOGIN_RATE_LIMIT="3 per minute", TRUSTED_PROXIES="1"
+    )
+    create_alice(limited)
+    client = limited.test_client()
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}  # Every request arrives from the one proxy.
+
+    def sign_in(client_address: str, password: str):
+        return client.post(
+            "/api/v1/auth/tokens",
+            json={"username": "alice", "password": password},
+            headers={"X-Forwarded-For": client_address},
+            environ_base=proxy,
+        )
+
+    for _ in range(4):
+        sign_in("198.51.100.1", "guess")
+    assert_error(sign_in("198.51.100.1", "guess"), 429)
+    assert sign_in("198.51.100.2", PASSWORD).status_code == 201
