@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,6 +251,17 @@ class Client:
             self.ledger.uncertain.add((user.id, movie_id))
 
 
+def run_threads(run: Callable[[int], None], count: int) -> float:
+    """Run ``run(0)`` .. ``run(count - 1)`` on threads at once; return the seconds they took."""
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
 def reference_rate(port: int, clients: int, seconds: float) -> float:
     """Requests/s of GET /healthz (one trivial query) from the same client threads: the
     ceiling this server, client and machine reach together, measured in the same run."""
@@ -266,13 +277,8 @@ def reference_rate(port: int, clients: int, seconds: float) -> float:
             counts[slot] += response.status == 200
         conn.close()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(counts) / (time.perf_counter() - started)
+    elapsed = run_threads(run, clients)
+    return sum(counts) / elapsed
 
 
 def warm_up(port: int, setup: Setup) -> None:
@@ -299,13 +305,7 @@ def drive(port: int, setup: Setup, clients: int, seconds: float, max_requests: i
             client.one()
         client.conn.close()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return tallies, ledger, time.perf_counter() - started
+    return tallies, ledger, run_threads(run, clients)
 
 
 # --------------------------------------------------------------------------------------------

@@ -42,22 +42,21 @@ class PrivateCluster:
     def url(self) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
+    def _pg_ctl_command(self, *args: str) -> list[str]:
+        # The cluster belongs to the postgres user: PostgreSQL refuses to run as root.
+        return [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            *args,
+        ]
+
     def _pg_ctl(self, *args: str) -> None:
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                str(PG_BIN / "pg_ctl"),
-                "-D",
-                str(self.data),
-                *args,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        subprocess.run(self._pg_ctl_command(*args), check=True, capture_output=True, timeout=60)
 
     @property
     def data(self) -> Path:
@@ -72,20 +71,7 @@ class PrivateCluster:
         self._pg_ctl("-m", "immediate", "-w", "stop")
 
     def running(self) -> bool:
-        status = subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                str(PG_BIN / "pg_ctl"),
-                "-D",
-                str(self.data),
-                "status",
-            ],
-            capture_output=True,
-        )
-        return status.returncode == 0
+        return subprocess.run(self._pg_ctl_command("status"), capture_output=True).returncode == 0
 
 
 @pytest.fixture
