@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from apiflask import APIBlueprint
@@ -24,7 +23,7 @@ RATING_PATH = "/ratings/<int:movie_id>"
 @bp.output(RatingPageOut)
 def list_my_ratings(query: dict[str, int]) -> dict[str, Any]:
     """List your ratings, newest first, one page at a time."""
-    return asdict(ratings.list_ratings(db.session, current_user().id, **query))
+    return ratings.list_ratings(db.session, current_user().id, **query).to_dict()
 
 
 @bp.put(RATING_PATH)

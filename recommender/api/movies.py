@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from apiflask import APIBlueprint
@@ -27,4 +26,4 @@ def get_movie(movie_id: int) -> dict[str, Any]:
 @bp.output(MoviePageOut)
 def list_movies(query: dict[str, Any]) -> dict[str, Any]:
     """Search and filter the catalogue, one page at a time."""
-    return asdict(catalogue.search_movies(db.session, **query))
+    return catalogue.search_movies(db.session, **query).to_dict()

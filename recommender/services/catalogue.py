@@ -29,6 +29,16 @@ class Page:
     per_page: int
     total: int
 
+    def to_dict(self) -> dict[str, Any]:
+        """The page as the API answers it. Shallow, unlike ``dataclasses.asdict``, whose deep
+        copy of every item was a fifth of a catalogue request's time."""
+        return {
+            "items": self.items,
+            "page": self.page,
+            "per_page": self.per_page,
+            "total": self.total,
+        }
+
 
 def movie_to_dict(movie: Movie) -> dict[str, Any]:
     """The public shape of a movie, shared by every caller."""
