@@ -9,7 +9,7 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from recommender.api.auth import token_auth
-from recommender.api.schemas import CredentialsIn, TokenOut, UserOut
+from recommender.api.schemas import CredentialsIn, RegistrationIn, TokenOut, UserOut
 from recommender.extensions import db
 from recommender.models import User
 from recommender.services import accounts
@@ -18,7 +18,7 @@ bp = APIBlueprint("accounts", __name__, url_prefix="/api/v1/auth", tag="Auth")
 
 
 @bp.post("/register")
-@bp.input(CredentialsIn, arg_name="credentials")
+@bp.input(RegistrationIn, arg_name="credentials")
 @bp.output(UserOut, status_code=201, description="The new account")
 @bp.doc(responses=[400, 409, 413])
 def register(credentials: dict[str, str]) -> User:

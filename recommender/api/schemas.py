@@ -20,6 +20,11 @@ from apiflask.fields import (
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import ValidationError, validates_schema
 
+from recommender.services.accounts import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    USERNAME_PATTERN,
+)
 from recommender.services.catalogue import SORT_KEYS
 
 
@@ -151,6 +156,16 @@ class UTCDateTime(DateTime):
 class CredentialsIn(Schema):
     username = Text(required=True, validate=Length(min=1, max=200))
     password = Text(required=True, validate=Length(min=1, max=1000))
+
+
+class RegistrationIn(Schema):
+    # The rules live in services.accounts (the CLI and the sign-up page use them too, and its
+    # 422 names the rule); the document states them so clients and fuzzers know them.
+    username = Text(required=True, metadata={"pattern": USERNAME_PATTERN.pattern})
+    password = Text(
+        required=True,
+        metadata={"minLength": MIN_PASSWORD_LENGTH, "maxLength": MAX_PASSWORD_LENGTH},
+    )
 
 
 class UserOut(Schema):
