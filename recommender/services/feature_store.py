@@ -114,28 +114,44 @@ def _rating_arrays(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """Every rating as three arrays (user ids, movie ids, values), read in chunks.
 
-    ``.all()`` held a Row object per rating (about 4 GB for MovieLens 25M) before the arrays
-    were built; here only the arrays grow (20 bytes a rating) plus one chunk of rows.
-    ``expected`` is the count just read; more rows (ratings made meanwhile) grow the arrays.
+    Read through the driver's own cursor: SQLAlchemy's Row objects cost twenty times the
+    driver's tuples here (1M ratings on SQLite: 27 s of CPU against 1.4 s), which made
+    reading MovieLens 25M take 13 minutes. Only the arrays grow (20 bytes a rating) plus one
+    chunk of tuples. ``expected`` is the count just read; more rows (ratings made meanwhile)
+    grow the arrays.
     """
     user_ids = np.empty(expected, dtype=np.int64)
     movie_ids = np.empty(expected, dtype=np.int64)
     values = np.empty(expected, dtype=np.float64)
-    statement = sa.select(Rating.user_id, Rating.movie_id, Rating.rating)
+    connection = session.connection()
+    query = str(
+        sa.select(Rating.user_id, Rating.movie_id, Rating.rating).compile(
+            dialect=connection.dialect
+        )
+    )
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    # On PostgreSQL a named (server-side) cursor streams the rows; a plain one would hold the
+    # whole result in the client before the first fetch.
+    postgres = connection.dialect.name == "postgresql"
+    cursor = driver.cursor(name="retrain_ratings") if postgres else driver.cursor()
     filled = 0
-    result = session.execute(statement.execution_options(yield_per=RATINGS_CHUNK))
-    for chunk in result.partitions():
-        block = np.array(chunk, dtype=np.float64).reshape(-1, 3)
-        end = filled + len(block)
-        if end > len(values):
-            grow = max(end, 2 * len(values))
-            user_ids, movie_ids, values = (
-                np.resize(a, grow) for a in (user_ids, movie_ids, values)
-            )
-        user_ids[filled:end] = block[:, 0]
-        movie_ids[filled:end] = block[:, 1]
-        values[filled:end] = block[:, 2]
-        filled = end
+    try:
+        cursor.execute(query)
+        while chunk := cursor.fetchmany(RATINGS_CHUNK):
+            block = np.array(chunk, dtype=np.float64)
+            end = filled + len(block)
+            if end > len(values):
+                grow = max(end, 2 * len(values))
+                user_ids, movie_ids, values = (
+                    np.resize(a, grow) for a in (user_ids, movie_ids, values)
+                )
+            user_ids[filled:end] = block[:, 0]
+            movie_ids[filled:end] = block[:, 1]
+            values[filled:end] = block[:, 2]
+            filled = end
+    finally:
+        cursor.close()
     return user_ids[:filled], movie_ids[:filled], values[:filled]
 
 
