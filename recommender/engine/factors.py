@@ -112,18 +112,24 @@ def _solve_side(
         last = int(np.searchsorted(bounds, bounds[first] + _BLOCK_RATINGS, side="right")) - 1
         last = min(max(last, first + 1), first + _BLOCK_ROWS, n_rows)
         lo, hi = bounds[first], bounds[last]
-        x = design[cols[lo:hi]]
+        # The design rows with the target as one more column: one product per row then gives
+        # its Gram matrix and its right-hand side together (``[X t].T @ [X t]`` holds
+        # ``X.T @ X`` and ``X.T @ t``), where a separate ``np.add.reduceat`` took a quarter of
+        # the fit.
+        x = np.empty((hi - lo, m + 1))
+        x[:, :m] = design[cols[lo:hi]]
+        x[:, m] = targets[lo:hi]
         starts = bounds[first:last] - lo
-        rated = np.flatnonzero(np.diff(bounds[first : last + 1]))
-        rhs = np.zeros((last - first, m))
-        if rated.size:
-            rhs[rated] = np.add.reduceat(x * targets[lo:hi, None], starts[rated], axis=0)
+        ends = bounds[first + 1 : last + 1] - lo
         gram = np.zeros((last - first, m, m))
+        rhs = np.zeros((last - first, m))
         # One BLAS product per row over its contiguous run of ratings (rows are sorted): far
         # faster than materialising an outer product per rating.
-        for row in rated:
-            xr = x[starts[row] : starts[row] + bounds[first + row + 1] - bounds[first + row]]
-            gram[row] = xr.T @ xr
+        for row in np.flatnonzero(ends > starts):
+            xr = x[starts[row] : ends[row]]
+            product = xr.T @ xr
+            gram[row] = product[:m, :m]
+            rhs[row] = product[:m, m]
         gram[:, idx, idx] += reg[first:last]
         solved[first:last] = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
         first = last
