@@ -50,6 +50,7 @@ import synthetic  # noqa: E402
 BIN = Path(sys.executable).parent
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PERCENTILES = (50, 90, 99)
+STEPS = ("import", "bare", "retrain", "latency")
 LIMIT = 20
 
 
@@ -81,7 +82,6 @@ class BackendResult:
     bare: Measured | None = None
     database_mb: float | None = None
     retrain: Measured | None = None
-    retrain_output: str = ""
     latency: list[LatencyRow] = field(default_factory=list)
     worker_rss_mb: float | None = None
 
@@ -324,39 +324,54 @@ def dataset(args: argparse.Namespace, size: synthetic.Size) -> Path:
 
 def run_backend(backend: str, folder: Path, args: argparse.Namespace, key: str) -> BackendResult:
     result = BackendResult(backend)
-    names = {"ours": f"recommender_scale_{key}", "bare": f"recommender_scale_{key}_bare"}
+    steps = args.steps
+    names = {"ours": f"recommender_scale_{key}"}
+    if "bare" in steps:
+        names["bare"] = f"recommender_scale_{key}_bare"
     workdir = args.cache_dir / "databases"
     workdir.mkdir(parents=True, exist_ok=True)
     urls: dict[str, str] = {}
     try:
         for role, name in names.items():
+            fresh = role == "bare" or "import" in steps
             if backend == "sqlite":
                 path = workdir / f"{name}.sqlite3"
-                for leftover in workdir.glob(f"{name}.sqlite3*"):
-                    leftover.unlink()
+                if fresh:
+                    for leftover in workdir.glob(f"{name}.sqlite3*"):
+                        leftover.unlink()
+                elif not path.exists():
+                    raise SystemExit(f"--steps without import: no kept database at {path}")
                 urls[role] = f"sqlite:///{path}"
-            else:
+            elif fresh:
                 urls[role] = create_postgres(args.postgres_url, name)
-            run_measured(recommender("db", "upgrade"), app_env(urls[role]))
-        print(f"[{backend}] import ...", flush=True)
-        result.importer, output = run_measured(
-            recommender("import", "movielens", str(folder)), app_env(urls["ours"])
-        )
-        print(output.strip())
+            else:  # a database kept by an earlier run (--keep-databases)
+                urls[role] = (
+                    sa.make_url(args.postgres_url)
+                    .set(database=name)
+                    .render_as_string(hide_password=False)
+                )
+            if fresh:
+                run_measured(recommender("db", "upgrade"), app_env(urls[role]))
+        if "import" in steps:
+            result.importer = _step(
+                backend, "import", recommender("import", "movielens", str(folder)), urls["ours"]
+            )
         result.database_mb = round(database_size_mb(urls["ours"]), 1)
-        print(f"[{backend}] bare insert ...", flush=True)
-        result.bare, output = run_measured(
-            [sys.executable, __file__, "--bare", urls["bare"], str(folder)], app_env(urls["bare"])
-        )
-        print(output.strip())
-        print(f"[{backend}] retrain ...", flush=True)
-        result.retrain, result.retrain_output = run_measured(
-            recommender("retrain"), app_env(urls["ours"])
-        )
-        print(result.retrain_output.strip())
-        print(f"[{backend}] latency ...", flush=True)
-        result.latency = measure_latency(urls["ours"], args.requests, args.cached_requests)
-        result.worker_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        if "bare" in steps:
+            result.bare = _step(
+                backend,
+                "bare insert",
+                [sys.executable, __file__, "--bare", urls["bare"], str(folder)],
+                urls["bare"],
+            )
+        if "retrain" in steps:
+            result.retrain = _step(backend, "retrain", recommender("retrain"), urls["ours"])
+        if "latency" in steps:
+            print(f"[{backend}] latency ...", flush=True)
+            result.latency = measure_latency(urls["ours"], args.requests, args.cached_requests)
+            result.worker_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            for row in result.latency:
+                print(f"[{backend}] {asdict(row)}", flush=True)
     finally:
         if not args.keep_databases:
             for role, name in names.items():
@@ -366,6 +381,16 @@ def run_backend(backend: str, folder: Path, args: argparse.Namespace, key: str) 
                 elif role in urls:
                     drop_postgres(args.postgres_url, name)
     return result
+
+
+def _step(backend: str, label: str, command: list[str], url: str) -> Measured:
+    """Run one measured step, printing its output and figures as soon as it ends (a long run
+    stopped half-way still leaves the steps it finished in its log)."""
+    print(f"[{backend}] {label} ...", flush=True)
+    measured, output = run_measured(command, app_env(url))
+    print(output.strip())
+    print(f"[{backend}] {label}: {_triple(measured)} (wall s / CPU s / peak RSS MB)", flush=True)
+    return measured
 
 
 def print_table(size: synthetic.Size, results: list[BackendResult]) -> None:
@@ -380,11 +405,10 @@ def print_table(size: synthetic.Size, results: list[BackendResult]) -> None:
     )
     print(header)
     for r in results:
-        assert r.importer and r.bare and r.retrain
+        ratio = f"{r.importer.seconds / r.bare.seconds:.2f}" if r.importer and r.bare else "-"
         print(
             f"{r.backend:<11}{_triple(r.importer):>22}{_triple(r.bare):>22}"
-            f"{r.importer.seconds / r.bare.seconds:>7.2f}{r.database_mb:>7.0f}"
-            f"{_triple(r.retrain):>22}"
+            f"{ratio:>7}{r.database_mb or 0:>7.0f}{_triple(r.retrain):>22}"
         )
     print()
     print(
@@ -402,10 +426,13 @@ def print_table(size: synthetic.Size, results: list[BackendResult]) -> None:
                 f"{row.compute_p99_ms:>8.1f}{row.compute_cpu_p50_ms:>9.1f}"
                 f"{row.cached_p50_ms:>12.3f}{row.cached_p99_ms:>8.3f}"
             )
-        print(f"{r.backend:<11}peak RSS of the process serving them: {r.worker_rss_mb} MB")
+        if r.latency:
+            print(f"{r.backend:<11}peak RSS of the process serving them: {r.worker_rss_mb} MB")
 
 
-def _triple(measured: Measured) -> str:
+def _triple(measured: Measured | None) -> str:
+    if measured is None:
+        return "not run"
     return f"{measured.seconds:.1f} / {measured.cpu_seconds:.1f} / {measured.peak_rss_mb:.0f}"
 
 
@@ -431,9 +458,20 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=20, help="computed requests per user")
     parser.add_argument("--cached-requests", type=int, default=200)
-    parser.add_argument("--keep-databases", action="store_true")
+    parser.add_argument(
+        "--keep-databases", action="store_true", help="keep the scratch databases for a later run"
+    )
+    parser.add_argument(
+        "--steps",
+        type=lambda text: set(text.split(",")),
+        default=set(STEPS),
+        help=f"a comma-separated subset of {','.join(STEPS)}; without import, the database "
+        "kept by an earlier --keep-databases run of the same size is reused",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    if not args.steps <= set(STEPS):
+        parser.error(f"--steps: unknown {', '.join(sorted(args.steps - set(STEPS)))}")
     # A stopped run still drops its scratch PostgreSQL databases (the finally blocks run).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))
     preset = synthetic.SIZES[args.size]
