@@ -410,6 +410,8 @@ def print_table(size: synthetic.Size, results: list[BackendResult]) -> None:
             f"{r.backend:<11}{_triple(r.importer):>22}{_triple(r.bare):>22}"
             f"{ratio:>7}{r.database_mb or 0:>7.0f}{_triple(r.retrain):>22}"
         )
+    if not any(r.latency for r in results):
+        return
     print()
     print(
         f"Recommendations (top {LIMIT}), ms: computed = both caches emptied before each "
