@@ -929,9 +929,30 @@ def fail_interrupted_runs(
 def finish_run(
     session: Session, run: ImportRun, counts: dict[str, int], notes: list[dict[str, Any]]
 ) -> None:
-    """Mark ``run`` succeeded with its counts and notes and commit the import's transaction."""
+    """Mark ``run`` succeeded with its counts and notes and commit the import's transaction,
+    then refresh the planner's statistics."""
     run.status, run.counts, run.notes, run.finished_at = "succeeded", counts, notes, utcnow()
     session.commit()
+    _refresh_statistics(session)
+
+
+def _refresh_statistics(session: Session) -> None:
+    """``ANALYZE`` on PostgreSQL after an import, so the next queries are planned for the data.
+
+    Until autovacuum gets to it, a bulk-loaded table has no statistics and the planner guesses
+    a user's ratings at 125,000 rows: after a 25M import, fetching 71 ratings ran as a parallel
+    bitmap scan with JIT, 36-69 ms instead of well under one. SQLite's planner has the primary
+    key for those lookups and no such guess, and its ANALYZE reads whole tables: skipped there.
+    The import is committed already; a failure here only costs that speed.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    try:
+        session.execute(sa.text("ANALYZE"))
+        session.commit()
+    except sa.exc.DBAPIError:
+        session.rollback()
+        log.warning("ANALYZE after an import failed; autovacuum will refresh the statistics")
 
 
 def import_catalogue(
