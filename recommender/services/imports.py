@@ -483,9 +483,9 @@ def _json_records(text: str, problems: _Problems) -> Iterator[_RawRecord]:
         if not isinstance(item, dict):
             problems.add(location, f"expected a movie object, got {_json_type(item)}")
             continue
-        for key in getattr(item, "repeated", ()):
-            problems.add(location, f"duplicated key {key!r}: which value is meant?")
-        if getattr(item, "repeated", ()):
+        if repeated := getattr(item, "repeated", ()):
+            for key in repeated:
+                problems.add(location, f"duplicated key {key!r}: which value is meant?")
             continue
         unknown = [key for key in item if key not in JSON_KEYS]
         for key in unknown:
