@@ -109,9 +109,11 @@ def _percentile_rank(values: NDArray[np.float64]) -> NDArray[np.float64]:
 RATINGS_CHUNK = 100_000
 
 
-def _rating_arrays(
-    session: Session, expected: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+# Every rating as (user ids, movie ids, values).
+_Ratings = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
+
+
+def _rating_arrays(session: Session, expected: int) -> _Ratings:
     """Every rating as three arrays (user ids, movie ids, values), read in chunks.
 
     Read through the driver's own cursor: SQLAlchemy's Row objects cost twenty times the
@@ -156,35 +158,54 @@ def _rating_arrays(
 
 
 def _learn_factors(
-    session: Session, movie_ids: NDArray[np.int64], policy: FactorPolicy
+    ratings: _Ratings, movie_ids: NDArray[np.int64], policy: FactorPolicy
 ) -> tuple[NDArray[np.float64], tuple[str, ...], dict[str, Any]] | None:
     """Learned item feature rows for ``movie_ids`` from every rating, or None (too few)."""
-    n_ratings, n_users = session.execute(
-        sa.select(sa.func.count(), sa.func.count(sa.distinct(Rating.user_id))).select_from(Rating)
-    ).one()
-    if n_ratings < policy.min_ratings or n_users < policy.min_users:
-        return None
-    user_ids, rated_movie_ids, values = _rating_arrays(session, n_ratings)
+    user_ids, rated_movie_ids, values = ratings
     _, users = np.unique(user_ids, return_inverse=True)
-    del user_ids
+    n_users = int(users.max()) + 1 if len(users) else 0
+    if len(values) < policy.min_ratings or n_users < policy.min_users:
+        return None
     items = np.searchsorted(movie_ids, rated_movie_ids)
-    del rated_movie_ids
     # ALS is hundreds of thousands of small BLAS products (one 51 x 51 Gram matrix per user
     # and per movie): threads cost more than they give there, and on a busy machine much
     # more (100,000 ratings, other work running: 29 s with OpenBLAS threads, 7.6 s without).
     with threadpool_limits(limits=1, user_api="blas"):
-        factors = fit_factors(
-            users, items, values, int(users.max()) + 1, len(movie_ids), policy.model.factors
-        )
+        factors = fit_factors(users, items, values, n_users, len(movie_ids), policy.model.factors)
     matrix, columns = item_feature_columns(factors, policy.model.bias_weight)
     fitted = factors.predict(users, items)
     info = {
-        "ratings": int(n_ratings),
-        "users": int(n_users),
+        "ratings": len(values),
+        "users": n_users,
         "train_rmse": float(np.sqrt(np.mean((fitted - values) ** 2))),
         "policy": policy.to_dict(),
     }
     return matrix, columns, info
+
+
+def _rating_totals(
+    session: Session, movie_ids: NDArray[np.int64], ratings: _Ratings | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Each movie's number of ratings and their sum: from ``ratings`` when a retrain has read
+    them all anyway, otherwise by one aggregate query."""
+    if ratings is not None:
+        _, rated_movie_ids, values = ratings
+        rows = np.searchsorted(movie_ids, rated_movie_ids)
+        counts = np.bincount(rows, minlength=len(movie_ids)).astype(np.float64)
+        return counts, np.bincount(rows, weights=values, minlength=len(movie_ids))
+    sums = np.zeros(len(movie_ids))
+    counts = np.zeros(len(movie_ids))
+    stats = session.execute(
+        sa.select(Rating.movie_id, sa.func.count(), sa.func.sum(Rating.rating)).group_by(
+            Rating.movie_id
+        )
+    ).all()
+    if stats:
+        rated_ids = np.array([row[0] for row in stats], dtype=np.int64)
+        rows = np.searchsorted(movie_ids, rated_ids)
+        counts[rows] = [row[1] for row in stats]
+        sums[rows] = [row[2] for row in stats]
+    return counts, sums
 
 
 def build_features(
@@ -203,18 +224,14 @@ def build_features(
     # The catalogue prior: the IMDb rating (0-10) rescaled to the rating scale.
     imdb = np.array([np.nan if m["imdb_rating"] is None else m["imdb_rating"] for m in movies])
     prior = np.clip(imdb / 10.0 * scale.rating_max, scale.rating_min, scale.rating_max)
-    sums = np.zeros(len(movie_ids))
-    counts = np.zeros(len(movie_ids))
-    stats = session.execute(
-        sa.select(Rating.movie_id, sa.func.count(), sa.func.sum(Rating.rating)).group_by(
-            Rating.movie_id
+    # A retrain reads every rating once, for the totals and the factors alike: its aggregate
+    # queries (count, distinct users, per-movie totals) were a minute more on SQLite at 25M.
+    ratings = None
+    if factors is not None:
+        ratings = _rating_arrays(
+            session, session.scalar(sa.select(sa.func.count()).select_from(Rating)) or 0
         )
-    ).all()
-    if stats:
-        rated_ids = np.array([row[0] for row in stats], dtype=np.int64)
-        rows = np.searchsorted(movie_ids, rated_ids)
-        counts[rows] = [row[1] for row in stats]
-        sums[rows] = [row[2] for row in stats]
+    counts, sums = _rating_totals(session, movie_ids, ratings)
     baseline, global_mean = item_baselines(prior, sums, counts)
     if np.isnan(global_mean):  # no ratings and no IMDb rating anywhere: the scale's middle
         global_mean = (scale.rating_min + scale.rating_max) / 2
@@ -236,7 +253,9 @@ def build_features(
         "features": "catalogue",
     }
     columns = features.columns
-    learned = None if factors is None else _learn_factors(session, movie_ids, factors)
+    learned = (
+        None if factors is None or ratings is None else _learn_factors(ratings, movie_ids, factors)
+    )
     if learned is not None:
         arrays["catalogue_matrix"] = arrays["matrix"]
         arrays["matrix"], columns, meta["factors"] = learned
