@@ -35,9 +35,9 @@ from flask_migrate import upgrade  # noqa: E402
 
 from recommender import create_app  # noqa: E402
 from recommender.datasets import fetch_ml100k  # noqa: E402
+from recommender.engine.scale import RatingScale  # noqa: E402
 from recommender.extensions import db  # noqa: E402
 from recommender.services.movielens import import_movielens  # noqa: E402
-from recommender.services.ratings import RatingScale  # noqa: E402
 
 SCALE = RatingScale(0.5, 5.0, 0.5)
 GOAL = 2.0

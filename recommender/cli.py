@@ -16,10 +16,10 @@ from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, NoAppException
 
 from recommender.config import ConfigError
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.services import accounts, catalogue, imports, movielens
 from recommender.services.errors import DomainError
-from recommender.services.ratings import RatingScale
 
 import_group = AppGroup("import", help="Import catalogues and rating datasets.")
 users_group = AppGroup("users", help="Manage user accounts.")

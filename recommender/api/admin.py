@@ -9,9 +9,9 @@ from flask import current_app, url_for
 
 from recommender.api.auth import current_user, token_auth
 from recommender.api.schemas import ImportIn, ImportReportOut, ImportRunOut, StatsOut
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.services import imports, movielens, stats
-from recommender.services.ratings import RatingScale
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="Admin")
 

@@ -9,6 +9,7 @@ from flask import current_app
 
 from recommender.api.auth import current_user, token_auth
 from recommender.api.schemas import PageQuery, RatingIn, RatingOut, RatingPageOut
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.services import ratings
 
@@ -48,7 +49,7 @@ def rate_movie(movie_id: int, body: dict[str, float]) -> tuple[dict[str, Any], i
         current_user().id,
         movie_id,
         body["rating"],
-        ratings.RatingScale.from_config(current_app.config),
+        RatingScale.from_config(current_app.config),
     )
     return rating, 201 if created else 200
 

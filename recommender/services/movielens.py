@@ -36,8 +36,8 @@ from typing import IO, Any, BinaryIO
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from recommender.engine.scale import RatingScale
 from recommender.models import Genre, Movie, MovieExternalId, Rating, User, movie_genres, utcnow
-from recommender.services.errors import InvalidInput
 from recommender.services.imports import (
     NUMBER,
     UTF16_BOMS,
@@ -50,7 +50,6 @@ from recommender.services.imports import (
     finish_run,
     tracked_run,
 )
-from recommender.services.ratings import RatingScale
 
 KIND = "movielens"
 LAYOUTS = ("100k", "1m", "latest", "recbole")
@@ -642,10 +641,8 @@ def _check_rating(
     if not 0 < value <= 10:
         problems.add(location, f"rating must be greater than 0 and at most 10, got {value:g}")
         return None
-    try:
-        scale.validate(value)
-    except InvalidInput as error:
-        problems.add(location, error.message)
+    if (problem := scale.problem(value)) is not None:
+        problems.add(location, problem)
         return None
     return value
 

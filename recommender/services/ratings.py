@@ -3,49 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from recommender.engine.scale import RatingScale
 from recommender.models import Movie, Rating, User, utcnow
 from recommender.services.catalogue import Page, movie_to_dict
 from recommender.services.errors import InvalidInput, NotFound
 
 
-@dataclass(frozen=True)
-class RatingScale:
-    """The configured rating scale: ``minimum`` to ``maximum`` in steps of ``step``."""
-
-    minimum: float
-    maximum: float
-    step: float
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> RatingScale:
-        """The scale named by the RATING_MIN / RATING_MAX / RATING_STEP settings."""
-        return cls(config["RATING_MIN"], config["RATING_MAX"], config["RATING_STEP"])
-
-    def validate(self, value: float) -> float:
-        """Return ``value`` if it lies on the scale, else raise :class:`InvalidInput`."""
-        if not math.isfinite(value) or not self.minimum <= value <= self.maximum:
-            raise InvalidInput(
-                f"Rating must be from {self.minimum:g} to {self.maximum:g}, got {value:g}",
-                {"rating": value},
-            )
-        steps = (value - self.minimum) / self.step
-        if abs(steps - round(steps)) > 1e-9:
-            raise InvalidInput(
-                f"Rating must be a multiple of {self.step:g} from {self.minimum:g}, got {value:g}",
-                {"rating": value},
-            )
-        return value
-
-    def describe(self) -> dict[str, float]:
-        return {"min": self.minimum, "max": self.maximum, "step": self.step}
+def check_rating(scale: RatingScale, value: float) -> float:
+    """Return ``value`` if it lies on the scale, else raise :class:`InvalidInput`."""
+    if (problem := scale.problem(value)) is not None:
+        raise InvalidInput(problem, {"rating": value})
+    return value
 
 
 def rating_to_dict(rating: Rating) -> dict[str, Any]:
@@ -68,7 +41,7 @@ def rate_movie(
     session: Session, user_id: int, movie_id: int, value: float, scale: RatingScale
 ) -> tuple[bool, dict[str, Any]]:
     """Create or change the user's rating of a movie; return (created, the rating)."""
-    scale.validate(value)
+    check_rating(scale, value)
     # The version bump comes first: it takes the user's row lock (SQLite: the write lock), so
     # two requests rating the same movie at once cannot both see "no rating yet" and insert.
     _bump_ratings_version(session, user_id)

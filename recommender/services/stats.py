@@ -7,9 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from recommender.engine.scale import RatingScale
 from recommender.models import ImportRun, Movie, Rating, User
 from recommender.services.errors import NotFound
-from recommender.services.ratings import RatingScale
 
 
 def scale_steps(scale: RatingScale) -> list[float]:

@@ -11,10 +11,10 @@ from flask import current_app, render_template, request
 from flask_login import current_user, login_required
 
 from recommender.api.admin import upload_name
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.services import imports, stats
 from recommender.services.errors import DomainError, ImportRefused
-from recommender.services.ratings import RatingScale
 from recommender.web.charts import histogram
 from recommender.web.common import user_id
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, request
 from flask_login import current_user
 
-from recommender.services.ratings import RatingScale
+from recommender.engine.scale import RatingScale
 from recommender.services.recommendations import Recommender
 from recommender.services.stats import scale_steps
 

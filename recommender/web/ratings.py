@@ -9,10 +9,10 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.services import catalogue, ratings
 from recommender.services.errors import DomainError, InvalidInput
-from recommender.services.ratings import RatingScale
 from recommender.web.auth import safe_next
 from recommender.web.common import int_arg, is_htmx, user_id
 from recommender.web.pages import progress_context

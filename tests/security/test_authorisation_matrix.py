@@ -19,10 +19,11 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.models import Rating
 from recommender.services import accounts, imports
-from recommender.services.ratings import RatingScale, rate_movie
+from recommender.services.ratings import rate_movie
 from tests.api.helpers import PASSWORD, bearer, sign_in
 from tests.factories import make_movie
 from tests.web.conftest import csrf_token

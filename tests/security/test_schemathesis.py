@@ -28,9 +28,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from recommender import create_app
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.services import accounts, imports
-from recommender.services.ratings import RatingScale, rate_movie
+from recommender.services.ratings import rate_movie
 from tests.api.helpers import PASSWORD, bearer, sign_in
 from tests.factories import make_movie
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.services import imports, movielens
 from recommender.services.errors import ImportRefused
-from recommender.services.ratings import RatingScale
 from tests.broken_corpus import (
     CASES,
     MOVIELENS,

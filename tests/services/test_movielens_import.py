@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.models import ImportRun, Movie, MovieExternalId, Rating, User
 from recommender.services import movielens
 from recommender.services.errors import ImportRefused
 from recommender.services.movielens import import_movielens, natural_title, split_title
-from recommender.services.ratings import RatingScale
 from tests.factories import make_movie
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "movielens"

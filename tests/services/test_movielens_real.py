@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.models import Movie, MovieExternalId, Rating, User
 from recommender.services.movielens import import_movielens
-from recommender.services.ratings import RatingScale
 
 
 def count(model: type) -> int:

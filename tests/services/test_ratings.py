@@ -7,13 +7,14 @@ import math
 import pytest
 import sqlalchemy as sa
 
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.models import Rating, User
 from recommender.services import ratings
 from recommender.services.errors import InvalidInput, NotFound
 from tests.factories import make_movie
 
-SCALE = ratings.RatingScale(0.5, 5.0, 0.5)
+SCALE = RatingScale(0.5, 5.0, 0.5)
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def stored(user_id: int) -> dict[int, float]:
 
 @pytest.mark.parametrize("value", [0.5, 1.0, 2.5, 5.0])
 def test_scale_accepts_every_step(value):
-    assert SCALE.validate(value) == value
+    assert ratings.check_rating(SCALE, value) == value
 
 
 @pytest.mark.parametrize(
@@ -56,14 +57,14 @@ def test_scale_accepts_every_step(value):
 )
 def test_scale_refuses_off_scale_off_step_and_non_finite_values(value, message):
     with pytest.raises(InvalidInput, match=message):
-        SCALE.validate(value)
+        ratings.check_rating(SCALE, value)
 
 
 def test_scale_tolerates_float_noise_on_decimal_steps():
-    scale = ratings.RatingScale(0.1, 1.0, 0.1)
-    assert scale.validate(0.1 + 0.2) == pytest.approx(0.3)
+    scale = RatingScale(0.1, 1.0, 0.1)
+    assert ratings.check_rating(scale, 0.1 + 0.2) == pytest.approx(0.3)
     with pytest.raises(InvalidInput):
-        scale.validate(0.35)
+        ratings.check_rating(scale, 0.35)
 
 
 def test_rate_creates_then_changes_and_bumps_the_version_each_time(user):
