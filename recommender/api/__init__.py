@@ -6,13 +6,13 @@ from typing import Any
 
 from apiflask import APIFlask
 
+from recommender.api import accounts, admin, docs, health, me, movies, recommendations
+from recommender.api.converters import DatabaseIntConverter
+from recommender.api.schemas import ErrorOut
+
 
 def init_app(app: APIFlask) -> None:
     """Register the API blueprints."""
-    from recommender.api import accounts, admin, docs, health, me, movies, recommendations
-    from recommender.api.converters import DatabaseIntConverter
-    from recommender.api.schemas import ErrorOut
-
     # Before any route is added: ids too long for the database are a 404, never a 500.
     app.url_map.converters["int"] = DatabaseIntConverter
     # Document the error body every 4xx/5xx really has (see recommender/errors.py).

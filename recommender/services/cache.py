@@ -1,7 +1,8 @@
 """Caches for per-user predictions: in-process by default, Redis when ``CACHE_URL`` is set.
 
-Keys carry the user's ratings version and the feature version, so a stale entry is never read:
-it is simply unreachable, and ages out. A cache that fails (Redis down) behaves as a miss.
+One key per user holds that user's newest entry, tagged inside with the ratings version and the
+feature version it was computed for; the caller serves it only when both tags match and otherwise
+uses it as the base of an incremental update. A cache that fails (Redis down) behaves as a miss.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
+
+import redis
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +85,6 @@ class RedisCache(Generic[Value]):
         dumps: Callable[[Value], bytes],
         loads: Callable[[bytes], Value],
     ) -> None:
-        import redis
-
         self.ttl_seconds = ttl_seconds
         self._dumps, self._loads = dumps, loads
         self._client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=0.5)

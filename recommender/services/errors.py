@@ -1,4 +1,4 @@
-"""Domain errors raised by services; ``api/errors.py`` and the web blueprint map them to HTTP."""
+"""Domain errors raised by services; `recommender/errors.py` maps them to HTTP (API and pages)."""
 
 from __future__ import annotations
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from apiflask import APIFlask
 
+from recommender.web import admin, auth, pages, ratings, recommendations
+from recommender.web.common import template_globals
+
 
 def init_app(app: APIFlask) -> None:
-    from recommender.web import admin, auth, pages, ratings, recommendations
-    from recommender.web.common import template_globals
-
+    """Register the page blueprints and the template globals."""
     app.context_processor(template_globals)
 
     for module in (pages, auth, ratings, recommendations, admin):
