@@ -18,7 +18,8 @@ from flask.cli import AppGroup, FlaskGroup, NoAppException
 from recommender.config import ConfigError
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
-from recommender.services import accounts, catalogue, imports, movielens
+from recommender.importers import catalogue as catalogue_import
+from recommender.services import accounts, catalogue, movielens
 from recommender.services.errors import DomainError
 
 import_group = AppGroup("import", help="Import catalogues and rating datasets.")
@@ -60,7 +61,7 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
             bar.__exit__(None, None, None)
 
 
-def echo_report(report: imports.ImportReport) -> None:
+def echo_report(report: catalogue_import.ImportReport) -> None:
     click.echo(report.summary())
     for item in report.skipped[:50]:
         click.echo(f"  skipped {item['location']}: {item['reason']}")
@@ -85,9 +86,9 @@ def import_catalogue(path: Path | None, sample: bool, if_empty: bool) -> None:
         return
     with domain_errors_as_click(), progress_bar("Importing movies") as progress:
         if sample:
-            report = imports.import_sample_catalogue(db.session, progress=progress)
+            report = catalogue_import.import_sample_catalogue(db.session, progress=progress)
         else:
-            report = imports.import_catalogue(db.session, path, progress=progress)
+            report = catalogue_import.import_catalogue(db.session, path, progress=progress)
     echo_report(report)
 
 

@@ -11,7 +11,8 @@ from recommender.api.auth import current_user, token_auth
 from recommender.api.schemas import ImportIn, ImportReportOut, ImportRunOut, StatsOut
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
-from recommender.services import imports, movielens, stats
+from recommender.importers import catalogue as catalogue_import
+from recommender.services import movielens, stats
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="Admin")
 
@@ -41,7 +42,7 @@ def create_import(form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, 
             admin_id=admin_id,
         )
     else:
-        report = imports.import_catalogue(
+        report = catalogue_import.import_catalogue(
             db.session, upload.stream, filename=name, admin_id=admin_id
         )
     location = url_for(".get_import", run_id=report.run_id)

@@ -37,19 +37,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from recommender.engine.scale import RatingScale
+from recommender.importers.problems import Problems, TooManyProblems, refusal
+from recommender.importers.runs import Progress, finish_run, tracked_run
+from recommender.importers.text import NUMBER, UTF16_BOMS, binary_kind, encoding_hint
 from recommender.models import Genre, Movie, MovieExternalId, Rating, User, movie_genres, utcnow
-from recommender.services.imports import (
-    NUMBER,
-    UTF16_BOMS,
-    Progress,
-    _Problems,
-    _refusal,
-    _TooManyProblems,
-    binary_kind,
-    encoding_hint,
-    finish_run,
-    tracked_run,
-)
 
 KIND = "movielens"
 LAYOUTS = ("100k", "1m", "latest", "recbole")
@@ -305,7 +296,7 @@ def _dataset_name(layout: Layout, files: DatasetFiles) -> str:
 
 
 def _lines(
-    files: DatasetFiles, filename: str, encoding: str, problems: _Problems, counter: list[int]
+    files: DatasetFiles, filename: str, encoding: str, problems: Problems, counter: list[int]
 ) -> Iterator[tuple[int, str]]:
     """Yield (line number, text) of the non-blank lines of ``filename``, one at a time.
 
@@ -357,7 +348,7 @@ def _lines(
 
 
 def _split(
-    filename: str, number: int, text: str, separator: str, count: int, problems: _Problems
+    filename: str, number: int, text: str, separator: str, count: int, problems: Problems
 ) -> list[str] | None:
     """Return the ``count`` fields of a line, or None after a problem."""
     fields = text.split(separator)
@@ -376,14 +367,14 @@ def _split(
     return fields
 
 
-def _empty(filename: str, problems: _Problems) -> None:
+def _empty(filename: str, problems: Problems) -> None:
     """Add "the file is empty" unless reading ``filename`` already failed (binary, damaged)."""
     if not any(item["location"].startswith(filename) for item in problems.items):
         problems.add(f"{filename} line 1", "the file is empty")
 
 
 def _header(
-    filename: str, lines: Iterator[tuple[int, str]], expected: list[str], problems: _Problems
+    filename: str, lines: Iterator[tuple[int, str]], expected: list[str], problems: Problems
 ) -> bool:
     """Check the first line is the header ``expected``; return whether it is."""
     first = next(lines, None)
@@ -427,7 +418,7 @@ def _movie(
 
 
 def _movies_100k(
-    files: DatasetFiles, layout: Layout, problems: _Problems, counter: list[int]
+    files: DatasetFiles, layout: Layout, problems: Problems, counter: list[int]
 ) -> Iterator[DatasetMovie]:
     genres = list(ML100K_GENRES)
     if "u.genre" in files.sizes:
@@ -454,7 +445,7 @@ def _movies_100k(
 
 
 def _movies_1m(
-    files: DatasetFiles, layout: Layout, problems: _Problems, counter: list[int]
+    files: DatasetFiles, layout: Layout, problems: Problems, counter: list[int]
 ) -> Iterator[DatasetMovie]:
     for number, text in _lines(files, layout.movies, layout.encoding, problems, counter):
         if (fields := _split(layout.movies, number, text, "::", 3, problems)) is not None:
@@ -464,7 +455,7 @@ def _movies_1m(
 
 
 def _movies_latest(
-    files: DatasetFiles, layout: Layout, problems: _Problems, counter: list[int]
+    files: DatasetFiles, layout: Layout, problems: Problems, counter: list[int]
 ) -> Iterator[DatasetMovie]:
     lines = _lines(files, layout.movies, layout.encoding, problems, counter)
     if not _header(layout.movies, lines, ["movieId", "title", "genres"], problems):
@@ -484,7 +475,7 @@ def _movies_latest(
 
 
 def _recbole_columns(
-    filename: str, lines: Iterator[tuple[int, str]], required: list[str], problems: _Problems
+    filename: str, lines: Iterator[tuple[int, str]], required: list[str], problems: Problems
 ) -> dict[str, int] | None:
     """Return column name -> index of a typed RecBole header, or None after a problem."""
     first = next(lines, None)
@@ -516,7 +507,7 @@ def _recbole_columns(
 
 
 def _movies_recbole(
-    files: DatasetFiles, layout: Layout, problems: _Problems, counter: list[int]
+    files: DatasetFiles, layout: Layout, problems: Problems, counter: list[int]
 ) -> Iterator[DatasetMovie]:
     lines = _lines(files, layout.movies, layout.encoding, problems, counter)
     columns = _recbole_columns(layout.movies, lines, ["item_id", "movie_title"], problems)
@@ -546,7 +537,7 @@ def _ratings_split(
     layout: Layout,
     separator: str,
     header: list[str] | None,
-    problems: _Problems,
+    problems: Problems,
     counter: list[int],
 ) -> Iterator[RatingFields]:
     filename = layout.ratings
@@ -561,7 +552,7 @@ def _ratings_split(
             _split(filename, number, text, separator, 4, problems)
 
 
-def _whole_ids(location: str, user: str, item: str, problems: _Problems) -> bool:
+def _whole_ids(location: str, user: str, item: str, problems: Problems) -> bool:
     """Return whether both ids of a MovieLens line are whole numbers; add a problem if not."""
     ok = True
     for what, value in (("user id", user), ("movie id", item)):
@@ -572,7 +563,7 @@ def _whole_ids(location: str, user: str, item: str, problems: _Problems) -> bool
 
 
 def _ratings_recbole(
-    files: DatasetFiles, layout: Layout, problems: _Problems, counter: list[int]
+    files: DatasetFiles, layout: Layout, problems: Problems, counter: list[int]
 ) -> Iterator[RatingFields]:
     filename = layout.ratings
     lines = _lines(files, filename, layout.encoding, problems, counter)
@@ -605,7 +596,7 @@ MOVIE_PARSERS = {
 
 
 def rating_lines(
-    files: DatasetFiles, layout: Layout, problems: _Problems, counter: list[int]
+    files: DatasetFiles, layout: Layout, problems: Problems, counter: list[int]
 ) -> Iterator[RatingFields]:
     """Yield the ratings file's lines one at a time (never the whole file)."""
     if layout.name == "100k":
@@ -623,7 +614,7 @@ def rating_lines(
 # --------------------------------------------------------------------------------------------
 
 
-def _check_id(location: str, what: str, value: str, problems: _Problems) -> str | None:
+def _check_id(location: str, what: str, value: str, problems: Problems) -> str | None:
     value = value.strip()
     if not EXTERNAL_ID.fullmatch(value):
         problems.add(location, f"{what} must be an id of 1 to {MAX_EXTERNAL_ID} characters")
@@ -631,9 +622,7 @@ def _check_id(location: str, what: str, value: str, problems: _Problems) -> str 
     return value
 
 
-def _check_rating(
-    location: str, text: str, scale: RatingScale, problems: _Problems
-) -> float | None:
+def _check_rating(location: str, text: str, scale: RatingScale, problems: Problems) -> float | None:
     text = text.strip()
     if not NUMBER.fullmatch(text) or not math.isfinite(value := float(text)):
         problems.add(location, f"rating must be a number, got {text[:40]!r}")
@@ -647,7 +636,7 @@ def _check_rating(
     return value
 
 
-def _check_timestamp(location: str, text: str | None, problems: _Problems) -> dt.datetime | None:
+def _check_timestamp(location: str, text: str | None, problems: Problems) -> dt.datetime | None:
     if text is None:
         return None
     text = text.strip()
@@ -889,7 +878,7 @@ class _Writer:
 
     # --- users --------------------------------------------------------------------------------
 
-    def create_users(self, first_lines: dict[str, str], problems: _Problems) -> bool:
+    def create_users(self, first_lines: dict[str, str], problems: Problems) -> bool:
         """Create the users ``first_lines`` names (external id -> where first seen).
 
         Return False after a problem: a username already taken by another account.
@@ -1071,7 +1060,7 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def _read_movies(files: DatasetFiles, layout: Layout, problems: _Problems) -> list[DatasetMovie]:
+def _read_movies(files: DatasetFiles, layout: Layout, problems: Problems) -> list[DatasetMovie]:
     movies = []
     seen: dict[str, str] = {}
     for movie in MOVIE_PARSERS[layout.name](files, layout, problems, [0]):
@@ -1110,7 +1099,7 @@ def _import_ratings(
     layout: Layout,
     writer: _Writer,
     scale: RatingScale,
-    problems: _Problems,
+    problems: Problems,
     progress: Progress | None,
 ) -> None:
     """Stream the ratings: validate every line, write in batches until the first problem.
@@ -1223,7 +1212,7 @@ def import_movielens(
 ) -> MovieLensReport:
     """Import a MovieLens dataset (folder or zip) as a whole, or refuse it with its problems.
 
-    Ratings must lie on ``scale``. Commits ``session`` like ``imports.import_catalogue``: the
+    Ratings must lie on ``scale``. Commits ``session`` like ``import_catalogue``: the
     run first, then everything in one transaction; a refusal writes nothing but the failed run.
     """
     if batch_size < 1:
@@ -1232,13 +1221,13 @@ def import_movielens(
         source = Path(source)
     name = filename or (source.name if isinstance(source, Path) else "upload.zip")
     with tracked_run(session, KIND, name, admin_id) as run, ExitStack() as stack:
-        problems = _Problems()
+        problems = Problems()
         try:
             files = open_dataset(source, name, stack)
             chosen = choose_layout(files, layout)
         except _DatasetRefused as error:
             problem = {"location": error.location, "message": error.message}
-            raise _refusal(name, [problem], False) from None
+            raise refusal(name, [problem], False) from None
         dataset = _dataset_name(chosen, files)
         writer = _Writer(session, dataset, batch_size)
         try:
@@ -1249,13 +1238,13 @@ def import_movielens(
                 _import_ratings(files, chosen, writer, scale, problems, progress)
             if not problems.items and writer.counts["rating_lines"] == 0:
                 problems.add(chosen.ratings, "no ratings in the file")
-        except _TooManyProblems:
+        except TooManyProblems:
             pass
         except _RepeatedRating:
             message = "a user rates one movie on two lines (further apart than one batch)"
             problems.items.append({"location": chosen.ratings, "message": message})
         if problems.items:
-            raise _refusal(name, problems.items, problems.truncated)
+            raise refusal(name, problems.items, problems.truncated)
         writer.bump_versions()
         report = MovieLensReport(run.id, KIND, name, "succeeded", chosen.name, dataset)
         report.counts = writer.counts

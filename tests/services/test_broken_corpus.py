@@ -12,7 +12,8 @@ import pytest
 
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
-from recommender.services import imports, movielens
+from recommender.importers import catalogue as catalogue_import
+from recommender.services import movielens
 from recommender.services.errors import ImportRefused
 from tests.broken_corpus import (
     CASES,
@@ -42,7 +43,7 @@ def seed() -> dict[str, Any]:
 
 def run_import(case: Case, source: Path | Any, **options: Any) -> None:
     if case.kind == "catalogue":
-        imports.import_catalogue(db.session, source, **options)
+        catalogue_import.import_catalogue(db.session, source, **options)
     else:
         movielens.import_movielens(db.session, source, scale=SCALE, **options)
 
@@ -92,13 +93,13 @@ def test_a_new_users_rating_repeated_further_apart_than_a_batch_is_refused(app, 
 
 
 def test_a_catalogue_over_the_size_cap_is_refused_without_being_read(app, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_CATALOGUE_BYTES", 100)
-    monkeypatch.setattr(imports, "READ_CHUNK_BYTES", 10)
+    monkeypatch.setattr(catalogue_import, "MAX_CATALOGUE_BYTES", 100)
+    monkeypatch.setattr(catalogue_import, "READ_CHUNK_BYTES", 10)
     before = seed()
     stream = io.BytesIO(b"title\n" + b"Heat\n" * 1000)
 
     with pytest.raises(ImportRefused) as refused:
-        imports.import_catalogue(db.session, stream, filename="big.csv")
+        catalogue_import.import_catalogue(db.session, stream, filename="big.csv")
 
     assert refused.value.details == [
         {"location": "file", "message": "larger than 100 bytes: too big for a catalogue"}
