@@ -19,7 +19,9 @@ from recommender.config import ConfigError
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.importers import catalogue as catalogue_import
-from recommender.services import accounts, catalogue, movielens
+from recommender.importers.movielens.importer import import_movielens as import_movielens_dataset
+from recommender.importers.movielens.layouts import LAYOUTS
+from recommender.services import accounts, catalogue
 from recommender.services.errors import DomainError
 
 import_group = AppGroup("import", help="Import catalogues and rating datasets.")
@@ -96,7 +98,7 @@ def import_catalogue(path: Path | None, sample: bool, if_empty: bool) -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--layout",
-    type=click.Choice(["auto", *movielens.LAYOUTS]),
+    type=click.Choice(["auto", *LAYOUTS]),
     default="auto",
     show_default=True,
     help="The dataset's layout; auto recognises it by its file names.",
@@ -106,7 +108,7 @@ def import_movielens(path: Path, layout: str) -> None:
     config = current_app.config
     scale = RatingScale.from_config(config)
     with domain_errors_as_click(), progress_bar("Importing ratings") as progress:
-        report = movielens.import_movielens(
+        report = import_movielens_dataset(
             db.session, path, scale=scale, layout=layout, progress=progress
         )
     click.echo(report.summary())

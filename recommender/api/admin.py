@@ -12,7 +12,8 @@ from recommender.api.schemas import ImportIn, ImportReportOut, ImportRunOut, Sta
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.importers import catalogue as catalogue_import
-from recommender.services import movielens, stats
+from recommender.importers.movielens.importer import import_movielens
+from recommender.services import stats
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="Admin")
 
@@ -34,7 +35,7 @@ def create_import(form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, 
     upload = form["file"]
     name, admin_id = upload_name(upload.filename), current_user().id
     if form["kind"] == "movielens":
-        report: Any = movielens.import_movielens(
+        report: Any = import_movielens(
             db.session,
             upload.stream,
             scale=RatingScale.from_config(current_app.config),

@@ -13,7 +13,7 @@ import pytest
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.importers import catalogue as catalogue_import
-from recommender.services import movielens
+from recommender.importers.movielens.importer import import_movielens
 from recommender.services.errors import ImportRefused
 from tests.broken_corpus import (
     CASES,
@@ -37,7 +37,7 @@ SCALE = RatingScale(0.5, 5.0, 0.5)
 def seed() -> dict[str, Any]:
     """Fill the database with a catalogue movie and an ML-100K import; return its rows."""
     make_movie("Heat", 1995, ("Crime",))
-    movielens.import_movielens(db.session, MOVIELENS / "100k", scale=SCALE)
+    import_movielens(db.session, MOVIELENS / "100k", scale=SCALE)
     return snapshot()
 
 
@@ -45,7 +45,7 @@ def run_import(case: Case, source: Path | Any, **options: Any) -> None:
     if case.kind == "catalogue":
         catalogue_import.import_catalogue(db.session, source, **options)
     else:
-        movielens.import_movielens(db.session, source, scale=SCALE, **options)
+        import_movielens(db.session, source, scale=SCALE, **options)
 
 
 def test_the_corpus_holds_at_least_30_distinct_cases():
@@ -80,7 +80,7 @@ def test_a_new_users_rating_repeated_further_apart_than_a_batch_is_refused(app, 
     with pytest.raises(ImportRefused) as refused:
         # Batches of 2 lines: lines 1 and 8 never share one; user 1 is new, so its two rows
         # meet at the primary key. (A known user's would be an update: see README.)
-        movielens.import_movielens(db.session, folder, scale=SCALE, batch_size=2)
+        import_movielens(db.session, folder, scale=SCALE, batch_size=2)
 
     assert refused.value.details == [
         {
