@@ -47,10 +47,18 @@ class DatasetRefused(Exception):
 class DatasetFiles:
     """The files of a dataset by bare name, whether in a folder or a zip."""
 
-    def __init__(self, name: str, sizes: dict[str, int], opener: Callable[[str], IO[bytes]]):
+    def __init__(
+        self,
+        name: str,
+        sizes: dict[str, int],
+        opener: Callable[[str], IO[bytes]],
+        folder: Path = Path(),
+    ) -> None:
         self.name = name
         self.sizes = sizes
         self._opener = opener
+        # Where the files are on disk, for messages (a zip's files are in no folder).
+        self.folder = folder
 
     def open(self, filename: str) -> IO[bytes]:
         """Open ``filename`` for reading bytes."""
@@ -117,7 +125,7 @@ def folder_files(path: Path) -> DatasetFiles:
         path = entries[0]
     files = {entry.name: entry for entry in path.iterdir() if entry.is_file()}
     sizes = {name: entry.stat().st_size for name, entry in files.items()}
-    return DatasetFiles(path.name, sizes, lambda name: files[name].open("rb"))
+    return DatasetFiles(path.name, sizes, lambda name: files[name].open("rb"), path)
 
 
 def _zip_files(archive: zipfile.ZipFile, name: str) -> DatasetFiles:
@@ -188,6 +196,5 @@ def open_dataset(source: Path | BinaryIO, name: str, stack: ExitStack) -> Datase
 
 def single_file(path: Path) -> DatasetFiles:
     """Return a dataset of the one file ``path`` (evaluation reads a ratings file alone)."""
-    return DatasetFiles(
-        path.parent.name, {path.name: path.stat().st_size}, lambda _: path.open("rb")
-    )
+    size = {path.name: path.stat().st_size}
+    return DatasetFiles(path.parent.name, size, lambda _: path.open("rb"), path.parent)
