@@ -190,7 +190,7 @@ class Layout:
     """A dataset format; an instance is that format found in one dataset, with its file names.
 
     A subclass sets the class attributes and ``read_movies``; the default ``read_ratings``
-    splits ``ratings_file`` by ``separator`` into user, movie, rating, timestamp after an
+    splits ``ratings_file`` by ``separator`` into user, movie, rating (and timestamp) after an
     optional ``ratings_header``, and the default ``candidates`` looks for the two fixed names.
     """
 
@@ -201,14 +201,17 @@ class Layout:
     encoding: ClassVar[str]
     separator: ClassVar[str] = "\t"
     ratings_header: ClassVar[tuple[str, ...] | None] = None
+    # Whether the ratings file's fourth field is a timestamp (none: three fields).
+    timestamps: ClassVar[bool] = True
     # MovieLens numbers its users and movies; other formats may use free tokens.
     whole_ids: ClassVar[bool] = True
     # Reading ratings alone (evaluation), a folder holding this layout and another reads this.
     preferred_for_ratings: ClassVar[bool] = False
-    # The README's table: the layout's name cell, the files it reads, what is special.
-    readme_name: ClassVar[str]
-    readme_files: ClassVar[str]
-    readme_notes: ClassVar[str]
+    # Files read when present, the releases the layout also covers, and what is special about
+    # it: for the README's table.
+    optional_files: ClassVar[tuple[str, ...]] = ()
+    covers: ClassVar[str] = ""
+    description: ClassVar[str]
 
     def __init__(self, ratings: str, movies: str) -> None:
         self.ratings = ratings
@@ -256,12 +259,13 @@ class Layout:
             filename, lines, list(self.ratings_header), problems
         ):
             return
+        width, missing = (4, ()) if self.timestamps else (3, (None,))
         for number, text in lines:
             fields = text.split(separator)
-            if len(fields) == 4:
-                yield number, *fields
+            if len(fields) == width:
+                yield number, *fields, *missing
             else:  # split_fields words the problem.
-                split_fields(filename, number, text, separator, 4, problems)
+                split_fields(filename, number, text, separator, width, problems)
 
     def rows(
         self,
@@ -294,9 +298,8 @@ class MovieLens100K(Layout):
     name = "100k"
     ratings_file, movies_file = "u.data", "u.item"
     encoding = "latin-1"
-    readme_name = "`100k`"
-    readme_files = "`u.data`, `u.item` (+ `u.genre`)"
-    readme_notes = "tab / `\\|`-separated, Latin-1, 19 genre flags"
+    optional_files = ("u.genre",)
+    description = "tab / `\\|`-separated, Latin-1, 19 genre flags"
     # u.item's fields before its genre flags.
     FLAGS_AT = 5
 
@@ -305,7 +308,7 @@ class MovieLens100K(Layout):
     ) -> Iterator[DatasetMovie]:
         """Yield u.item's movies, their genres named by u.genre when the dataset has it."""
         genres = list(ML100K_GENRES)
-        if "u.genre" in files.sizes:
+        if "u.genre" in files.sizes:  # It names the genre flags; the defaults otherwise.
             named = {
                 fields[1]: fields[0]
                 for _, fields in self.rows(files, "u.genre", 2, problems, counter, "|")
@@ -330,9 +333,7 @@ class MovieLens1M(Layout):
     ratings_file, movies_file = "ratings.dat", "movies.dat"
     encoding = "latin-1"
     separator = "::"
-    readme_name = "`1m`"
-    readme_files = "`ratings.dat`, `movies.dat`"
-    readme_notes = "`::`-separated, Latin-1"
+    description = "`::`-separated, Latin-1"
 
     def read_movies(
         self, files: DatasetFiles, problems: Problems, counter: list[int]
@@ -350,9 +351,8 @@ class MovieLensLatest(Layout):
     encoding = "utf-8"
     separator = ","
     ratings_header = ("userId", "movieId", "rating", "timestamp")
-    readme_name = "`latest` (also 20M/25M)"
-    readme_files = "`ratings.csv`, `movies.csv`"
-    readme_notes = "CSV with headers, UTF-8, half-star ratings"
+    covers = "also 20M/25M"
+    description = "CSV with headers, UTF-8, half-star ratings"
 
     def _dataset_name(self, files: DatasetFiles) -> str:
         # ml-latest-small, ml-25m...: the folder or zip says which.
@@ -387,9 +387,7 @@ class RecBole(Layout):
     whole_ids = False
     # Its typed header names the columns; RecBole's own benchmarks are computed on these files.
     preferred_for_ratings = True
-    readme_name = "`recbole`"
-    readme_files = "`NAME.inter`, `NAME.item`"
-    readme_notes = "RecBole atomic files with typed headers (`user_id:token ...`)"
+    description = "RecBole atomic files with typed headers (`user_id:token ...`)"
 
     @classmethod
     def candidates(cls, names: Collection[str], *, ratings_only: bool = False) -> list[Self]:
@@ -496,8 +494,10 @@ def choose_layout(files: DatasetFiles, wanted: str) -> Layout:
 def readme_table() -> str:
     """Return the README's table of layouts (a test checks README holds exactly this)."""
     rows = ["| layout | files read | notes |", "|---|---|---|"]
-    rows += [
-        f"| {layout.readme_name} | {layout.readme_files} | {layout.readme_notes} |"
-        for layout in LAYOUTS.values()
-    ]
+    for name, layout in LAYOUTS.items():
+        covers = f" ({layout.covers})" if layout.covers else ""
+        files = f"`{layout.ratings_file}`, `{layout.movies_file}`"
+        if layout.optional_files:
+            files += f" (+ {', '.join(f'`{extra}`' for extra in layout.optional_files)})"
+        rows.append(f"| `{name}`{covers} | {files} | {layout.description} |")
     return "\n".join(rows) + "\n"
