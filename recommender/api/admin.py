@@ -11,7 +11,7 @@ from recommender.api.auth import current_user, token_auth
 from recommender.api.schemas import ImportIn, ImportReportOut, ImportRunOut, StatsOut
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
-from recommender.importers import catalogue as catalogue_import
+from recommender.importers.catalogue import import_catalogue
 from recommender.importers.movielens.importer import import_movielens
 from recommender.services import stats
 
@@ -43,9 +43,7 @@ def create_import(form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, 
             admin_id=admin_id,
         )
     else:
-        report = catalogue_import.import_catalogue(
-            db.session, upload.stream, filename=name, admin_id=admin_id
-        )
+        report = import_catalogue(db.session, upload.stream, filename=name, admin_id=admin_id)
     location = url_for(".get_import", run_id=report.run_id)
     return report.to_dict(), 201, {"Location": location}
 

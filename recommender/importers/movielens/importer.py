@@ -21,11 +21,7 @@ from typing import Any, BinaryIO
 from sqlalchemy.orm import Session
 
 from recommender.engine.scale import RatingScale
-from recommender.importers.movielens.layouts import (
-    DatasetMovie,
-    Layout,
-    choose_layout,
-)
+from recommender.importers.movielens.layouts import DatasetMovie, Layout, choose_layout
 from recommender.importers.movielens.sources import DatasetFiles, DatasetRefused, open_dataset
 from recommender.importers.movielens.writer import RepeatedRating, Stamp, Writer, as_datetime
 from recommender.importers.problems import Problems, TooManyProblems, refusal
@@ -34,9 +30,15 @@ from recommender.importers.text import NUMBER
 from recommender.models import ImportStatus
 
 KIND = "movielens"
+# The id rule of a layout whose ``whole_ids`` is set (MovieLens); others take free tokens.
 WHOLE_ID = re.compile(r"\s*\d{1,18}\s*")
 MAX_EXTERNAL_ID = 64
 EXTERNAL_ID = re.compile(rf"\S{{1,{MAX_EXTERNAL_ID}}}")
+
+
+# --------------------------------------------------------------------------------------------
+# Validation of one line
+# --------------------------------------------------------------------------------------------
 
 
 def _check_id(location: str, what: str, value: str, problems: Problems) -> str | None:

@@ -288,7 +288,7 @@ LAYOUTS: dict[str, type[Layout]] = {}
 
 
 def register(layout: type[Layout]) -> type[Layout]:
-    """Add ``layout`` to ``LAYOUTS`` (``auto`` tries them in the order registered)."""
+    """Add ``layout`` to ``LAYOUTS`` (messages and the README list them in this order)."""
     LAYOUTS[layout.name] = layout
     return layout
 
