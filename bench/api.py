@@ -43,8 +43,9 @@ from recommender.engine.predictor import (  # noqa: E402
     update_predictions,
 )
 from recommender.extensions import db  # noqa: E402
+from recommender.importers.catalogue import import_sample_catalogue  # noqa: E402
 from recommender.models import Genre, Movie, Rating, User, movie_genres  # noqa: E402
-from recommender.services import accounts, imports  # noqa: E402
+from recommender.services import accounts  # noqa: E402
 
 CATALOGUE_SIZE = 62_000
 USER_RATINGS = 1_000
@@ -98,7 +99,7 @@ def build_database(path: Path, rng: np.random.Generator) -> tuple[dict[str, str]
     app = create_app(environ=environ)
     with app.app_context():
         upgrade()
-        imports.import_sample_catalogue(db.session)
+        import_sample_catalogue(db.session)
         pad_catalogue(rng, CATALOGUE_SIZE)
         user = accounts.create_user(db.session, "bench", "benchmark password")
         movie_ids = np.array(db.session.scalars(sa.select(Movie.id)).all())

@@ -37,7 +37,7 @@ from recommender import create_app  # noqa: E402
 from recommender.datasets import fetch_ml100k  # noqa: E402
 from recommender.engine.scale import RatingScale  # noqa: E402
 from recommender.extensions import db  # noqa: E402
-from recommender.services.movielens import import_movielens  # noqa: E402
+from recommender.importers.movielens.importer import import_movielens  # noqa: E402
 
 SCALE = RatingScale(0.5, 5.0, 0.5)
 GOAL = 2.0

@@ -51,8 +51,9 @@ from flask_migrate import upgrade  # noqa: E402
 
 from recommender import create_app  # noqa: E402
 from recommender.extensions import db  # noqa: E402
+from recommender.importers.catalogue import import_sample_catalogue  # noqa: E402
 from recommender.models import Movie, Rating, User  # noqa: E402
-from recommender.services import accounts, imports  # noqa: E402
+from recommender.services import accounts  # noqa: E402
 
 K = 10
 SERVER_WORKERS = 2
@@ -116,7 +117,7 @@ def build(environ: dict[str, str], user_count: int, rng: random.Random) -> Setup
     app = create_app(environ=environ)
     with app.app_context():
         upgrade()
-        imports.import_sample_catalogue(db.session)
+        import_sample_catalogue(db.session)
         movie_ids = list(db.session.scalars(sa.select(Movie.id).order_by(Movie.id)))
         popular_ids = list(
             db.session.scalars(

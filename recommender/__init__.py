@@ -94,7 +94,7 @@ def _fail_interrupted_imports(app: APIFlask) -> None:
     from sqlalchemy.orm import Session
 
     from recommender.extensions import db
-    from recommender.services.imports import fail_interrupted_runs
+    from recommender.importers.runs import fail_interrupted_runs
 
     with app.app_context():
         engine = db.engine

@@ -5,6 +5,7 @@ Every command is a thin wrapper over a service; its docstring is its ``--help``.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,9 +17,19 @@ from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, NoAppException
 
 from recommender.config import ConfigError
+from recommender.engine.evaluate import (
+    cross_validate,
+    cross_validate_classifier,
+    cross_validate_items_classifier,
+    fit_and_predict,
+    format_table,
+)
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
-from recommender.services import accounts, catalogue, imports, movielens
+from recommender.importers import catalogue as catalogue_import
+from recommender.importers.movielens.importer import import_movielens as import_movielens_dataset
+from recommender.importers.movielens.layouts import LAYOUTS
+from recommender.services import accounts, catalogue, evaluation
 from recommender.services.errors import DomainError
 
 import_group = AppGroup("import", help="Import catalogues and rating datasets.")
@@ -60,7 +71,7 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
             bar.__exit__(None, None, None)
 
 
-def echo_report(report: imports.ImportReport) -> None:
+def echo_report(report: catalogue_import.ImportReport) -> None:
     click.echo(report.summary())
     for item in report.skipped[:50]:
         click.echo(f"  skipped {item['location']}: {item['reason']}")
@@ -85,9 +96,9 @@ def import_catalogue(path: Path | None, sample: bool, if_empty: bool) -> None:
         return
     with domain_errors_as_click(), progress_bar("Importing movies") as progress:
         if sample:
-            report = imports.import_sample_catalogue(db.session, progress=progress)
+            report = catalogue_import.import_sample_catalogue(db.session, progress=progress)
         else:
-            report = imports.import_catalogue(db.session, path, progress=progress)
+            report = catalogue_import.import_catalogue(db.session, path, progress=progress)
     echo_report(report)
 
 
@@ -95,7 +106,7 @@ def import_catalogue(path: Path | None, sample: bool, if_empty: bool) -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--layout",
-    type=click.Choice(["auto", *movielens.LAYOUTS]),
+    type=click.Choice(["auto", *LAYOUTS]),
     default="auto",
     show_default=True,
     help="The dataset's layout; auto recognises it by its file names.",
@@ -105,7 +116,7 @@ def import_movielens(path: Path, layout: str) -> None:
     config = current_app.config
     scale = RatingScale.from_config(config)
     with domain_errors_as_click(), progress_bar("Importing ratings") as progress:
-        report = movielens.import_movielens(
+        report = import_movielens_dataset(
             db.session, path, scale=scale, layout=layout, progress=progress
         )
     click.echo(report.summary())
@@ -189,11 +200,6 @@ def evaluate(
     baselines. classify: "good movie" (rating >= 4) accuracy per k; without --dataset and
     without ratings, the catalogue's IMDb >= 7.0 from its features.
     """
-    import json
-
-    from recommender.engine import evaluate as engine
-    from recommender.services import evaluation
-
     config = current_app.config
     with domain_errors_as_click(), progress_bar("Evaluating folds") as progress:
         try:
@@ -204,14 +210,14 @@ def evaluate(
                     db.session, config["RATING_MIN"], config["RATING_MAX"]
                 )
             if task == "regress":
-                report = engine.cross_validate(data, ks, folds, seed, progress=progress)
+                report = cross_validate(data, ks, folds, seed, progress=progress)
             else:
-                report = engine.cross_validate_classifier(data, ks, folds, seed, progress=progress)
-        except DomainError as error:
-            if task != "classify" or dataset is not None or "no ratings" not in error.message:
+                report = cross_validate_classifier(data, ks, folds, seed, progress=progress)
+        except evaluation.NoRatings:
+            if task != "classify" or dataset is not None:
                 raise
             matrix, labels = evaluation.catalogue_labels(db.session)
-            report = engine.cross_validate_items_classifier(matrix, labels, ks, folds, seed)
+            report = cross_validate_items_classifier(matrix, labels, ks, folds, seed)
         except ValueError as error:
             raise click.ClickException(str(error)) from None
     if plot is not None:
@@ -219,7 +225,7 @@ def evaluate(
     if fmt == "json":
         click.echo(json.dumps(report.to_dict()))
     else:
-        click.echo(engine.format_table(report))
+        click.echo(format_table(report))
         if plot is not None:
             click.echo(f"\nValidation curve written to {plot}")
 
@@ -236,9 +242,6 @@ def predict(dataset: Path, pairs: Path, out: Path, k: int | None) -> None:
 
     Ids are the dataset's; an unknown user or movie gets a cold-start prediction.
     """
-    from recommender.engine.evaluate import fit_and_predict
-    from recommender.services import evaluation
-
     with domain_errors_as_click():
         user_ids, movie_ids = evaluation.read_pairs(pairs)
         data = evaluation.load_dataset_ratings(dataset)

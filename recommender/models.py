@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Any
 
 from sqlalchemy import (
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -141,14 +143,31 @@ class Rating(db.Model):
     movie: Mapped[Movie] = relationship()
 
 
+class ImportStatus(enum.StrEnum):
+    """Where an import run is: running -> succeeded | failed (the stored text is the value)."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 class ImportRun(db.Model):
     __tablename__ = "import_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     filename: Mapped[str] = mapped_column(String(500))
-    # running -> succeeded | failed
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    # Stored as the plain text of migration 0001 (VARCHAR(20), no CHECK): no migration needed.
+    status: Mapped[ImportStatus] = mapped_column(
+        Enum(
+            ImportStatus,
+            native_enum=False,
+            create_constraint=False,
+            length=20,
+            values_callable=lambda statuses: [status.value for status in statuses],
+        ),
+        default=ImportStatus.RUNNING,
+    )
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # What a successful run skipped or corrected, with locations, for the admin to review.
@@ -159,7 +178,7 @@ class ImportRun(db.Model):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     admin_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # The process running the import: a run left "running" by a process that is gone (kill -9,
-    # a crash) is marked failed at the next start (``imports.fail_interrupted_runs``).
+    # a crash) is marked failed at the next start (``importers.runs.fail_interrupted_runs``).
     pid: Mapped[int | None] = mapped_column(Integer)
     hostname: Mapped[str | None] = mapped_column(String(255))
 

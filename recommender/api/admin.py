@@ -11,7 +11,9 @@ from recommender.api.auth import current_user, token_auth
 from recommender.api.schemas import ImportIn, ImportReportOut, ImportRunOut, StatsOut
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
-from recommender.services import imports, movielens, stats
+from recommender.importers.catalogue import import_catalogue
+from recommender.importers.movielens.importer import import_movielens
+from recommender.services import stats
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="Admin")
 
@@ -33,7 +35,7 @@ def create_import(form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, 
     upload = form["file"]
     name, admin_id = upload_name(upload.filename), current_user().id
     if form["kind"] == "movielens":
-        report: Any = movielens.import_movielens(
+        report: Any = import_movielens(
             db.session,
             upload.stream,
             scale=RatingScale.from_config(current_app.config),
@@ -41,9 +43,7 @@ def create_import(form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, 
             admin_id=admin_id,
         )
     else:
-        report = imports.import_catalogue(
-            db.session, upload.stream, filename=name, admin_id=admin_id
-        )
+        report = import_catalogue(db.session, upload.stream, filename=name, admin_id=admin_id)
     location = url_for(".get_import", run_id=report.run_id)
     return report.to_dict(), 201, {"Location": location}
 

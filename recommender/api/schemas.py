@@ -20,6 +20,7 @@ from apiflask.fields import (
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import ValidationError, validates_schema
 
+from recommender.models import ImportStatus
 from recommender.services.accounts import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
@@ -244,7 +245,7 @@ class ImportRunOut(Schema):
     id = Integer(required=True)
     kind = String(required=True)
     filename = String(required=True)
-    status = String(required=True, validate=OneOf(["running", "succeeded", "failed"]))
+    status = String(required=True, validate=OneOf([status.value for status in ImportStatus]))
     counts = Dict(keys=String(), values=Integer())
     errors = List(Dict(), metadata={"description": "{location, message} of a failed run"})
     notes = List(Dict(), metadata={"description": "What a successful run skipped or corrected"})

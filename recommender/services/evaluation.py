@@ -1,15 +1,16 @@
 """Glue for offline evaluation and batch prediction: load ratings (dataset files or the
 database) and pairs into arrays, hand them to :mod:`recommender.engine.evaluate`, write results.
 
-Dataset folders: RecBole atomic files (``NAME.inter``, tab-separated, typed header naming
-``user_id``, ``item_id``, ``rating``), MovieLens 100K (``u.data``), 1M (``ratings.dat``) and
-latest/25M (``ratings.csv``). Only the ratings are read; every refusal names the file and line.
+Dataset folders and files are read through the importer's layouts
+(:mod:`recommender.importers.movielens.layouts`): a RecBole ``NAME.inter``, MovieLens 100K
+``u.data``, 1M ``ratings.dat`` or latest/25M ``ratings.csv``, with the importer's line checks.
+Only the ratings are read (ids must be integers here); every refusal names the file and line.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,77 +20,60 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from recommender.engine.evaluate import EvaluationReport, RatingsData
+from recommender.engine.features import DEFAULT_SPEC, FeatureSpec, build_feature_matrix
+from recommender.importers.movielens.layouts import LAYOUTS, Layout
+from recommender.importers.movielens.sources import DatasetFiles, folder_files, single_file
+from recommender.importers.problems import Problems, TooManyProblems
 from recommender.models import Rating
 from recommender.services.errors import InvalidInput
+from recommender.services.feature_store import _movie_attributes
 
 MAX_PROBLEMS = 20
 
-# (file name, separator, has a header line); user, item, rating are the first three fields
-_PLAIN_LAYOUTS = (
-    ("u.data", "\t", False),
-    ("ratings.dat", "::", False),
-    ("ratings.csv", ",", True),
-)
+
+class NoRatings(InvalidInput):
+    """There are no ratings to learn from (``evaluate --task classify`` then falls back to the
+    catalogue's IMDb ratings)."""
 
 
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[dict[str, str]] = []
-
-    def add(self, location: str, message: str) -> None:
-        self.items.append({"location": location, "message": message})
-
-    def raise_if_any(self, what: str) -> None:
-        if self.items:
-            count = len(self.items)
-            raise InvalidInput(
-                f"{what}: {count} problem{'s' if count > 1 else ''}", self.items[:MAX_PROBLEMS]
-            )
+def _raise_if_any(problems: Problems, what: str) -> None:
+    if problems.items:
+        count = len(problems.items)
+        raise InvalidInput(
+            f"{what}: {count} problem{'s' if count > 1 else ''}", problems.items[:MAX_PROBLEMS]
+        )
 
 
-def _ratings_file(path: Path) -> tuple[Path, str]:
-    """The ratings file of a dataset folder (or the file itself) and its layout name."""
+def _ratings_layouts() -> list[type[Layout]]:
+    """Return the layouts in the order a ratings file is looked for, preferred ones first."""
+    return sorted(LAYOUTS.values(), key=lambda layout: not layout.preferred_for_ratings)
+
+
+def _ratings_file(path: Path) -> tuple[DatasetFiles, Layout]:
+    """The files of a dataset folder (or of the ratings file itself) and its layout."""
     if not path.exists():
         raise InvalidInput(f"Dataset {path} does not exist")
+    files = single_file(path) if path.is_file() else folder_files(path)
+    layouts = _ratings_layouts()
+    for layout in layouts:
+        found = layout.candidates(files.sizes, ratings_only=True)
+        if len(found) > 1:
+            names = ", ".join(each.ratings for each in found)
+            raise InvalidInput(f"Dataset folder {path} holds several ratings files: {names}")
+        if found:
+            return files, found[0]
+    names = [layout.ratings_file for layout in layouts]
     if path.is_file():
-        if path.suffix == ".inter":
-            return path, "recbole"
-        for name, _, _ in _PLAIN_LAYOUTS:
-            if path.name == name:
-                return path, name
         raise InvalidInput(
-            f"Dataset file {path} is not a ratings file: expected NAME.inter, u.data, "
-            "ratings.dat or ratings.csv"
+            f"Dataset file {path} is not a ratings file: expected {', '.join(names[:-1])} "
+            f"or {names[-1]}"
         )
-    inter = sorted(path.glob("*.inter"))
-    if len(inter) == 1:
-        return inter[0], "recbole"
-    if len(inter) > 1:
-        names = ", ".join(p.name for p in inter)
-        raise InvalidInput(f"Dataset folder {path} holds several .inter files: {names}")
-    for name, _, _ in _PLAIN_LAYOUTS:
-        if (path / name).is_file():
-            return path / name, name
+    looked_for = ", ".join(f"{layout.ratings_file} ({layout.name})" for layout in layouts)
     found = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
-    raise InvalidInput(
-        f"No ratings file in {path}: looked for NAME.inter (RecBole), u.data (100K), "
-        f"ratings.dat (1M), ratings.csv (latest); found {found}"
-    )
+    raise InvalidInput(f"No ratings file in {path}: looked for {looked_for}; found {found}")
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    encoding = "utf-8" if path.suffix in (".inter", ".csv") else "latin-1"
-    try:
-        with path.open(encoding=encoding, newline="") as stream:
-            for number, text in enumerate(stream, start=1):
-                text = text.rstrip("\r\n")
-                if text.strip():
-                    yield number, text
-    except UnicodeDecodeError as error:
-        raise InvalidInput(f"{path}: not {encoding.upper()} text ({error.reason})") from None
-
-
-def _number(text: str, kind: type, location: str, what: str, problems: _Problems) -> Any:
+def _number(text: str, kind: type, location: str, what: str, problems: Problems) -> Any:
     try:
         value = kind(text.strip())
     except ValueError:
@@ -107,49 +91,27 @@ def _number(text: str, kind: type, location: str, what: str, problems: _Problems
 
 def load_dataset_ratings(path: Path) -> RatingsData:
     """Read a dataset's ratings into arrays (ids as in the dataset; integers)."""
-    ratings_path, layout = _ratings_file(path)
-    problems = _Problems()
+    files, layout = _ratings_file(path)
+    ratings_path = files.folder / layout.ratings
+    problems = Problems(MAX_PROBLEMS)
     users: list[int] = []
     items: list[int] = []
     values: list[float] = []
-    lines = _lines(ratings_path)
-    name = ratings_path.name
-    if layout == "recbole":
-        first = next(lines, None)
-        if first is None:
-            raise InvalidInput(f"{name} line 1: the file is empty")
-        header = [cell.split(":")[0] for cell in first[1].split("\t")]
-        missing = [c for c in ("user_id", "item_id", "rating") if c not in header]
-        if missing:
-            raise InvalidInput(
-                f"{name} line {first[0]}: the header lacks {', '.join(missing)} "
-                f"(found {first[1][:100]!r})"
-            )
-        separator, width = "\t", len(header)
-        columns = tuple(header.index(c) for c in ("user_id", "item_id", "rating"))
-    else:
-        separator = dict((n, s) for n, s, _ in _PLAIN_LAYOUTS)[layout]
-        if dict((n, h) for n, _, h in _PLAIN_LAYOUTS)[layout]:
-            next(lines, None)
-        width, columns = 4, (0, 1, 2)
-    for number, text in lines:
-        location = f"{name} line {number}"
-        fields = text.split(separator)
-        if len(fields) != width:
-            problems.add(location, f"expected {width} fields, found {len(fields)}")
-        else:
-            u = _number(fields[columns[0]], int, location, "user id", problems)
-            i = _number(fields[columns[1]], int, location, "item id", problems)
-            r = _number(fields[columns[2]], float, location, "rating", problems)
+    try:
+        for number, user, item, rating, _ in layout.read_ratings(files, problems, [0]):
+            location = f"{layout.ratings} line {number}"
+            u = _number(user, int, location, "user id", problems)
+            i = _number(item, int, location, "item id", problems)
+            r = _number(rating, float, location, "rating", problems)
             if u is not None and i is not None and r is not None:
                 users.append(u)
                 items.append(i)
                 values.append(r)
-        if len(problems.items) >= MAX_PROBLEMS:
-            break
-    problems.raise_if_any(f"Cannot read the ratings of {ratings_path}")
+    except TooManyProblems:
+        pass
+    _raise_if_any(problems, f"Cannot read the ratings of {ratings_path}")
     if not values:
-        raise InvalidInput(f"{ratings_path} holds no ratings")
+        raise NoRatings(f"{ratings_path} holds no ratings")
     return RatingsData.from_ids(np.array(users), np.array(items), np.array(values))
 
 
@@ -157,7 +119,7 @@ def load_database_ratings(session: Session, rating_min: float, rating_max: float
     """Every rating in the database (user and movie ids as stored), on the app's scale."""
     rows = session.execute(sa.select(Rating.user_id, Rating.movie_id, Rating.rating)).all()
     if not rows:
-        raise InvalidInput("The database holds no ratings: import a dataset or use --dataset")
+        raise NoRatings("The database holds no ratings: import a dataset or use --dataset")
     array = np.array(rows, dtype=np.float64)
     return RatingsData.from_ids(
         array[:, 0].astype(np.int64),
@@ -170,7 +132,8 @@ def load_database_ratings(session: Session, rating_min: float, rating_max: float
 
 def read_pairs(path: Path) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """A CSV of ``user_id,movie_id`` (a header line first) -> two id arrays."""
-    problems = _Problems()
+    # Every problem counted, the first MAX_PROBLEMS shown.
+    problems = Problems(limit=sys.maxsize)
     users: list[int] = []
     movies: list[int] = []
     try:
@@ -200,7 +163,7 @@ def read_pairs(path: Path) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         raise InvalidInput(f"Pairs file {path} does not exist") from None
     except UnicodeDecodeError as error:
         raise InvalidInput(f"{path}: not UTF-8 text ({error.reason})") from None
-    problems.raise_if_any(f"Cannot read the pairs in {path}")
+    _raise_if_any(problems, f"Cannot read the pairs in {path}")
     return np.array(users, dtype=np.int64), np.array(movies, dtype=np.int64)
 
 
@@ -221,6 +184,7 @@ def write_predictions(
 
 def plot_curve(report: EvaluationReport, path: Path) -> None:
     """Draw the validation curve (metric by k, mean over folds) with the best k marked."""
+    # Imported here: matplotlib is heavy and only a --plot needs it.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -249,9 +213,6 @@ def plot_curve(report: EvaluationReport, path: Path) -> None:
 
 def catalogue_labels(session: Session, threshold: float = 7.0) -> tuple[Any, NDArray[np.bool_]]:
     """Catalogue feature rows of the movies with an IMDb rating, and ``imdb >= threshold``."""
-    from recommender.engine.features import DEFAULT_SPEC, FeatureSpec, build_feature_matrix
-    from recommender.services.feature_store import _movie_attributes
-
     _, movies = _movie_attributes(session)
     rated = [m for m in movies if m["imdb_rating"] is not None]
     if len(rated) < 2:

@@ -13,7 +13,8 @@ from flask_login import current_user, login_required
 from recommender.api.admin import upload_name
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
-from recommender.services import imports, stats
+from recommender.importers.catalogue import import_catalogue
+from recommender.services import stats
 from recommender.services.errors import DomainError, ImportRefused
 from recommender.web.charts import histogram
 from recommender.web.common import user_id
@@ -59,7 +60,7 @@ def import_dataset() -> str | tuple[str, int]:
         context["failure"] = "Choose a file to upload."
     else:
         try:
-            report = imports.import_catalogue(
+            report = import_catalogue(
                 db.session, upload.stream, filename=upload_name(upload.filename), admin_id=user_id()
             )
         except ImportRefused as error:

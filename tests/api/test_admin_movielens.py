@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from recommender.extensions import db
+from recommender.importers.movielens import sources
 from recommender.models import ImportRun, Movie, Rating, User
-from recommender.services import movielens
 from tests.api.helpers import PASSWORD, assert_error
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "movielens"
@@ -96,7 +96,7 @@ def test_unsafe_or_foreign_uploads_are_422_and_write_nothing(
 
 
 def test_a_zip_bomb_is_refused_with_the_cap_in_the_message(client, admin, monkeypatch):
-    monkeypatch.setattr(movielens, "MAX_UNCOMPRESSED_BYTES", 10_000)
+    monkeypatch.setattr(sources, "MAX_UNCOMPRESSED_BYTES", 10_000)
     bomb = zip_of({"u.data": b"\0" * 50_000, "u.item": b""})
     assert len(bomb) < 1000
 

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from recommender.engine.factors import FactorSettings, fit_factors
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
+from recommender.importers.movielens.importer import import_movielens
 from recommender.models import Movie, MovieExternalId, Rating, User
-from recommender.services.movielens import import_movielens
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 

@@ -21,8 +21,9 @@ from flask.testing import FlaskClient
 
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
+from recommender.importers import catalogue as catalogue_import
 from recommender.models import Rating
-from recommender.services import accounts, imports
+from recommender.services import accounts
 from recommender.services.ratings import rate_movie
 from tests.api.helpers import PASSWORD, bearer, sign_in
 from tests.factories import make_movie
@@ -175,7 +176,7 @@ def world(app: Flask) -> World:
     for movie, stars in zip(movies[:4], (4.0, 2.0, 5.0, 3.0), strict=True):
         rate_movie(db.session, users["user"].id, movie.id, stars, scale)
     seed = io.BytesIO(GOOD_CSV.replace(b"Matrix", b"Seed"))
-    report = imports.import_catalogue(db.session, seed, filename="seed.csv")
+    report = catalogue_import.import_catalogue(db.session, seed, filename="seed.csv")
     ids = {"R": movies[0].id, "U": movies[6].id, "RUN": report.run_id}
     return World(app, ids, users["user"].id)
 

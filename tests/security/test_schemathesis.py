@@ -30,7 +30,8 @@ from schemathesis.specs.openapi.checks import (
 from recommender import create_app
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
-from recommender.services import accounts, imports
+from recommender.importers import catalogue as catalogue_import
+from recommender.services import accounts
 from recommender.services.ratings import rate_movie
 from tests.api.helpers import PASSWORD, bearer, sign_in
 from tests.factories import make_movie
@@ -79,7 +80,7 @@ def callers(app: Flask) -> Callers:
     scale = RatingScale.from_config(app.config)
     for movie, stars in zip(movies[:5], (4.0, 2.5, 5.0, 1.0, 3.5), strict=True):
         rate_movie(db.session, alice.id, movie.id, stars, scale)
-    report = imports.import_catalogue(db.session, FIXTURES / "good.csv", admin_id=admin.id)
+    report = catalogue_import.import_catalogue(db.session, FIXTURES / "good.csv", admin_id=admin.id)
     return Callers(app.test_client(), movies[0].id, movies[8].id, report.run_id)
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
-from recommender.services import imports, movielens
+from recommender.importers import catalogue as catalogue_import
+from recommender.importers.movielens.importer import import_movielens
 from recommender.services.errors import ImportRefused
 from tests.broken_corpus import (
     CASES,
@@ -36,15 +37,15 @@ SCALE = RatingScale(0.5, 5.0, 0.5)
 def seed() -> dict[str, Any]:
     """Fill the database with a catalogue movie and an ML-100K import; return its rows."""
     make_movie("Heat", 1995, ("Crime",))
-    movielens.import_movielens(db.session, MOVIELENS / "100k", scale=SCALE)
+    import_movielens(db.session, MOVIELENS / "100k", scale=SCALE)
     return snapshot()
 
 
 def run_import(case: Case, source: Path | Any, **options: Any) -> None:
     if case.kind == "catalogue":
-        imports.import_catalogue(db.session, source, **options)
+        catalogue_import.import_catalogue(db.session, source, **options)
     else:
-        movielens.import_movielens(db.session, source, scale=SCALE, **options)
+        import_movielens(db.session, source, scale=SCALE, **options)
 
 
 def test_the_corpus_holds_at_least_30_distinct_cases():
@@ -79,7 +80,7 @@ def test_a_new_users_rating_repeated_further_apart_than_a_batch_is_refused(app, 
     with pytest.raises(ImportRefused) as refused:
         # Batches of 2 lines: lines 1 and 8 never share one; user 1 is new, so its two rows
         # meet at the primary key. (A known user's would be an update: see README.)
-        movielens.import_movielens(db.session, folder, scale=SCALE, batch_size=2)
+        import_movielens(db.session, folder, scale=SCALE, batch_size=2)
 
     assert refused.value.details == [
         {
@@ -92,13 +93,13 @@ def test_a_new_users_rating_repeated_further_apart_than_a_batch_is_refused(app, 
 
 
 def test_a_catalogue_over_the_size_cap_is_refused_without_being_read(app, monkeypatch):
-    monkeypatch.setattr(imports, "MAX_CATALOGUE_BYTES", 100)
-    monkeypatch.setattr(imports, "READ_CHUNK_BYTES", 10)
+    monkeypatch.setattr(catalogue_import, "MAX_CATALOGUE_BYTES", 100)
+    monkeypatch.setattr(catalogue_import, "READ_CHUNK_BYTES", 10)
     before = seed()
     stream = io.BytesIO(b"title\n" + b"Heat\n" * 1000)
 
     with pytest.raises(ImportRefused) as refused:
-        imports.import_catalogue(db.session, stream, filename="big.csv")
+        catalogue_import.import_catalogue(db.session, stream, filename="big.csv")
 
     assert refused.value.details == [
         {"location": "file", "message": "larger than 100 bytes: too big for a catalogue"}

@@ -1,4 +1,4 @@
-"""services.imports: the catalogue importer, on the sample, hand-made files and broken files."""
+"""importers.catalogue: the catalogue importer, on the sample, hand-made files and broken files."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from recommender.extensions import db
+from recommender.importers import catalogue as catalogue_import
+from recommender.importers.problems import MAX_PROBLEMS
 from recommender.models import Genre, ImportRun, Movie, User, movie_genres
-from recommender.services import imports
 from recommender.services.errors import ImportRefused
 from tests.factories import make_movie
 
@@ -52,9 +53,9 @@ def genre_names(title: str, year: int | None) -> list[str]:
 
 
 def test_sample_import_copes_with_the_dirt_and_is_idempotent(app, tmp_path):
-    raw = json.loads(imports.SAMPLE_CATALOGUE_PATH.read_text(encoding="utf-8"))
+    raw = json.loads(catalogue_import.SAMPLE_CATALOGUE_PATH.read_text(encoding="utf-8"))
 
-    report = imports.import_sample_catalogue(db.session)
+    report = catalogue_import.import_sample_catalogue(db.session)
 
     assert report.status == "succeeded"
     assert report.inserted + len(report.skipped) == len(raw) == 3201
@@ -113,7 +114,7 @@ def test_sample_import_copes_with_the_dirt_and_is_idempotent(app, tmp_path):
 
     # Second run: nothing changes, down to the timestamps.
     before = dump()
-    again = imports.import_sample_catalogue(db.session)
+    again = catalogue_import.import_sample_catalogue(db.session)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3200)
     assert again.genres_created == 0
     assert dump() == before
@@ -130,7 +131,9 @@ def test_sample_import_copes_with_the_dirt_and_is_idempotent(app, tmp_path):
         land_girls.updated_at,
     )
 
-    third = imports.import_catalogue(db.session, edited, latest_year=imports.SAMPLE_LATEST_YEAR)
+    third = catalogue_import.import_catalogue(
+        db.session, edited, latest_year=catalogue_import.SAMPLE_LATEST_YEAR
+    )
 
     assert (third.inserted, third.updated, third.unchanged) == (0, 1, 3199)
     after = dump()
@@ -147,7 +150,7 @@ def test_sample_import_copes_with_the_dirt_and_is_idempotent(app, tmp_path):
 
 
 def test_json_file_dirt_is_tolerated_and_reported(app):
-    report = imports.import_catalogue(db.session, FIXTURES / "good.json", latest_year=2011)
+    report = catalogue_import.import_catalogue(db.session, FIXTURES / "good.json", latest_year=2011)
 
     assert (report.inserted, report.updated, report.unchanged) == (4, 0, 0)
     assert report.skipped == [
@@ -178,10 +181,10 @@ def test_json_file_dirt_is_tolerated_and_reported(app):
 
 
 def test_reimporting_matches_movies_without_a_year(app):
-    imports.import_catalogue(db.session, FIXTURES / "good.json", latest_year=2011)
+    catalogue_import.import_catalogue(db.session, FIXTURES / "good.json", latest_year=2011)
     before = dump()
 
-    report = imports.import_catalogue(db.session, FIXTURES / "good.json", latest_year=2011)
+    report = catalogue_import.import_catalogue(db.session, FIXTURES / "good.json", latest_year=2011)
 
     assert (report.inserted, report.updated, report.unchanged) == (0, 0, 4)
     assert dump() == before
@@ -189,7 +192,7 @@ def test_reimporting_matches_movies_without_a_year(app):
 
 
 def test_changed_values_update_only_that_movie_and_sync_its_genres(app, tmp_path):
-    imports.import_catalogue(db.session, FIXTURES / "good.json", latest_year=2011)
+    catalogue_import.import_catalogue(db.session, FIXTURES / "good.json", latest_year=2011)
     before = {row[0]: row for row in dump()["movies"]}
     records = json.loads((FIXTURES / "good.json").read_text())
     records[0]["Major Genre"] = "Science Fiction"
@@ -197,7 +200,7 @@ def test_changed_values_update_only_that_movie_and_sync_its_genres(app, tmp_path
     edited = tmp_path / "edited.json"
     edited.write_text(json.dumps(records))
 
-    report = imports.import_catalogue(db.session, edited, latest_year=2011)
+    report = catalogue_import.import_catalogue(db.session, edited, latest_year=2011)
 
     assert (report.inserted, report.updated, report.unchanged) == (0, 1, 3)
     assert report.genres_created == 1
@@ -211,13 +214,13 @@ def test_changed_values_update_only_that_movie_and_sync_its_genres(app, tmp_path
 
 
 def test_genre_only_change_counts_as_an_update(app, tmp_path):
-    imports.import_catalogue(db.session, FIXTURES / "good.json", latest_year=2011)
+    catalogue_import.import_catalogue(db.session, FIXTURES / "good.json", latest_year=2011)
     records = json.loads((FIXTURES / "good.json").read_text())
     records[1]["Major Genre"] = None
     edited = tmp_path / "edited.json"
     edited.write_text(json.dumps(records))
 
-    report = imports.import_catalogue(db.session, edited, latest_year=2011)
+    report = catalogue_import.import_catalogue(db.session, edited, latest_year=2011)
 
     assert (report.updated, report.unchanged) == (1, 3)
     db.session.expire_all()
@@ -225,7 +228,7 @@ def test_genre_only_change_counts_as_an_update(app, tmp_path):
 
 
 def test_csv_file_imports_with_split_genres(app):
-    report = imports.import_catalogue(db.session, FIXTURES / "good.csv", latest_year=2011)
+    report = catalogue_import.import_catalogue(db.session, FIXTURES / "good.csv", latest_year=2011)
 
     assert (report.inserted, report.skipped) == (6, [])
     assert report.corrected == [
@@ -263,7 +266,7 @@ def test_csv_with_bom_is_the_same_file(app, tmp_path, newline):
     path = tmp_path / "bom.csv"
     path.write_bytes(BOM + content)
 
-    report = imports.import_catalogue(db.session, path, latest_year=2011)
+    report = catalogue_import.import_catalogue(db.session, path, latest_year=2011)
 
     assert (report.inserted, report.skipped, len(report.corrected)) == (6, [], 1)
     assert report.corrected[0]["location"] == "line 8"
@@ -274,7 +277,7 @@ def test_csv_duplicates_and_missing_titles_are_skipped_by_line(app, tmp_path):
     path = tmp_path / "dups.csv"
     path.write_text('title,year\nA,2000\n"two\nlines",2001\n,2002\nA,2000\n  ,2003\n')
 
-    report = imports.import_catalogue(db.session, path)
+    report = catalogue_import.import_catalogue(db.session, path)
 
     assert report.inserted == 2
     assert report.skipped == [
@@ -287,7 +290,7 @@ def test_csv_duplicates_and_missing_titles_are_skipped_by_line(app, tmp_path):
 def test_a_stream_with_an_explicit_filename_and_format(app):
     data = (FIXTURES / "good.csv").read_bytes()
 
-    report = imports.import_catalogue(
+    report = catalogue_import.import_catalogue(
         db.session, io.BytesIO(data), filename="upload.txt", fmt="csv", latest_year=2011
     )
 
@@ -300,7 +303,9 @@ def test_the_admin_is_recorded_on_the_run(app):
     db.session.add(admin)
     db.session.commit()
 
-    report = imports.import_catalogue(db.session, FIXTURES / "good.json", admin_id=admin.id)
+    report = catalogue_import.import_catalogue(
+        db.session, FIXTURES / "good.json", admin_id=admin.id
+    )
 
     assert last_run().admin_id == admin.id == db.session.get(ImportRun, report.run_id).admin_id
 
@@ -308,7 +313,7 @@ def test_the_admin_is_recorded_on_the_run(app):
 def test_progress_is_reported_once_per_batch(app):
     calls: list[tuple[int, int]] = []
 
-    imports.import_catalogue(
+    catalogue_import.import_catalogue(
         db.session, FIXTURES / "good.csv", progress=lambda *call: calls.append(call), batch_size=4
     )
 
@@ -320,7 +325,7 @@ def test_the_current_year_is_the_default_latest_year(app, tmp_path):
     path = tmp_path / "future.csv"
     path.write_text(f"title,release_date\nSoon,{next_year}-01-02\n")
 
-    report = imports.import_catalogue(db.session, path)
+    report = catalogue_import.import_catalogue(db.session, path)
 
     assert movie("Soon", next_year - 100).release_date == dt.date(next_year - 100, 1, 2)
     assert report.corrected[0]["location"] == "line 2"
@@ -542,7 +547,7 @@ def test_broken_file_is_refused_and_nothing_is_written(
     path.write_bytes(content)
 
     with pytest.raises(ImportRefused) as refused:
-        imports.import_catalogue(db.session, path, latest_year=2011)
+        catalogue_import.import_catalogue(db.session, path, latest_year=2011)
 
     assert refused.value.message.startswith(f"{filename} was refused: ")
     matching = [d for d in refused.value.details if d["location"] == location]
@@ -558,7 +563,7 @@ def test_broken_file_is_refused_and_nothing_is_written(
 
 def test_every_problem_of_a_broken_csv_is_listed(app):
     with pytest.raises(ImportRefused) as refused:
-        imports.import_catalogue(db.session, FIXTURES / "broken_values.csv")
+        catalogue_import.import_catalogue(db.session, FIXTURES / "broken_values.csv")
 
     assert refused.value.message == "broken_values.csv was refused: 8 problems"
     assert refused.value.details == [
@@ -594,7 +599,7 @@ def test_every_problem_of_a_broken_csv_is_listed(app):
 
 def test_every_problem_of_a_broken_json_is_listed(app):
     with pytest.raises(ImportRefused) as refused:
-        imports.import_catalogue(db.session, FIXTURES / "broken_values.json")
+        catalogue_import.import_catalogue(db.session, FIXTURES / "broken_values.json")
 
     assert refused.value.details == [
         {"location": "record 2", "message": "IMDB Rating must be a number from 0 to 10, got 'abc'"},
@@ -626,9 +631,9 @@ def test_problems_stop_being_collected_after_a_hundred(app, tmp_path):
     path.write_text("title,imdb_rating\n" + "".join(f"M{n},bad\n" for n in range(150)))
 
     with pytest.raises(ImportRefused) as refused:
-        imports.import_catalogue(db.session, path)
+        catalogue_import.import_catalogue(db.session, path)
 
-    assert len(refused.value.details) == imports.MAX_PROBLEMS == 100
+    assert len(refused.value.details) == MAX_PROBLEMS == 100
     assert refused.value.details[-1]["location"] == "line 101"
     assert refused.value.message == (
         "many.csv was refused: more than 100 problems (stopped after the first 100)"
@@ -644,7 +649,9 @@ def test_a_crash_while_writing_rolls_everything_back_and_fails_the_run(app):
         raise RuntimeError(f"disk full after {done} of {total}")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        imports.import_catalogue(db.session, FIXTURES / "good.csv", progress=crash, batch_size=2)
+        catalogue_import.import_catalogue(
+            db.session, FIXTURES / "good.csv", progress=crash, batch_size=2
+        )
 
     assert dump() == before
     run = last_run()
@@ -654,7 +661,7 @@ def test_a_crash_while_writing_rolls_everything_back_and_fails_the_run(app):
 
 def test_a_missing_file_fails_the_run(app, tmp_path):
     with pytest.raises(FileNotFoundError):
-        imports.import_catalogue(db.session, tmp_path / "gone.json")
+        catalogue_import.import_catalogue(db.session, tmp_path / "gone.json")
 
     run = last_run()
     assert (run.filename, run.status) == ("gone.json", "failed")
@@ -663,7 +670,7 @@ def test_a_missing_file_fails_the_run(app, tmp_path):
 
 def test_an_unknown_explicit_format_is_refused(app):
     with pytest.raises(ImportRefused) as refused:
-        imports.import_catalogue(db.session, io.BytesIO(b"<movies/>"), fmt="xml")
+        catalogue_import.import_catalogue(db.session, io.BytesIO(b"<movies/>"), fmt="xml")
 
     assert refused.value.message == "upload was refused: 1 problem"
     assert refused.value.details == [

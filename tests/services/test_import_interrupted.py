@@ -16,8 +16,8 @@ from flask import Flask
 
 from recommender import create_app
 from recommender.extensions import db
+from recommender.importers.runs import fail_interrupted_runs, process_alive
 from recommender.models import ImportRun, Movie, MovieExternalId, Rating, User, utcnow
-from recommender.services.imports import _process_alive, fail_interrupted_runs
 from tests.conftest import make_environ
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -172,17 +172,17 @@ def test_a_dead_or_zombie_process_is_not_alive_and_this_one_is():
     finished.wait()  # Reaped: the pid is free.
     zombie = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        assert _process_alive(zombie.pid)
+        assert process_alive(zombie.pid)
         zombie.kill()
         deadline = time.monotonic() + 10
-        while _process_alive(zombie.pid) and time.monotonic() < deadline:
+        while process_alive(zombie.pid) and time.monotonic() < deadline:
             time.sleep(0.01)  # Killed but not reaped: a zombie until wait().
-        assert not _process_alive(zombie.pid)
+        assert not process_alive(zombie.pid)
     finally:
         zombie.kill()
         zombie.wait()
-    assert not _process_alive(finished.pid)
-    assert _process_alive(os.getpid())
+    assert not process_alive(finished.pid)
+    assert process_alive(os.getpid())
 
 
 def test_starting_on_a_database_not_migrated_yet_changes_nothing(tmp_path: Path):

@@ -1,4 +1,5 @@
-"""services.movielens: every layout from a folder and a zip, re-imports, broken files, streaming."""
+"""importers.movielens: every layout from a folder and a zip, re-imports, broken files,
+streaming."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ import sqlalchemy as sa
 
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
+from recommender.importers.movielens import sources, writer
+from recommender.importers.movielens.importer import MovieLensReport, import_movielens
+from recommender.importers.movielens.layouts import natural_title, split_title
 from recommender.models import ImportRun, Movie, MovieExternalId, Rating, User
-from recommender.services import movielens
 from recommender.services.errors import ImportRefused
-from recommender.services.movielens import import_movielens, natural_title, split_title
 from tests.factories import make_movie
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "movielens"
@@ -74,7 +76,7 @@ def copy_layout(layout: str, tmp_path: Path) -> Path:
     return target
 
 
-def run(source: Path | Any, **options: Any) -> movielens.MovieLensReport:
+def run(source: Path | Any, **options: Any) -> MovieLensReport:
     return import_movielens(db.session, source, scale=SCALE, **options)
 
 
@@ -400,7 +402,7 @@ def test_unsafe_or_non_zip_uploads_are_refused(app, source, message):
 
 
 def test_a_zip_unpacking_past_the_cap_is_refused_before_reading(app, monkeypatch):
-    monkeypatch.setattr(movielens, "MAX_UNCOMPRESSED_BYTES", 1000)
+    monkeypatch.setattr(sources, "MAX_UNCOMPRESSED_BYTES", 1000)
     bomb = zip_bytes({"u.data": b"1\t1\t5\t1\n" * 200, "u.item": b""})
     with pytest.raises(ImportRefused) as refused:
         run(bomb, filename="bomb.zip")
@@ -411,7 +413,7 @@ def test_a_zip_unpacking_past_the_cap_is_refused_before_reading(app, monkeypatch
 
 
 def test_a_zip_with_too_many_members_is_refused(app, monkeypatch):
-    monkeypatch.setattr(movielens, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(sources, "MAX_MEMBERS", 3)
     crowd = zip_bytes({f"f{n}.txt": b"" for n in range(4)})
     with pytest.raises(ImportRefused, match="refused") as refused:
         run(crowd, filename="crowd.zip")
@@ -484,13 +486,13 @@ def test_a_broken_line_in_the_third_batch_leaves_nothing_of_the_two_written(
     lines[7] = "3\t2\tfour\t880000007"  # Line 8: the third batch of three.
     folder = write_100k(tmp_path / "ml", 3, lines)
     inserted: list[int] = []
-    real_insert = movielens._Writer._insert_rows
+    real_insert = writer.Writer._insert_rows
 
     def counting_insert(self: Any, rows: list[Any]) -> None:
         inserted.append(len(rows))
         real_insert(self, rows)
 
-    monkeypatch.setattr(movielens._Writer, "_insert_rows", counting_insert)
+    monkeypatch.setattr(writer.Writer, "_insert_rows", counting_insert)
     with pytest.raises(ImportRefused) as refused:
         run(folder, batch_size=3)
 
@@ -527,7 +529,7 @@ def test_ratings_go_by_copy_on_postgresql_and_executemany_elsewhere(app, tmp_pat
     lines = [f"{n // 10 + 1}\t{n % 10 + 1}\t{n % 5 + 1}\t{880000000 + n}" for n in range(250)]
     folder = write_100k(tmp_path / "ml", 10, lines)
     statements: list[str] = []
-    monkeypatch.setattr(movielens, "COPY_MIN_ROWS", 100)
+    monkeypatch.setattr(writer, "COPY_MIN_ROWS", 100)
     if db.engine.dialect.name == "postgresql":
         import psycopg
 

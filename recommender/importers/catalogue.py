@@ -21,14 +21,11 @@ import datetime as dt
 import difflib
 import io
 import json
-import logging
 import math
-import os
 import re
-import socket
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
@@ -36,13 +33,12 @@ from typing import Any, BinaryIO, Literal, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from recommender.models import Genre, ImportRun, Movie, utcnow
-from recommender.services.errors import ImportRefused
-
-log = logging.getLogger(__name__)
+from recommender.importers.problems import Problems, TooManyProblems, refusal
+from recommender.importers.runs import Progress, finish_run, tracked_run
+from recommender.importers.text import NUMBER, binary_kind, encoding_hint
+from recommender.models import Genre, ImportStatus, Movie, utcnow
 
 Format = Literal["json", "csv"]
-Progress = Callable[[int, int], None]
 Key = tuple[str, int | None]
 
 SAMPLE_CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "data" / "movies.json"
@@ -50,8 +46,6 @@ SAMPLE_CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "data" / "movie
 SAMPLE_LATEST_YEAR = 2011
 KIND = "catalogue"
 FORMATS: tuple[Format, ...] = ("json", "csv")
-# Enough to fix a file in one go without drowning the admin (or the import_runs row).
-MAX_PROBLEMS = 100
 # The first motion pictures date from the late 1880s: anything earlier is a typo.
 MIN_YEAR = 1870
 MAX_YEAR = 9999
@@ -62,19 +56,6 @@ MAX_CATALOGUE_BYTES = 64 * 1024**2
 # No sane CSV row comes near this; a longer one is a wrong file, refused before decoding it.
 MAX_CSV_LINE_BYTES = 64 * 1024
 READ_CHUNK_BYTES = 1024**2
-# Magic numbers of files people upload by mistake, to say what they sent instead of "invalid".
-BINARY_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"%PDF-", "a PDF document"),
-    (b"PK\x03\x04", "a zip archive"),
-    (b"PK\x05\x06", "a zip archive"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"SQLite format 3\x00", "an SQLite database"),
-)
-UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-
 # The columns the importer owns; ids and timestamps belong to the database.
 MOVIE_COLUMNS = (
     "title",
@@ -124,8 +105,6 @@ MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "o
 MONTHS = {name: number for number, name in enumerate(MONTH_NAMES, start=1)}
 MONTH_DAY_YEAR = re.compile(r"([A-Za-z]{3}) (\d{1,2}) (\d{4})")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-# Plain decimal notation only: int() and float() would also take "1_000", "nan" or Arabic digits.
-NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 @dataclass
@@ -133,7 +112,7 @@ class ImportReport:
     run_id: int
     kind: str
     filename: str
-    status: str
+    status: ImportStatus
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -168,30 +147,6 @@ class ImportReport:
 # --------------------------------------------------------------------------------------------
 # Parsing: file -> validated plain records
 # --------------------------------------------------------------------------------------------
-
-
-class _TooManyProblems(Exception):
-    """Raised by ``_Problems.add`` to stop parsing once the list is full."""
-
-
-class _Problems:
-    """Collect ``{location, message}`` problems, stopping the parse past ``limit``."""
-
-    def __init__(self, limit: int = MAX_PROBLEMS) -> None:
-        self.items: list[dict[str, str]] = []
-        self.limit = limit
-        self.truncated = False
-
-    def add(self, location: str, message: str) -> None:
-        """Record one problem, or stop the parse when the list is already full."""
-        if len(self.items) >= self.limit:
-            self.truncated = True
-            raise _TooManyProblems
-        self.items.append({"location": location, "message": message})
-
-    def __len__(self) -> int:
-        """Return how many problems were recorded."""
-        return len(self.items)
 
 
 @dataclass
@@ -380,23 +335,11 @@ def _unknown_name(kind: str, name: str, known: tuple[str, ...] | list[str]) -> s
     return f"unknown {kind} {name!r}{hint}"
 
 
-def binary_kind(head: bytes) -> str | None:
-    """Return what binary file ``head`` starts like ("a PNG image"), or None for text."""
-    return next((kind for magic, kind in BINARY_SIGNATURES if head.startswith(magic)), None)
-
-
-def encoding_hint(data: bytes) -> str:
-    """Return a hint naming the encoding undecodable UTF-8 ``data`` is probably in."""
-    if data.startswith(UTF16_BOMS):
-        return " (the file is UTF-16: save it as UTF-8)"
-    return " (Latin-1 or Windows-1252? save the file as UTF-8)"
-
-
 def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def _decode(data: bytes, problems: _Problems) -> str | None:
+def _decode(data: bytes, problems: Problems) -> str | None:
     """Return ``data`` decoded as UTF-8 (a BOM is dropped), or None after a problem."""
     if (kind := binary_kind(data)) is not None:
         problems.add("file", f"this is {kind}, not a text file")
@@ -423,7 +366,7 @@ def _decode(data: bytes, problems: _Problems) -> str | None:
     return text
 
 
-def _check_csv_lines(data: bytes, problems: _Problems) -> bool:
+def _check_csv_lines(data: bytes, problems: Problems) -> bool:
     """Return whether every line of ``data`` is at most ``MAX_CSV_LINE_BYTES`` long."""
     start, line = 0, 1
     while True:
@@ -461,7 +404,7 @@ def _json_type(value: Any) -> str:
     return next((name for kind, name in names.items() if isinstance(value, kind)), "a number")
 
 
-def _json_records(text: str, problems: _Problems) -> Iterator[_RawRecord]:
+def _json_records(text: str, problems: Problems) -> Iterator[_RawRecord]:
     """Yield the raw records of a JSON list of objects keyed like the sample."""
     try:
         document = json.loads(text, object_pairs_hook=_object_with_repeats)
@@ -499,7 +442,7 @@ def _json_records(text: str, problems: _Problems) -> Iterator[_RawRecord]:
         yield _RawRecord(location, values, JSON_LABELS)
 
 
-def _csv_rows(text: str, problems: _Problems) -> Iterator[tuple[int, list[str]]]:
+def _csv_rows(text: str, problems: Problems) -> Iterator[tuple[int, list[str]]]:
     """Yield (starting line, cells) for each non-blank CSV row."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     line = 1
@@ -518,7 +461,7 @@ def _csv_rows(text: str, problems: _Problems) -> Iterator[tuple[int, list[str]]]
         line = reader.line_num + 1
 
 
-def _csv_header(header: list[str], location: str, problems: _Problems) -> list[str] | None:
+def _csv_header(header: list[str], location: str, problems: Problems) -> list[str] | None:
     """Return the header's field names, or None after problems."""
     columns = [name.strip().lower() for name in header]
     before = len(problems)
@@ -538,7 +481,7 @@ def _csv_header(header: list[str], location: str, problems: _Problems) -> list[s
     return columns if len(problems) == before else None
 
 
-def _csv_records(text: str, problems: _Problems) -> Iterator[_RawRecord]:
+def _csv_records(text: str, problems: Problems) -> Iterator[_RawRecord]:
     """Yield the raw records of a CSV file with a snake_case header row."""
     rows = _csv_rows(text, problems)
     first = next(rows, None)
@@ -558,7 +501,7 @@ def _csv_records(text: str, problems: _Problems) -> Iterator[_RawRecord]:
         yield _RawRecord(f"line {line}", values, CSV_LABELS)
 
 
-def _check_fields(raw: _RawRecord, problems: _Problems) -> dict[str, Any] | None:
+def _check_fields(raw: _RawRecord, problems: Problems) -> dict[str, Any] | None:
     """Return every field of ``raw`` coerced by its check, or None after problems."""
     clean: dict[str, Any] = {}
     before = len(problems)
@@ -605,7 +548,7 @@ def _resolve_year(
     return None
 
 
-def _validate(raw: _RawRecord, latest_year: int, problems: _Problems, out: ParsedCatalogue) -> None:
+def _validate(raw: _RawRecord, latest_year: int, problems: Problems, out: ParsedCatalogue) -> None:
     """Add ``raw`` to ``out`` as a clean record or a skip, or add its problems."""
     clean = _check_fields(raw, problems)
     if clean is None:
@@ -655,7 +598,7 @@ def _sort_by_position(items: list[dict[str, Any]]) -> None:
 def parse_catalogue(data: bytes, fmt: Format, latest_year: int) -> ParsedCatalogue:
     """Check a whole catalogue file and return its clean records, skips and problems."""
     out = ParsedCatalogue()
-    problems = _Problems()
+    problems = Problems()
     try:
         text = (
             None
@@ -670,7 +613,7 @@ def parse_catalogue(data: bytes, fmt: Format, latest_year: int) -> ParsedCatalog
                 _validate(raw, latest_year, problems, out)
             if seen == 0 and not problems:
                 problems.add("file", "no movies in file")
-    except _TooManyProblems:
+    except TooManyProblems:
         pass
     _drop_duplicates(out)
     _sort_by_position(out.skipped)
@@ -757,7 +700,7 @@ def _write_records(
 
 
 # --------------------------------------------------------------------------------------------
-# The import: run bookkeeping and transactions
+# The import: a tracked run, one transaction
 # --------------------------------------------------------------------------------------------
 
 
@@ -787,7 +730,7 @@ def _read_bytes(source: str | Path | BinaryIO, filename: str, fmt: Format) -> by
             size += len(chunk)
             if size > MAX_CATALOGUE_BYTES:
                 message = f"larger than {MAX_CATALOGUE_BYTES:,} bytes: too big for a catalogue"
-                raise _refusal(filename, [{"location": "file", "message": message}], False)
+                raise refusal(filename, [{"location": "file", "message": message}], False)
             chunks.append(chunk)
             newline = chunk.rfind(b"\n")
             since_newline = since_newline + len(chunk) if newline < 0 else len(chunk) - newline - 1
@@ -796,163 +739,14 @@ def _read_bytes(source: str | Path | BinaryIO, filename: str, fmt: Format) -> by
     return b"".join(chunks)
 
 
-def _refusal(filename: str, problems: list[dict[str, str]], truncated: bool) -> ImportRefused:
-    """Return the error refusing ``filename`` because of ``problems``."""
-    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-    if truncated:
-        count = f"more than {len(problems)} problems (stopped after the first {len(problems)})"
-    return ImportRefused(f"{filename} was refused: {count}", problems)
-
-
 def _choose_format(fmt: str | None, filename: str) -> Format:
     """Return ``fmt``, or the format named by ``filename``'s suffix; refuse anything else."""
     chosen = fmt or Path(filename).suffix.lower().lstrip(".")
     if chosen not in FORMATS:
         what = f"format {fmt!r}" if fmt else f"file type {Path(filename).suffix or '(none)'!r}"
         message = f"unknown {what}: a catalogue is a .json or .csv file"
-        raise _refusal(filename, [{"location": "file", "message": message}], False)
+        raise refusal(filename, [{"location": "file", "message": message}], False)
     return cast(Format, chosen)
-
-
-def _mark_failed(session: Session, run_id: int, error: Exception) -> None:
-    """Record ``error`` on the run in its own transaction, never masking ``error``."""
-    if isinstance(error, ImportRefused) and isinstance(error.details, list):
-        errors = error.details
-    else:
-        errors = [{"location": "import", "message": f"{type(error).__name__}: {error}"[:1000]}]
-    try:
-        run = session.get(ImportRun, run_id)
-        if run is not None:
-            run.status, run.errors, run.finished_at = "failed", errors, utcnow()
-        session.commit()
-    except Exception:
-        session.rollback()
-        log.exception("could not mark import run %s as failed", run_id)
-
-
-@contextmanager
-def tracked_run(
-    session: Session, kind: str, filename: str, admin_id: int | None
-) -> Iterator[ImportRun]:
-    """Commit a new running ``ImportRun`` and yield it; on error roll back and mark it failed.
-
-    The run is committed first so even a crash leaves a trace; the body writes its data and
-    calls ``finish_run`` in one transaction. Any error rolls that transaction back, records
-    the error on the run in its own transaction and is re-raised.
-    """
-    run = ImportRun(
-        kind=kind,
-        filename=filename[:500],
-        admin_id=admin_id,
-        counts={},
-        errors=[],
-        pid=os.getpid(),
-        hostname=socket.gethostname()[:255],
-    )
-    session.add(run)
-    # Committed on its own, before the import's transaction: a kill -9 rolls that transaction
-    # back but leaves this "running" row, which the next start marks failed.
-    session.commit()
-    run_id = run.id
-    try:
-        yield run
-    except Exception as error:
-        session.rollback()
-        _mark_failed(session, run_id, error)
-        raise
-
-
-def _process_alive(pid: int) -> bool:
-    """Return whether process ``pid`` of this host still runs (a zombie does not)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)  # Signal 0: only asks whether the process exists.
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # Someone else's process: alive.
-    try:
-        # A killed child its parent has not reaped yet keeps its pid but runs nothing.
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
-
-
-def fail_interrupted_runs(
-    session: Session,
-    stale_after: dt.timedelta,
-    *,
-    hostname: str | None = None,
-    is_alive: Callable[[int], bool] = _process_alive,
-) -> list[int]:
-    """Mark failed every run still "running" whose process is gone; return their ids.
-
-    A run is interrupted when it was started on this host by a process that no longer runs
-    (kill -9, a crash, a power cut), or, wherever it was started, longer than
-    ``stale_after`` ago. A live import, here or on another host, is left alone.
-    Commits ``session``.
-    """
-    host = socket.gethostname()[:255] if hostname is None else hostname
-    now = utcnow()
-    failed = []
-    running = sa.select(ImportRun.id, ImportRun.pid, ImportRun.hostname, ImportRun.started_at)
-    for run_id, pid, run_host, started_at in session.execute(
-        running.where(ImportRun.status == "running")
-    ).all():
-        started = started_at if started_at.tzinfo else started_at.replace(tzinfo=dt.UTC)
-        if pid is not None and run_host == host and not is_alive(pid):
-            message = f"interrupted: process {pid} no longer running"
-        elif now - started > stale_after:
-            hours = stale_after.total_seconds() / 3600
-            message = f"interrupted: still running after {hours:g} hours (IMPORT_STALE_HOURS)"
-        else:
-            continue
-        # Only if still running: the run may have finished since it was read.
-        outcome = session.execute(
-            sa.update(ImportRun)
-            .where(ImportRun.id == run_id, ImportRun.status == "running")
-            .values(
-                status="failed",
-                finished_at=now,
-                errors=[{"location": "import", "message": message}],
-            )
-        )
-        if outcome.rowcount:
-            failed.append(run_id)
-            log.warning("import run %s marked failed: %s", run_id, message)
-    session.commit()
-    return failed
-
-
-def finish_run(
-    session: Session, run: ImportRun, counts: dict[str, int], notes: list[dict[str, Any]]
-) -> None:
-    """Mark ``run`` succeeded with its counts and notes and commit the import's transaction,
-    then refresh the planner's statistics."""
-    run.status, run.counts, run.notes, run.finished_at = "succeeded", counts, notes, utcnow()
-    session.commit()
-    _refresh_statistics(session)
-
-
-def _refresh_statistics(session: Session) -> None:
-    """``ANALYZE`` on PostgreSQL after an import, so the next queries are planned for the data.
-
-    Until autovacuum gets to it, a bulk-loaded table has no statistics and the planner guesses
-    a user's ratings at 125,000 rows: after a 25M import, fetching 71 ratings ran as a parallel
-    bitmap scan with JIT, 36-69 ms instead of well under one. SQLite's planner has the primary
-    key for those lookups and no such guess, and its ANALYZE reads whole tables: skipped there.
-    The import is committed already; a failure here only costs that speed.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    try:
-        session.execute(sa.text("ANALYZE"))
-        session.commit()
-    except sa.exc.DBAPIError:
-        session.rollback()
-        log.warning("ANALYZE after an import failed; autovacuum will refresh the statistics")
 
 
 def import_catalogue(
@@ -980,9 +774,14 @@ def import_catalogue(
         latest = dt.date.today().year if latest_year is None else latest_year
         parsed = parse_catalogue(_read_bytes(source, name, chosen), chosen, latest)
         if parsed.problems:
-            raise _refusal(name, parsed.problems, parsed.truncated)
+            raise refusal(name, parsed.problems, parsed.truncated)
         report = ImportReport(
-            run.id, KIND, name, "succeeded", skipped=parsed.skipped, corrected=parsed.corrected
+            run.id,
+            KIND,
+            name,
+            ImportStatus.SUCCEEDED,
+            skipped=parsed.skipped,
+            corrected=parsed.corrected,
         )
         _write_records(session, parsed.records, report, progress, batch_size)
         notes = [{"kind": "skipped", **item} for item in report.skipped] + [
