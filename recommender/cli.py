@@ -1,4 +1,4 @@
-"""Command line: ``recommender ...`` (also ``flask --app recommender ...``).
+"""Command line: ``recommender ...`` (also ``flask --app recommender.app ...``).
 
 Every command is a thin wrapper over a service; its docstring is its ``--help``.
 """
@@ -15,11 +15,11 @@ from apiflask import APIFlask
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, NoAppException
 
-from recommender.config import ConfigError
-from recommender.engine.scale import RatingScale
+import recommender.app
 from recommender.extensions import db
 from recommender.services import accounts, catalogue, imports, movielens
 from recommender.services.errors import DomainError
+from recommender.settings import ConfigError, current_settings
 
 import_group = AppGroup("import", help="Import catalogues and rating datasets.")
 users_group = AppGroup("users", help="Manage user accounts.")
@@ -102,8 +102,7 @@ def import_catalogue(path: Path | None, sample: bool, if_empty: bool) -> None:
 )
 def import_movielens(path: Path, layout: str) -> None:
     """Import a MovieLens dataset (100K, 1M, latest/25M or RecBole files) from a folder or zip."""
-    config = current_app.config
-    scale = RatingScale.from_config(config)
+    scale = current_settings().rating_scale
     with domain_errors_as_click(), progress_bar("Importing ratings") as progress:
         report = movielens.import_movielens(
             db.session, path, scale=scale, layout=layout, progress=progress
@@ -122,7 +121,7 @@ def create_admin(username: str, password: str) -> None:
             username,
             password,
             is_admin=True,
-            hash_method=current_app.config["PASSWORD_HASH_METHOD"],
+            hash_method=current_settings().password_hash_method,
         )
     click.echo(f"Created admin {username!r}.")
 
@@ -194,15 +193,13 @@ def evaluate(
     from recommender.engine import evaluate as engine
     from recommender.services import evaluation
 
-    config = current_app.config
+    scale = current_settings().rating_scale
     with domain_errors_as_click(), progress_bar("Evaluating folds") as progress:
         try:
             if dataset is not None:
                 data = evaluation.load_dataset_ratings(dataset)
             else:
-                data = evaluation.load_database_ratings(
-                    db.session, config["RATING_MIN"], config["RATING_MAX"]
-                )
+                data = evaluation.load_database_ratings(db.session, scale.minimum, scale.maximum)
             if task == "regress":
                 report = engine.cross_validate(data, ks, folds, seed, progress=progress)
             else:
@@ -242,7 +239,7 @@ def predict(dataset: Path, pairs: Path, out: Path, k: int | None) -> None:
     with domain_errors_as_click():
         user_ids, movie_ids = evaluation.read_pairs(pairs)
         data = evaluation.load_dataset_ratings(dataset)
-        k = k or current_app.config["RECOMMENDER_K"]
+        k = k or current_settings().k
         predicted, cold = fit_and_predict(data, user_ids, movie_ids, k)
         evaluation.write_predictions(out, user_ids, movie_ids, predicted, cold)
     click.echo(f"Wrote {len(predicted):,} predictions to {out} ({int(cold.sum()):,} cold start).")
@@ -278,10 +275,8 @@ def init_app(app: APIFlask) -> None:
 
 
 def _create_app_for_cli() -> APIFlask:
-    from recommender import create_app
-
     try:
-        return create_app()
+        return recommender.app.create_app()
     except ConfigError as error:
         # Flask's CLI prints a NoAppException as a clean "Error: ..." line.
         raise NoAppException(f"Configuration error: {error}") from None

@@ -34,16 +34,9 @@ from recommender.engine.evaluate import ModelConfig
 from recommender.engine.factors import fit_factors, item_feature_columns
 from recommender.engine.features import DEFAULT_SPEC, FeatureSpec, build_feature_matrix
 from recommender.engine.predictor import CatalogueFeatures, item_baselines
+from recommender.engine.scale import RatingScale
 from recommender.models import FeatureSet, Genre, Movie, Rating, movie_genres
 from recommender.services.errors import InvalidInput
-
-
-@dataclass(frozen=True)
-class BaselineSettings:
-    """The rating scale the baselines live on."""
-
-    rating_min: float
-    rating_max: float
 
 
 @dataclass(frozen=True)
@@ -58,12 +51,12 @@ class FactorPolicy:
         return {"min_ratings": self.min_ratings, "min_users": self.min_users, **asdict(self.model)}
 
 
-def _catalogue_key(session: Session, spec: FeatureSpec, scale: BaselineSettings) -> tuple[str, int]:
+def _catalogue_key(session: Session, spec: FeatureSpec, scale: RatingScale) -> tuple[str, int]:
     """A digest of the catalogue's state and the build settings, and the number of movies."""
     count, max_id, last_update = session.execute(
         sa.select(sa.func.count(Movie.id), sa.func.max(Movie.id), sa.func.max(Movie.updated_at))
     ).one()
-    state = [count, max_id, str(last_update), spec.to_dict(), scale.rating_min, scale.rating_max]
+    state = [count, max_id, str(last_update), spec.to_dict(), scale.minimum, scale.maximum]
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest(), count
 
 
@@ -211,7 +204,7 @@ def _rating_totals(
 def build_features(
     session: Session,
     spec: FeatureSpec,
-    scale: BaselineSettings,
+    scale: RatingScale,
     factors: FactorPolicy | None = None,
 ) -> tuple[dict[str, NDArray[Any]], tuple[str, ...], dict[str, Any]]:
     """Compute the arrays of a feature version from the catalogue and all ratings.
@@ -223,7 +216,7 @@ def build_features(
     features = build_feature_matrix(movies, spec)
     # The catalogue prior: the IMDb rating (0-10) rescaled to the rating scale.
     imdb = np.array([np.nan if m["imdb_rating"] is None else m["imdb_rating"] for m in movies])
-    prior = np.clip(imdb / 10.0 * scale.rating_max, scale.rating_min, scale.rating_max)
+    prior = np.clip(imdb / 10.0 * scale.maximum, scale.minimum, scale.maximum)
     # A retrain reads every rating once, for the totals and the factors alike: its aggregate
     # queries (count, distinct users, per-movie totals) were a minute more on SQLite at 25M.
     ratings = None
@@ -234,7 +227,7 @@ def build_features(
     counts, sums = _rating_totals(session, movie_ids, ratings)
     baseline, global_mean = item_baselines(prior, sums, counts)
     if np.isnan(global_mean):  # no ratings and no IMDb rating anywhere: the scale's middle
-        global_mean = (scale.rating_min + scale.rating_max) / 2
+        global_mean = (scale.minimum + scale.maximum) / 2
         baseline = np.full(len(movie_ids), global_mean)
     votes = np.array([m["imdb_votes"] or 0 for m in movies], dtype=np.float64)
     popularity = (_percentile_rank(votes) + _percentile_rank(counts)) / 2
@@ -300,7 +293,7 @@ class FeatureStore:
 
     def __init__(
         self,
-        scale: BaselineSettings,
+        scale: RatingScale,
         spec: FeatureSpec = DEFAULT_SPEC,
         check_seconds: float = 2.0,
         factors: FactorPolicy | None = None,
