@@ -19,6 +19,7 @@ import recommender.app
 from recommender.extensions import db
 from recommender.services import accounts, catalogue, imports, movielens
 from recommender.services.errors import DomainError
+from recommender.services.feature_store import FeatureKind
 from recommender.settings import ConfigError, current_settings
 
 import_group = AppGroup("import", help="Import catalogues and rating datasets.")
@@ -146,7 +147,8 @@ def retrain() -> None:
     with domain_errors_as_click():
         features = store.rebuild(db.session)
     rows, columns = features.matrix.shape
-    kind = " (learned item factors)" if features.columns[0] == "factor_0" else ""
+    learned = store.kind(db.session, features) is FeatureKind.FACTORS
+    kind = " (learned item factors)" if learned else ""
     click.echo(f"Feature version {features.version}: {rows:,} movies x {columns} features{kind}.")
 
 

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,13 @@ from recommender.engine.predictor import CatalogueFeatures, item_baselines
 from recommender.engine.scale import RatingScale
 from recommender.models import FeatureSet, Genre, Movie, Rating, movie_genres
 from recommender.services.errors import InvalidInput
+
+
+class FeatureKind(StrEnum):
+    """What a feature version's matrix holds (``features`` in its meta)."""
+
+    CATALOGUE = "catalogue"  # the movies' attributes, normalised
+    FACTORS = "factors"  # item factors learned from the ratings, with the item bias
 
 
 @dataclass(frozen=True)
@@ -243,7 +251,7 @@ def build_features(
     meta: dict[str, Any] = {
         "imputed": imputed,
         "rated_movies": int((counts > 0).sum()),
-        "features": "catalogue",
+        "features": FeatureKind.CATALOGUE,
     }
     columns = features.columns
     learned = (
@@ -252,7 +260,7 @@ def build_features(
     if learned is not None:
         arrays["catalogue_matrix"] = arrays["matrix"]
         arrays["matrix"], columns, meta["factors"] = learned
-        meta["features"] = "factors"
+        meta["features"] = FeatureKind.FACTORS
         meta["catalogue_columns"] = list(features.columns)
         meta["predictor_options"] = factors.model.predictor_options()
     elif factors is not None:
@@ -326,6 +334,13 @@ class FeatureStore:
             self._current = self._build(session, key, self.factors)
             self._checked_at = time.monotonic()
             return self._current
+
+    def kind(self, session: Session, features: CatalogueFeatures) -> FeatureKind:
+        """What the matrix of the feature version ``features`` holds."""
+        meta = session.scalar(
+            sa.select(FeatureSet.meta).where(FeatureSet.version == features.version)
+        )
+        return FeatureKind((meta or {}).get("features", FeatureKind.CATALOGUE))
 
     def _load_or_build(self, session: Session) -> CatalogueFeatures | None:
         key, movie_count = _catalogue_key(session, self.spec, self.scale)

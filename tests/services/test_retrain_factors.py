@@ -14,7 +14,7 @@ from recommender.engine.predictor import SIMILARITY_WEIGHTS
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.models import Rating, User
-from recommender.services.feature_store import FactorPolicy, FeatureStore
+from recommender.services.feature_store import FactorPolicy, FeatureKind, FeatureStore
 from recommender.services.recommendations import build_recommender
 from recommender.settings import app_settings
 from tests.factories import make_movie
@@ -79,6 +79,12 @@ def test_too_few_users_stay_on_catalogue_features(two_tastes):
     policy = FactorPolicy(min_ratings=10, min_users=N_USERS + 1)
     features = FeatureStore(SCALE, check_seconds=0, factors=policy).rebuild(db.session)
     assert features.columns[0] != "factor_0"
+
+
+def test_the_store_tells_learned_factors_from_catalogue_features(two_tastes):
+    store = FeatureStore(SCALE, check_seconds=0, factors=POLICY)
+    assert store.kind(db.session, store.current(db.session)) is FeatureKind.CATALOGUE
+    assert store.kind(db.session, store.rebuild(db.session)) is FeatureKind.FACTORS
 
 
 def test_a_catalogue_change_on_the_request_path_does_not_learn(two_tastes):
