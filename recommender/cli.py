@@ -13,10 +13,11 @@ from pathlib import Path
 import click
 from apiflask import APIFlask
 from flask import current_app
-from flask.cli import AppGroup, FlaskGroup, NoAppException
+from flask.cli import AppGroup, FlaskGroup, NoAppException, ScriptInfo
 
 import recommender.app
 from recommender.extensions import db
+from recommender.server import run_gunicorn
 from recommender.services import accounts, catalogue, imports, movielens
 from recommender.services.errors import DomainError
 from recommender.services.feature_store import FeatureKind
@@ -133,9 +134,9 @@ def create_admin(username: str, password: str) -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the app with gunicorn on HOST:PORT."""
-    from recommender.server import run_gunicorn
-
-    run_gunicorn(current_app._get_current_object(), host=host, port=port, workers=workers)
+    # Gunicorn's workers need the app itself, not the current_app proxy: the one the CLI built.
+    app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+    run_gunicorn(app, host=host, port=port, workers=workers)
 
 
 @click.command("retrain")

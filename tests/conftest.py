@@ -16,6 +16,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import downgrade, upgrade
 
 from recommender.app import create_app
+from recommender.datasets import DatasetUnavailable, fetch_ml100k
 from recommender.extensions import db
 from recommender.settings import EXTENSION_KEY, app_settings
 
@@ -43,8 +44,6 @@ def unavailable(message: str) -> NoReturn:
 @pytest.fixture(scope="session")
 def ml100k() -> Path:
     """MovieLens 100K in RecBole layout, fetched once into the git-ignored .cache/."""
-    from recommender.datasets import DatasetUnavailable, fetch_ml100k
-
     try:
         return fetch_ml100k(Path(__file__).resolve().parent.parent / ".cache" / "datasets")
     except DatasetUnavailable as error:
