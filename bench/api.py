@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from flask_migrate import upgrade  # noqa: E402
 
-from recommender import create_app  # noqa: E402
+from recommender.app import create_app  # noqa: E402
 from recommender.engine.predictor import (  # noqa: E402
     compute_predictions,
     update_predictions,

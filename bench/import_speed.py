@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
-from recommender import create_app  # noqa: E402
+from recommender.app import create_app  # noqa: E402
 from recommender.datasets import fetch_ml100k  # noqa: E402
 from recommender.engine.scale import RatingScale  # noqa: E402
 from recommender.extensions import db  # noqa: E402

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from flask_migrate import upgrade  # noqa: E402
 
-from recommender import create_app  # noqa: E402
+from recommender.app import create_app  # noqa: E402
 from recommender.extensions import db  # noqa: E402
 from recommender.importers.catalogue import import_sample_catalogue  # noqa: E402
 from recommender.models import Movie, Rating, User  # noqa: E402

@@ -246,7 +246,7 @@ def bare_insert(url: str, folder: Path) -> int:
 
 
 def measure_latency(url: str, requests: int, cached_requests: int) -> list[LatencyRow]:
-    from recommender import create_app
+    from recommender.app import create_app
     from recommender.extensions import db
     from recommender.models import Rating
     from recommender.services.cache import LRUCache

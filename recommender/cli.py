@@ -1,4 +1,4 @@
-"""Command line: ``recommender ...`` (also ``flask --app recommender ...``).
+"""Command line: ``recommender ...`` (also ``flask --app recommender.app ...``).
 
 Every command is a thin wrapper over a service; its docstring is its ``--help``.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 import click
 from apiflask import APIFlask
 from flask import current_app
-from flask.cli import AppGroup, FlaskGroup, NoAppException
+from flask.cli import AppGroup, FlaskGroup, NoAppException, ScriptInfo
 
-from recommender.config import ConfigError
+import recommender.app
 from recommender.engine.evaluate import (
     cross_validate,
     cross_validate_classifier,
@@ -24,13 +24,15 @@ from recommender.engine.evaluate import (
     fit_and_predict,
     format_table,
 )
-from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.importers import catalogue as catalogue_import
 from recommender.importers.movielens.importer import import_movielens as import_movielens_dataset
 from recommender.importers.movielens.layouts import LAYOUTS
+from recommender.server import run_gunicorn
 from recommender.services import accounts, catalogue, evaluation
 from recommender.services.errors import DomainError
+from recommender.services.feature_store import FeatureKind
+from recommender.settings import ConfigError, current_settings
 
 import_group = AppGroup("import", help="Import catalogues and rating datasets.")
 users_group = AppGroup("users", help="Manage user accounts.")
@@ -113,8 +115,7 @@ def import_catalogue(path: Path | None, sample: bool, if_empty: bool) -> None:
 )
 def import_movielens(path: Path, layout: str) -> None:
     """Import a MovieLens dataset (100K, 1M, latest/25M or RecBole files) from a folder or zip."""
-    config = current_app.config
-    scale = RatingScale.from_config(config)
+    scale = current_settings().rating_scale
     with domain_errors_as_click(), progress_bar("Importing ratings") as progress:
         report = import_movielens_dataset(
             db.session, path, scale=scale, layout=layout, progress=progress
@@ -133,7 +134,7 @@ def create_admin(username: str, password: str) -> None:
             username,
             password,
             is_admin=True,
-            hash_method=current_app.config["PASSWORD_HASH_METHOD"],
+            hash_method=current_settings().password_hash_method,
         )
     click.echo(f"Created admin {username!r}.")
 
@@ -144,9 +145,9 @@ def create_admin(username: str, password: str) -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the app with gunicorn on HOST:PORT."""
-    from recommender.server import run_gunicorn
-
-    run_gunicorn(current_app._get_current_object(), host=host, port=port, workers=workers)
+    # Gunicorn's workers need the app itself, not the current_app proxy: the one the CLI built.
+    app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+    run_gunicorn(app, host=host, port=port, workers=workers)
 
 
 @click.command("retrain")
@@ -158,7 +159,8 @@ def retrain() -> None:
     with domain_errors_as_click():
         features = store.rebuild(db.session)
     rows, columns = features.matrix.shape
-    kind = " (learned item factors)" if features.columns[0] == "factor_0" else ""
+    learned = store.kind(db.session, features) is FeatureKind.FACTORS
+    kind = " (learned item factors)" if learned else ""
     click.echo(f"Feature version {features.version}: {rows:,} movies x {columns} features{kind}.")
 
 
@@ -200,15 +202,13 @@ def evaluate(
     baselines. classify: "good movie" (rating >= 4) accuracy per k; without --dataset and
     without ratings, the catalogue's IMDb >= 7.0 from its features.
     """
-    config = current_app.config
+    scale = current_settings().rating_scale
     with domain_errors_as_click(), progress_bar("Evaluating folds") as progress:
         try:
             if dataset is not None:
                 data = evaluation.load_dataset_ratings(dataset)
             else:
-                data = evaluation.load_database_ratings(
-                    db.session, config["RATING_MIN"], config["RATING_MAX"]
-                )
+                data = evaluation.load_database_ratings(db.session, scale.minimum, scale.maximum)
             if task == "regress":
                 report = cross_validate(data, ks, folds, seed, progress=progress)
             else:
@@ -245,7 +245,7 @@ def predict(dataset: Path, pairs: Path, out: Path, k: int | None) -> None:
     with domain_errors_as_click():
         user_ids, movie_ids = evaluation.read_pairs(pairs)
         data = evaluation.load_dataset_ratings(dataset)
-        k = k or current_app.config["RECOMMENDER_K"]
+        k = k or current_settings().k
         predicted, cold = fit_and_predict(data, user_ids, movie_ids, k)
         evaluation.write_predictions(out, user_ids, movie_ids, predicted, cold)
     click.echo(f"Wrote {len(predicted):,} predictions to {out} ({int(cold.sum()):,} cold start).")
@@ -281,10 +281,8 @@ def init_app(app: APIFlask) -> None:
 
 
 def _create_app_for_cli() -> APIFlask:
-    from recommender import create_app
-
     try:
-        return create_app()
+        return recommender.app.create_app()
     except ConfigError as error:
         # Flask's CLI prints a NoAppException as a clean "Error: ..." line.
         raise NoAppException(f"Configuration error: {error}") from None

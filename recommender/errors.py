@@ -101,10 +101,11 @@ def init_app(app: APIFlask) -> None:
         if not database_unavailable(error):
             raise error
         log.warning("database unreachable, answering 503: %s", error.orig or error)
-        if not wants_json() and "_login_user" not in g:
+        if not wants_json():
             # The page's header asks Flask-Login for the user, which would query the dead
-            # database again from inside this handler: render it signed out instead.
-            g._login_user = current_app.login_manager.anonymous_user()
+            # database again from inside this handler: render it signed out instead, through
+            # the g slot where Flask-Login caches the request's user (it has no public setter).
+            g.setdefault("_login_user", current_app.login_manager.anonymous_user())
         return render_error(database_unavailable_error())
 
     @app.errorhandler(RequestEntityTooLarge)

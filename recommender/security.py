@@ -2,13 +2,13 @@
 
 Headers come from a small ``after_request`` hook rather than flask-talisman: we need six fixed
 headers, while talisman (last released 2023) also redirects to HTTPS and rewrites the session
-cookie flags, which config.py already owns and which would fight the test client and ``make demo``
-over plain http.
+cookie flags, which recommender/settings.py already owns and which would fight the test client
+and ``make demo`` over plain http.
 
 Rate limits use Flask-Limiter, one ``Limiter`` per app (a module-level one would carry its
 storage and its on/off switch from one app to the next, and tests build hundreds of apps). The
 limited endpoints are listed here, in one table, instead of decorating views across blueprints.
-Counters live in Redis when ``RATELIMIT_STORAGE_URI`` (or ``CACHE_URL``) points at one, so every
+Counters live in Redis when ``RATELIMIT_STORAGE_URL`` (or ``CACHE_URL``) points at one, so every
 app server counts together, and in memory otherwise.
 """
 
@@ -18,9 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from apiflask import abort
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+
+from recommender.settings import app_settings, current_settings
 
 # No inline script or style anywhere: pages load htmx and app.js from /static, the API docs page
 # loads the vendored Swagger UI and api-docs.js. data: images are Swagger UI's icons and the
@@ -52,7 +54,7 @@ STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 class Throttle:
     """A rate limit on some endpoints: the setting that holds it and which answers count."""
 
-    setting: str
+    setting: str  # the attribute of recommender.settings.Settings
     endpoints: tuple[str, ...]
     counts: Callable[[Response], bool]
     # Endpoints sharing a scope share one counter: an attacker gains nothing by switching
@@ -70,11 +72,11 @@ def _succeeded(response: Response) -> bool:
 
 THROTTLES = (
     # Password guessing: failed sign-ins per client address, form and API together.
-    Throttle("LOGIN_RATE_LIMIT", ("auth.login", "accounts.create_token"), _failed, "login"),
+    Throttle("login_rate_limit", ("auth.login", "accounts.create_token"), _failed, "login"),
     # Token minting: every token issued fills a row of api_tokens.
-    Throttle("TOKEN_RATE_LIMIT", ("accounts.create_token",), _succeeded, "tokens"),
+    Throttle("token_rate_limit", ("accounts.create_token",), _succeeded, "tokens"),
     # Account creation, form and API together.
-    Throttle("SIGNUP_RATE_LIMIT", ("auth.signup", "accounts.register"), _succeeded, "signup"),
+    Throttle("signup_rate_limit", ("auth.signup", "accounts.register"), _succeeded, "signup"),
 )
 
 
@@ -86,6 +88,7 @@ def init_app(app: Flask) -> None:
     app.after_request(add_security_headers)
     app.before_request(refuse_nul_characters)
 
+    settings = app_settings(app)
     limiter = Limiter(
         get_remote_address,
         storage_uri=app.config["RATELIMIT_STORAGE_URI"],
@@ -99,18 +102,13 @@ def init_app(app: Flask) -> None:
     app.extensions["recommender_limiter"] = limiter
     for throttle in THROTTLES:
         limit = limiter.shared_limit(
-            _setting_reader(throttle.setting),
+            getattr(settings, throttle.setting),
             scope=throttle.scope,
             methods=["POST"],
             deduct_when=throttle.counts,
         )
         for endpoint in throttle.endpoints:
             app.view_functions[endpoint] = limit(app.view_functions[endpoint])
-
-
-def _setting_reader(name: str) -> Callable[[], str]:
-    """The limit is read per request, so a test (or an app) may change it after start-up."""
-    return lambda: current_app.config[name]
 
 
 def refuse_nul_characters() -> None:
@@ -131,6 +129,6 @@ def refuse_nul_characters() -> None:
 def add_security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if current_app.config["RECOMMENDER_ENV"] == "production" and request.is_secure:
+    if current_settings().env == "production" and request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
     return response

@@ -7,6 +7,8 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from recommender.extensions import db
+
 
 class _EmbeddedGunicorn(BaseApplication):
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
@@ -43,7 +45,5 @@ def _forget_inherited_connections(app: Flask) -> None:
     start (interrupted-import check, feature store) must not be shared by two processes, or
     their queries interleave on one socket. ``close=False`` leaves the parent's sockets alone.
     """
-    from recommender.extensions import db
-
     with app.app_context():
         db.engine.dispose(close=False)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -14,8 +15,10 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import downgrade, upgrade
 
-from recommender import create_app
+from recommender.app import create_app
+from recommender.datasets import DatasetUnavailable, fetch_ml100k
 from recommender.extensions import db
+from recommender.settings import EXTENSION_KEY, app_settings
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
@@ -23,6 +26,12 @@ BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") e
 def make_environ(database_url: str, **extra: str) -> dict[str, str]:
     """The environment a test app is built from: nothing leaks in from the developer's shell."""
     return {"RECOMMENDER_ENV": "testing", "DATABASE_URL": database_url, **extra}
+
+
+def change_settings(app: Flask, **changes: Any) -> None:
+    """Give ``app`` settings with ``changes``, for what its routes read per request (the
+    recommender keeps the settings it was built with)."""
+    app.extensions[EXTENSION_KEY] = replace(app_settings(app), **changes)
 
 
 def unavailable(message: str) -> NoReturn:
@@ -35,8 +44,6 @@ def unavailable(message: str) -> NoReturn:
 @pytest.fixture(scope="session")
 def ml100k() -> Path:
     """MovieLens 100K in RecBole layout, fetched once into the git-ignored .cache/."""
-    from recommender.datasets import DatasetUnavailable, fetch_ml100k
-
     try:
         return fetch_ml100k(Path(__file__).resolve().parent.parent / ".cache" / "datasets")
     except DatasetUnavailable as error:

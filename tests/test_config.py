@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from recommender.config import ConfigError, load_config
+import pytest
+from flask import Config
+
+from recommender.bundled import DEFAULTS_FILE
+from recommender.settings import ConfigError, app_settings, load_settings, setting_names
 
 
 def test_defaults_are_a_sqlite_file_in_the_instance_folder(tmp_path):
-    config = load_config({"RECOMMENDER_ENV": "development"}, instance_path=tmp_path)
+    settings = load_settings({"RECOMMENDER_ENV": "development"}, instance_path=tmp_path)
+    config = settings.flask_config()
+    scale = settings.rating_scale
     assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'recommender.sqlite3'}"
-    assert config["RECOMMENDER_K"] == 10
-    assert (config["RATING_MIN"], config["RATING_MAX"], config["RATING_STEP"]) == (0.5, 5.0, 0.5)
+    assert settings.k == 10
+    assert (scale.minimum, scale.maximum, scale.step) == (0.5, 5.0, 0.5)
 
 
 def test_environment_overrides_defaults():
-    config = load_config(
+    settings = load_settings(
         {
             "RECOMMENDER_ENV": "production",
             "SECRET_KEY": "s3cret",
@@ -26,20 +32,22 @@ def test_environment_overrides_defaults():
             "RATING_STEP": "1",
         }
     )
+    config = settings.flask_config()
+    scale = settings.rating_scale
     assert config["SECRET_KEY"] == "s3cret"
     assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/recommender"
-    assert config["RECOMMENDER_K"] == 25
-    assert (config["RATING_MIN"], config["RATING_MAX"], config["RATING_STEP"]) == (1, 10, 1)
+    assert settings.k == 25
+    assert (scale.minimum, scale.maximum, scale.step) == (1, 10, 1)
 
 
 def test_production_is_the_default_and_needs_a_secret_key():
     with pytest.raises(ConfigError, match="SECRET_KEY must be set in production"):
-        load_config({})
+        load_settings({})
 
 
 @pytest.mark.parametrize("env_name", ["development", "testing"])
 def test_development_and_testing_make_up_a_secret_key(env_name):
-    assert len(load_config({"RECOMMENDER_ENV": env_name})["SECRET_KEY"]) >= 32
+    assert len(load_settings({"RECOMMENDER_ENV": env_name}).secret_key) >= 32
 
 
 @pytest.mark.parametrize(
@@ -59,22 +67,68 @@ def test_development_and_testing_make_up_a_secret_key(env_name):
 )
 def test_malformed_settings_name_the_variable(environ, message):
     with pytest.raises(ConfigError, match=message):
-        load_config({"RECOMMENDER_ENV": "development", **environ})
+        load_settings({"RECOMMENDER_ENV": "development", **environ})
 
 
 def test_testing_uses_a_cheap_password_hash_and_production_a_memory_hard_one():
-    assert load_config({"RECOMMENDER_ENV": "testing"})["PASSWORD_HASH_METHOD"].startswith("pbkdf2")
-    production = load_config({"SECRET_KEY": "x"})
-    assert production["PASSWORD_HASH_METHOD"] == "scrypt"
+    testing = load_settings({"RECOMMENDER_ENV": "testing"})
+    assert testing.password_hash_method.startswith("pbkdf2")
+    production = load_settings({"SECRET_KEY": "x"})
+    assert production.password_hash_method == "scrypt"
 
 
 def test_readme_lists_every_setting_the_app_reads():
-    import re
-    from pathlib import Path
-
     root = Path(__file__).resolve().parent.parent
-    source = (root / "recommender" / "config.py").read_text()
-    read = set(re.findall(r"environ(?:\.get\(|, )\"([A-Z_]+)\"", source))
+    read = setting_names() | {"RECOMMENDER_CONFIG"}
     readme = (root / "README.md").read_text()
     assert {"DATABASE_URL", "SECRET_KEY", "RECOMMENDER_K", "CACHE_URL"} <= read
     assert sorted(name for name in read if f"`{name}`" not in readme) == []
+
+
+def test_a_settings_file_changes_defaults_and_the_environment_wins_over_it(tmp_path):
+    settings_file = tmp_path / "site.py"
+    settings_file.write_text("RECOMMENDER_K = 20\nTOKEN_TTL_HOURS = 5\nRATING_MAX = 10\n")
+    settings = load_settings(
+        {
+            "RECOMMENDER_ENV": "testing",
+            "RECOMMENDER_CONFIG": str(settings_file),
+            "TOKEN_TTL_HOURS": "7",
+        }
+    )
+    assert settings.k == 20
+    assert settings.token_ttl_hours == 7
+    assert settings.rating_scale.maximum == 10.0
+    assert settings.cache_max_mb == 256  # not in the file: config.py's default
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("RECOMMENDER_K = 0\n", "RECOMMENDER_K must be at least 1, got 0"),
+        ("RATING_STEP = 'half'\n", "RATING_STEP must be a number"),
+        ("RECOMENDER_K = 5\n", "sets unknown settings: RECOMENDER_K"),
+    ],
+)
+def test_a_bad_settings_file_stops_the_app_naming_the_setting(tmp_path, content, message):
+    settings_file = tmp_path / "site.py"
+    settings_file.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"RECOMMENDER_ENV": "testing", "RECOMMENDER_CONFIG": str(settings_file)})
+
+
+def test_a_missing_settings_file_names_recommender_config(tmp_path):
+    with pytest.raises(ConfigError, match="RECOMMENDER_CONFIG names a settings file"):
+        load_settings({"RECOMMENDER_ENV": "testing", "RECOMMENDER_CONFIG": str(tmp_path / "x.py")})
+
+
+def test_the_defaults_are_the_top_level_config_py():
+    root = Path(__file__).resolve().parent.parent
+    assert root / "config.py" == DEFAULTS_FILE
+    defaults = Config(root)
+    defaults.from_pyfile(root / "config.py")
+    assert setting_names() == set(defaults)
+
+
+def test_create_app_overrides_reach_the_settings_not_app_config(app):
+    assert app_settings(app).k == 3  # tests/conftest.py's override
+    assert "RECOMMENDER_K" not in app.config

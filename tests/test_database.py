@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from recommender.extensions import db
+from recommender.settings import app_settings
 
 
 def table_names() -> set[str]:
@@ -38,7 +39,7 @@ def test_sqlite_runs_in_wal_mode_with_busy_timeout_and_foreign_keys(app):
     with db.engine.connect() as connection:
         pragma = lambda name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731
         assert pragma("journal_mode") == "wal"
-        assert pragma("busy_timeout") == app.config["SQLITE_BUSY_TIMEOUT_MS"]
+        assert pragma("busy_timeout") == app_settings(app).sqlite_busy_timeout_ms
         assert pragma("foreign_keys") == 1
 
 

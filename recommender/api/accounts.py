@@ -6,13 +6,13 @@ import datetime as dt
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import current_app
 
 from recommender.api.auth import token_auth
 from recommender.api.schemas import CredentialsIn, RegistrationIn, TokenOut, UserOut
 from recommender.extensions import db
 from recommender.models import User
 from recommender.services import accounts
+from recommender.settings import current_settings
 
 bp = APIBlueprint("accounts", __name__, url_prefix="/api/v1/auth", tag="Auth")
 
@@ -27,7 +27,7 @@ def register(credentials: dict[str, str]) -> User:
         db.session,
         credentials["username"],
         credentials["password"],
-        hash_method=current_app.config["PASSWORD_HASH_METHOD"],
+        hash_method=current_settings().password_hash_method,
     )
 
 
@@ -37,13 +37,14 @@ def register(credentials: dict[str, str]) -> User:
 @bp.doc(responses=[400, 401, 413])
 def create_token(credentials: dict[str, str]) -> dict[str, Any]:
     """Exchange a username and password for a bearer token."""
+    settings = current_settings()
     user = accounts.authenticate(
         db.session,
         credentials["username"],
         credentials["password"],
-        hash_method=current_app.config["PASSWORD_HASH_METHOD"],
+        hash_method=settings.password_hash_method,
     )
-    ttl = dt.timedelta(hours=current_app.config["TOKEN_TTL_HOURS"])
+    ttl = dt.timedelta(hours=settings.token_ttl_hours)
     token, expires_at = accounts.issue_token(db.session, user, ttl=ttl)
     return {"token": token, "expires_at": expires_at}
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import current_app, url_for
+from flask import url_for
 
 from recommender.api.auth import current_user, token_auth
 from recommender.api.schemas import ImportIn, ImportReportOut, ImportRunOut, StatsOut
-from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.importers.catalogue import import_catalogue
 from recommender.importers.movielens.importer import import_movielens
 from recommender.services import stats
+from recommender.settings import current_settings
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="Admin")
 
@@ -38,7 +38,7 @@ def create_import(form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, 
         report: Any = import_movielens(
             db.session,
             upload.stream,
-            scale=RatingScale.from_config(current_app.config),
+            scale=current_settings().rating_scale,
             filename=name,
             admin_id=admin_id,
         )
@@ -63,4 +63,4 @@ def get_import(run_id: int) -> dict[str, Any]:
 @bp.doc(responses=FORBIDDEN)
 def site_stats() -> dict[str, Any]:
     """Count users, movies and ratings, with a histogram over the rating scale."""
-    return stats.site_stats(db.session, RatingScale.from_config(current_app.config))
+    return stats.site_stats(db.session, current_settings().rating_scale)

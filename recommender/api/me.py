@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import current_app
 
 from recommender.api.auth import current_user, token_auth
 from recommender.api.schemas import PageQuery, RatingIn, RatingOut, RatingPageOut
-from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.services import ratings
+from recommender.settings import current_settings
 
 bp = APIBlueprint("me", __name__, url_prefix="/api/v1/me", tag="My ratings")
 
@@ -49,7 +48,7 @@ def rate_movie(movie_id: int, body: dict[str, float]) -> tuple[dict[str, Any], i
         current_user().id,
         movie_id,
         body["rating"],
-        RatingScale.from_config(current_app.config),
+        current_settings().rating_scale,
     )
     return rating, 201 if created else 200
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -18,11 +16,6 @@ class RatingScale:
     minimum: float
     maximum: float
     step: float
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> RatingScale:
-        """The scale named by the RATING_MIN / RATING_MAX / RATING_STEP settings."""
-        return cls(config["RATING_MIN"], config["RATING_MAX"], config["RATING_STEP"])
 
     def problem(self, value: float) -> str | None:
         """Why ``value`` is not a rating on this scale, or None when it is one."""

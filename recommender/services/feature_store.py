@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -34,16 +35,16 @@ from recommender.engine.evaluate import ModelConfig
 from recommender.engine.factors import fit_factors, item_feature_columns
 from recommender.engine.features import DEFAULT_SPEC, FeatureSpec, build_feature_matrix
 from recommender.engine.predictor import CatalogueFeatures, item_baselines
+from recommender.engine.scale import RatingScale
 from recommender.models import FeatureSet, Genre, Movie, Rating, movie_genres
 from recommender.services.errors import InvalidInput
 
 
-@dataclass(frozen=True)
-class BaselineSettings:
-    """The rating scale the baselines live on."""
+class FeatureKind(StrEnum):
+    """What a feature version's matrix holds (``features`` in its meta)."""
 
-    rating_min: float
-    rating_max: float
+    CATALOGUE = "catalogue"  # the movies' attributes, normalised
+    FACTORS = "factors"  # item factors learned from the ratings, with the item bias
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,12 @@ class FactorPolicy:
         return {"min_ratings": self.min_ratings, "min_users": self.min_users, **asdict(self.model)}
 
 
-def _catalogue_key(session: Session, spec: FeatureSpec, scale: BaselineSettings) -> tuple[str, int]:
+def _catalogue_key(session: Session, spec: FeatureSpec, scale: RatingScale) -> tuple[str, int]:
     """A digest of the catalogue's state and the build settings, and the number of movies."""
     count, max_id, last_update = session.execute(
         sa.select(sa.func.count(Movie.id), sa.func.max(Movie.id), sa.func.max(Movie.updated_at))
     ).one()
-    state = [count, max_id, str(last_update), spec.to_dict(), scale.rating_min, scale.rating_max]
+    state = [count, max_id, str(last_update), spec.to_dict(), scale.minimum, scale.maximum]
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest(), count
 
 
@@ -211,7 +212,7 @@ def _rating_totals(
 def build_features(
     session: Session,
     spec: FeatureSpec,
-    scale: BaselineSettings,
+    scale: RatingScale,
     factors: FactorPolicy | None = None,
 ) -> tuple[dict[str, NDArray[Any]], tuple[str, ...], dict[str, Any]]:
     """Compute the arrays of a feature version from the catalogue and all ratings.
@@ -223,7 +224,7 @@ def build_features(
     features = build_feature_matrix(movies, spec)
     # The catalogue prior: the IMDb rating (0-10) rescaled to the rating scale.
     imdb = np.array([np.nan if m["imdb_rating"] is None else m["imdb_rating"] for m in movies])
-    prior = np.clip(imdb / 10.0 * scale.rating_max, scale.rating_min, scale.rating_max)
+    prior = np.clip(imdb / 10.0 * scale.maximum, scale.minimum, scale.maximum)
     # A retrain reads every rating once, for the totals and the factors alike: its aggregate
     # queries (count, distinct users, per-movie totals) were a minute more on SQLite at 25M.
     ratings = None
@@ -234,7 +235,7 @@ def build_features(
     counts, sums = _rating_totals(session, movie_ids, ratings)
     baseline, global_mean = item_baselines(prior, sums, counts)
     if np.isnan(global_mean):  # no ratings and no IMDb rating anywhere: the scale's middle
-        global_mean = (scale.rating_min + scale.rating_max) / 2
+        global_mean = (scale.minimum + scale.maximum) / 2
         baseline = np.full(len(movie_ids), global_mean)
     votes = np.array([m["imdb_votes"] or 0 for m in movies], dtype=np.float64)
     popularity = (_percentile_rank(votes) + _percentile_rank(counts)) / 2
@@ -250,7 +251,7 @@ def build_features(
     meta: dict[str, Any] = {
         "imputed": imputed,
         "rated_movies": int((counts > 0).sum()),
-        "features": "catalogue",
+        "features": FeatureKind.CATALOGUE,
     }
     columns = features.columns
     learned = (
@@ -259,7 +260,7 @@ def build_features(
     if learned is not None:
         arrays["catalogue_matrix"] = arrays["matrix"]
         arrays["matrix"], columns, meta["factors"] = learned
-        meta["features"] = "factors"
+        meta["features"] = FeatureKind.FACTORS
         meta["catalogue_columns"] = list(features.columns)
         meta["predictor_options"] = factors.model.predictor_options()
     elif factors is not None:
@@ -300,7 +301,7 @@ class FeatureStore:
 
     def __init__(
         self,
-        scale: BaselineSettings,
+        scale: RatingScale,
         spec: FeatureSpec = DEFAULT_SPEC,
         check_seconds: float = 2.0,
         factors: FactorPolicy | None = None,
@@ -333,6 +334,13 @@ class FeatureStore:
             self._current = self._build(session, key, self.factors)
             self._checked_at = time.monotonic()
             return self._current
+
+    def kind(self, session: Session, features: CatalogueFeatures) -> FeatureKind:
+        """What the matrix of the feature version ``features`` holds."""
+        meta = session.scalar(
+            sa.select(FeatureSet.meta).where(FeatureSet.version == features.version)
+        )
+        return FeatureKind((meta or {}).get("features", FeatureKind.CATALOGUE))
 
     def _load_or_build(self, session: Session) -> CatalogueFeatures | None:
         key, movie_count = _catalogue_key(session, self.spec, self.scale)

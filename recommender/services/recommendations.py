@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -29,10 +29,14 @@ from recommender.engine.predictor import (
     weight_shares,
 )
 from recommender.models import Movie, Rating, User
-from recommender.services.cache import Cache, LRUCache
+from recommender.services.cache import Cache, LRUCache, RedisCache
 from recommender.services.catalogue import movie_to_dict
 from recommender.services.errors import Conflict, NotFound
-from recommender.services.feature_store import FeatureStore
+from recommender.services.feature_store import FactorPolicy, FeatureStore
+
+if TYPE_CHECKING:
+    # A type only: services take plain values and never load the app's settings module.
+    from recommender.settings import Settings
 
 
 def _top(order_keys: Sequence[NDArray[Any]], limit: int) -> NDArray[np.intp]:
@@ -299,27 +303,23 @@ class Recommender:
         return rendered
 
 
-def build_recommender(config: dict[str, Any]) -> Recommender:
+def build_recommender(settings: Settings) -> Recommender:
     """A recommender from the app's settings: in-process cache, or Redis when CACHE_URL is set."""
-    from recommender.services.cache import RedisCache
-    from recommender.services.feature_store import BaselineSettings, FactorPolicy
-
-    settings = PredictorSettings(
-        k=config["RECOMMENDER_K"], rating_min=config["RATING_MIN"], rating_max=config["RATING_MAX"]
-    )
+    scale = settings.rating_scale
+    predictor = PredictorSettings(k=settings.k, rating_min=scale.minimum, rating_max=scale.maximum)
     store = FeatureStore(
-        BaselineSettings(config["RATING_MIN"], config["RATING_MAX"]),
-        check_seconds=config["FEATURE_CHECK_SECONDS"],
-        factors=FactorPolicy(min_ratings=config.get("FACTOR_MIN_RATINGS", 1_000)),
+        scale,
+        check_seconds=settings.feature_check_seconds,
+        factors=FactorPolicy(min_ratings=settings.factor_min_ratings),
     )
     cache: Cache[UserPredictions]
-    if config["CACHE_URL"]:
+    if settings.cache_url:
         cache = RedisCache(
-            config["CACHE_URL"],
-            config["CACHE_TTL_SECONDS"],
+            settings.cache_url,
+            settings.cache_ttl_seconds,
             dumps=UserPredictions.to_bytes,
             loads=UserPredictions.from_bytes,
         )
     else:
-        cache = LRUCache(config["CACHE_MAX_MB"] * 1024 * 1024, size_of=lambda e: e.nbytes)
-    return Recommender(store, cache, settings)
+        cache = LRUCache(settings.cache_max_mb * 1024 * 1024, size_of=lambda e: e.nbytes)
+    return Recommender(store, cache, predictor)

@@ -7,15 +7,15 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from apiflask import APIBlueprint, abort
-from flask import current_app, render_template, request
+from flask import render_template, request
 from flask_login import current_user, login_required
 
 from recommender.api.admin import upload_name
-from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.importers.catalogue import import_catalogue
 from recommender.services import stats
 from recommender.services.errors import DomainError, ImportRefused
+from recommender.settings import current_settings
 from recommender.web.charts import histogram
 from recommender.web.common import user_id
 
@@ -41,7 +41,7 @@ def admin_required(view: View) -> View:
 @admin_required
 def dashboard() -> str:
     """Site counts, the rating histogram and the evaluation section."""
-    site = stats.site_stats(db.session, RatingScale.from_config(current_app.config))
+    site = stats.site_stats(db.session, current_settings().rating_scale)
     return render_template("admin.html", site=site, chart=histogram(site["rating_histogram"]))
 
 

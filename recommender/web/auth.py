@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from apiflask import APIBlueprint
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
@@ -14,6 +14,7 @@ from recommender.extensions import db, login_manager
 from recommender.models import User
 from recommender.services import accounts, onboarding
 from recommender.services.errors import DomainError
+from recommender.settings import current_settings
 
 bp = APIBlueprint("auth", __name__, enable_openapi=False)
 
@@ -63,7 +64,7 @@ def safe_next(target: str | None, default: str) -> str:
 
 
 def _hash_method() -> str:
-    return current_app.config["PASSWORD_HASH_METHOD"]
+    return current_settings().password_hash_method
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -109,7 +110,7 @@ def login() -> Response | str | tuple[str, int]:
         login_user(SessionUser.of(user), remember=bool(request.form.get("remember")))
         flash(f"Signed in as {user.username}.", "success")
         count = onboarding.ratings_count(db.session, user.id)
-        locked = count <= current_app.config["RECOMMENDER_K"]
+        locked = count <= current_settings().k
         default = url_for("pages.welcome") if locked else url_for("pages.index")
         return redirect(safe_next(next_url, default))
     return render_template("login.html", username=username, next=next_url)

@@ -8,9 +8,9 @@ from typing import Any
 from flask import current_app, request
 from flask_login import current_user
 
-from recommender.engine.scale import RatingScale
 from recommender.services.recommendations import Recommender
 from recommender.services.stats import scale_steps
+from recommender.settings import current_settings
 
 # A whole number a query string may carry: ASCII digits only (str.isdigit also says yes to "²",
 # which int() refuses) and at most 7 of them, so no page, year or k can overflow a database
@@ -48,9 +48,9 @@ def is_htmx() -> bool:
 
 def template_globals() -> dict[str, Any]:
     """Values every template may use: the rating scale's steps and k."""
-    scale = RatingScale.from_config(current_app.config)
+    settings = current_settings()
     return {
-        "rating_steps": scale_steps(scale),
-        "rating_scale": scale,
-        "k_setting": current_app.config["RECOMMENDER_K"],
+        "rating_steps": scale_steps(settings.rating_scale),
+        "rating_scale": settings.rating_scale,
+        "k_setting": settings.k,
     }

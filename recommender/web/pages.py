@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import current_app, render_template, request
+from flask import render_template, request
 from flask_login import current_user, login_required
 
 from recommender.extensions import db
 from recommender.services import catalogue, explanations, onboarding
+from recommender.settings import current_settings
 from recommender.web.common import int_arg, recommender, text_arg, user_id
 
 bp = APIBlueprint("pages", __name__, enable_openapi=False)
@@ -17,7 +18,7 @@ FIRST_RECOMMENDATIONS = 5
 
 def progress_context() -> dict[str, object]:
     """The signed-in user's onboarding progress and, once unlocked, their first recommendations."""
-    k = current_app.config["RECOMMENDER_K"]
+    k = current_settings().k
     progress = onboarding.progress(onboarding.ratings_count(db.session, user_id()), k)
     first = []
     if progress["unlocked"]:
@@ -46,7 +47,7 @@ def index() -> str:
         yours = onboarding.user_ratings(db.session, user_id(), movie_ids)
         predicted = explanations.predictions_for(recommender(), db.session, user_id(), movie_ids)
         count = onboarding.ratings_count(db.session, user_id())
-        progress = onboarding.progress(count, current_app.config["RECOMMENDER_K"])
+        progress = onboarding.progress(count, current_settings().k)
     return render_template(
         "index.html",
         result=result,
@@ -64,7 +65,7 @@ def index() -> str:
 @login_required
 def welcome() -> str:
     """Onboarding: rate a few well-known movies of different genres to unlock predictions."""
-    goal = current_app.config["RECOMMENDER_K"] + 1
+    goal = current_settings().k + 1
     # A few more than needed, so nobody is stuck with films they have not seen.
     movies = onboarding.starter_movies(db.session, max(goal + 4, 12))
     movie_ids = [movie["id"] for movie in movies]

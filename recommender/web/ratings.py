@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.services import catalogue, ratings
 from recommender.services.errors import DomainError, InvalidInput
+from recommender.settings import current_settings
 from recommender.web.auth import safe_next
 from recommender.web.common import int_arg, is_htmx, user_id
 from recommender.web.pages import progress_context
@@ -58,7 +58,7 @@ def rate(movie_id: int) -> Response | tuple[str, int]:
     try:
         value = _parse_rating(request.form.get("rating"))
         _, saved = ratings.rate_movie(
-            db.session, user_id(), movie_id, value, RatingScale.from_config(current_app.config)
+            db.session, user_id(), movie_id, value, current_settings().rating_scale
         )
     except DomainError as error:
         current = ratings.get_rating(db.session, user_id(), movie_id)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from flask.testing import FlaskClient
 
 from recommender.extensions import db
 from recommender.models import User
 from recommender.services import accounts
+from recommender.settings import current_settings
 
 PASSWORD = "correct horse battery"
 
@@ -42,7 +42,7 @@ def admin_headers(client: FlaskClient, username: str = "admin") -> dict[str, str
         username,
         PASSWORD,
         is_admin=True,
-        hash_method=current_app.config["PASSWORD_HASH_METHOD"],
+        hash_method=current_settings().password_hash_method,
     )
     return bearer(sign_in(client, username))
 

@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from recommender.config import load_config
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.models import ImportRun, Movie, Rating, User
+from recommender.settings import load_settings
 from tests.api.helpers import assert_error, user_id
+from tests.conftest import change_settings
 from tests.factories import make_movie
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "catalogue"
@@ -151,8 +153,9 @@ def test_a_json_body_over_the_limit_is_413_too(app, client):
 
 
 def test_max_upload_mb_sets_the_request_size_limit():
-    assert load_config({"RECOMMENDER_ENV": "testing"})["MAX_CONTENT_LENGTH"] == 50 * 1024**2
-    config = load_config({"RECOMMENDER_ENV": "testing", "MAX_UPLOAD_MB": "3"})
+    default = load_settings({"RECOMMENDER_ENV": "testing"}).flask_config()
+    assert default["MAX_CONTENT_LENGTH"] == 50 * 1024**2
+    config = load_settings({"RECOMMENDER_ENV": "testing", "MAX_UPLOAD_MB": "3"}).flask_config()
     assert config["MAX_CONTENT_LENGTH"] == 3 * 1024**2
 
 
@@ -192,7 +195,7 @@ def test_stats_count_everything_and_bin_every_step_of_the_scale(client, admin):
 
 
 def test_stats_on_an_empty_site_have_every_bin_at_zero(app, client, admin):
-    app.config.update(RATING_MIN=1.0, RATING_MAX=10.0, RATING_STEP=1.0)
+    change_settings(app, rating_scale=RatingScale(1.0, 10.0, 1.0))
     body = client.get("/api/v1/admin/stats", headers=admin).get_json()
     assert (body["users"], body["movies"], body["ratings"]) == (1, 0, 0)
     assert body["rating_histogram"] == [{"rating": float(r), "count": 0} for r in range(1, 11)]

@@ -7,11 +7,13 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from recommender.config import ConfigError, load_config
+from recommender.app import create_app
 from recommender.extensions import db
 from recommender.models import ApiToken, User, utcnow
 from recommender.services import accounts
+from recommender.settings import ConfigError, load_settings
 from tests.api.helpers import PASSWORD, assert_error, auth_headers, bearer, sign_in
+from tests.conftest import make_environ
 
 ME = "/api/v1/me/ratings"
 
@@ -96,8 +98,9 @@ def test_token_is_issued_for_right_credentials_and_opens_the_api(client):
     assert len(stored) == 1 and body["token"] not in stored[0]
 
 
-def test_token_lasts_the_configured_number_of_hours(app, client):
-    app.config["TOKEN_TTL_HOURS"] = 2
+def test_token_lasts_the_configured_number_of_hours(app, database_url):
+    two_hours = create_app(environ=make_environ(database_url), config={"TOKEN_TTL_HOURS": 2})
+    client = two_hours.test_client()
     register(client)
     before = utcnow()
     body = client.post(
@@ -105,15 +108,17 @@ def test_token_lasts_the_configured_number_of_hours(app, client):
     ).get_json()
     expires_at = dt.datetime.fromisoformat(body["expires_at"])
     assert dt.timedelta(hours=2) <= expires_at - before < dt.timedelta(hours=2, minutes=1)
+    with two_hours.app_context():
+        db.engine.dispose()
 
 
 def test_token_lifetime_defaults_to_thirty_days_and_reads_token_ttl_hours():
-    assert load_config({"RECOMMENDER_ENV": "testing"})["TOKEN_TTL_HOURS"] == 720
+    assert load_settings({"RECOMMENDER_ENV": "testing"}).token_ttl_hours == 720
     assert (
-        load_config({"RECOMMENDER_ENV": "testing", "TOKEN_TTL_HOURS": "1"})["TOKEN_TTL_HOURS"] == 1
+        load_settings({"RECOMMENDER_ENV": "testing", "TOKEN_TTL_HOURS": "1"}).token_ttl_hours == 1
     )
     with pytest.raises(ConfigError, match="TOKEN_TTL_HOURS must be at least 1, got 0"):
-        load_config({"RECOMMENDER_ENV": "testing", "TOKEN_TTL_HOURS": "0"})
+        load_settings({"RECOMMENDER_ENV": "testing", "TOKEN_TTL_HOURS": "0"})
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,11 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.models import Rating
 from tests.api.helpers import assert_error, ratings_version, user_id
+from tests.conftest import change_settings
 from tests.factories import make_movie
 
 RATINGS = "/api/v1/me/ratings"
@@ -215,7 +217,7 @@ def test_every_route_needs_a_token(client, method, path):
 
 
 def test_the_scale_comes_from_the_settings(app, client, alice, movies):
-    app.config.update(RATING_MIN=1.0, RATING_MAX=10.0, RATING_STEP=1.0)
+    change_settings(app, rating_scale=RatingScale(1.0, 10.0, 1.0))
     assert rate(client, alice, movies[0].id, 10).status_code == 201
     error = assert_error(rate(client, alice, movies[1].id, 4.5), 422, "invalid_input")
     assert "multiple of 1 from 1" in error["message"]

@@ -8,7 +8,7 @@ import socket
 import pytest
 import redis
 
-from recommender import create_app
+from recommender.app import create_app
 from recommender.extensions import db
 from recommender.services import accounts
 from tests.conftest import make_environ

@@ -106,7 +106,16 @@ def test_console_script_reports_a_configuration_error_cleanly():
 def test_the_same_commands_work_under_flask_app_recommender(database_url):
     env = {**os.environ, "RECOMMENDER_ENV": "testing", "DATABASE_URL": database_url}
     result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "recommender", "import", "catalogue", "--help"],
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "recommender.app",
+            "import",
+            "catalogue",
+            "--help",
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_migrate import upgrade
 
-from recommender import create_app
+from recommender.app import create_app
 from recommender.extensions import db
 from tests.api.helpers import auth_headers
 from tests.conftest import make_environ

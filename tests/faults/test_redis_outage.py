@@ -7,7 +7,7 @@ import logging
 
 import redis
 
-from recommender import create_app
+from recommender.app import create_app
 from recommender.extensions import db
 from tests.api.helpers import auth_headers
 from tests.conftest import make_environ

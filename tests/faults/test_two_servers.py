@@ -23,7 +23,7 @@ import redis
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from recommender import create_app
+from recommender.app import create_app
 from recommender.extensions import db
 from recommender.services import accounts
 from tests.conftest import unavailable

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from recommender import create_app
+from recommender.app import create_app
 from recommender.extensions import db
 from tests.conftest import make_environ
 

@@ -19,12 +19,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.importers import catalogue as catalogue_import
 from recommender.models import Rating
 from recommender.services import accounts
 from recommender.services.ratings import rate_movie
+from recommender.settings import app_settings
 from tests.api.helpers import PASSWORD, bearer, sign_in
 from tests.factories import make_movie
 from tests.web.conftest import csrf_token
@@ -164,7 +164,7 @@ class World:
 @pytest.fixture
 def world(app: Flask) -> World:
     """Alice with four ratings (above k = 3), bob with none, an administrator, an import run."""
-    hash_method = app.config["PASSWORD_HASH_METHOD"]
+    hash_method = app_settings(app).password_hash_method
     movies = [make_movie(f"Film {i}", 1980 + i, ("Drama",), imdb_rating=6.5) for i in range(8)]
     users = {
         role: accounts.create_user(
@@ -172,7 +172,7 @@ def world(app: Flask) -> World:
         )
         for role, name in USERNAMES.items()
     }
-    scale = RatingScale.from_config(app.config)
+    scale = app_settings(app).rating_scale
     for movie, stars in zip(movies[:4], (4.0, 2.0, 5.0, 3.0), strict=True):
         rate_movie(db.session, users["user"].id, movie.id, stars, scale)
     seed = io.BytesIO(GOOD_CSV.replace(b"Matrix", b"Seed"))

@@ -9,16 +9,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from recommender.config import ConfigError, load_config
 from recommender.extensions import db
 from recommender.services import accounts
+from recommender.settings import ConfigError, app_settings, load_settings
 from tests.web.conftest import PASSWORD
 
 
 def sign_in_remembered(app: Flask, base_url: str) -> dict[str, str]:
     """Sign in through the form with "keep me signed in"; return the Set-Cookie header by name."""
     accounts.create_user(
-        db.session, "alice", PASSWORD, hash_method=app.config["PASSWORD_HASH_METHOD"]
+        db.session, "alice", PASSWORD, hash_method=app_settings(app).password_hash_method
     )
     client = app.test_client()
     token = csrf_token_at(client, base_url)
@@ -69,7 +69,7 @@ def test_cookies_are_secure_in_production(make_app):
 
 @pytest.mark.parametrize("env_name", ["development", "testing", "production"])
 def test_cookie_settings_for_each_environment(env_name):
-    config = load_config({"RECOMMENDER_ENV": env_name, "SECRET_KEY": "k"})
+    config = load_settings({"RECOMMENDER_ENV": env_name, "SECRET_KEY": "k"}).flask_config()
     production = env_name == "production"
     for prefix in ("SESSION", "REMEMBER"):
         assert config[f"{prefix}_COOKIE_HTTPONLY"] is True
@@ -80,4 +80,4 @@ def test_cookie_settings_for_each_environment(env_name):
 @pytest.mark.parametrize("environ", [{}, {"RECOMMENDER_ENV": "production", "SECRET_KEY": ""}])
 def test_production_refuses_to_start_without_a_secret_key(environ):
     with pytest.raises(ConfigError, match="SECRET_KEY must be set in production"):
-        load_config(environ)
+        load_settings(environ)

@@ -11,9 +11,9 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from recommender.config import ConfigError, load_config
 from recommender.extensions import db
 from recommender.services import accounts
+from recommender.settings import ConfigError, app_settings, load_settings
 from tests.api.helpers import PASSWORD, assert_error
 from tests.conftest import unavailable
 from tests.web.conftest import csrf_token
@@ -38,14 +38,16 @@ def wrong_password(client: FlaskClient):
 
 def create_alice(app: Flask) -> None:
     accounts.create_user(
-        db.session, "alice", PASSWORD, hash_method=app.config["PASSWORD_HASH_METHOD"]
+        db.session, "alice", PASSWORD, hash_method=app_settings(app).password_hash_method
     )
 
 
 def test_the_test_config_leaves_limits_off_and_other_environments_on():
-    assert load_config({"RECOMMENDER_ENV": "testing"})["RATELIMIT_ENABLED"] is False
-    assert load_config({"RECOMMENDER_ENV": "development"})["RATELIMIT_ENABLED"] is True
-    assert load_config({"SECRET_KEY": "x"})["LOGIN_RATE_LIMIT"] == "10 per minute"
+    testing = load_settings({"RECOMMENDER_ENV": "testing"}).flask_config()
+    development = load_settings({"RECOMMENDER_ENV": "development"}).flask_config()
+    assert testing["RATELIMIT_ENABLED"] is False
+    assert development["RATELIMIT_ENABLED"] is True
+    assert load_settings({"SECRET_KEY": "x"}).login_rate_limit == "10 per minute"
 
 
 @pytest.mark.parametrize(
@@ -58,21 +60,24 @@ def test_the_test_config_leaves_limits_off_and_other_environments_on():
 )
 def test_malformed_limit_settings_name_the_variable(environ, message):
     with pytest.raises(ConfigError, match=message):
-        load_config({"RECOMMENDER_ENV": "development", **environ})
+        load_settings({"RECOMMENDER_ENV": "development", **environ})
 
 
 def test_limits_are_kept_in_redis_when_the_cache_is(tmp_path):
-    cache = load_config({"RECOMMENDER_ENV": "development", "CACHE_URL": "redis://h:6379/1"})
+    cache = load_settings(
+        {"RECOMMENDER_ENV": "development", "CACHE_URL": "redis://h:6379/1"}
+    ).flask_config()
     assert cache["RATELIMIT_STORAGE_URI"] == "redis://h:6379/1"
-    explicit = load_config(
+    explicit = load_settings(
         {
             "RECOMMENDER_ENV": "development",
             "CACHE_URL": "redis://h:6379/1",
             "RATELIMIT_STORAGE_URL": "redis://other:6379/2",
         }
-    )
+    ).flask_config()
     assert explicit["RATELIMIT_STORAGE_URI"] == "redis://other:6379/2"
-    assert load_config({"RECOMMENDER_ENV": "development"})["RATELIMIT_STORAGE_URI"] == "memory://"
+    development = load_settings({"RECOMMENDER_ENV": "development"}).flask_config()
+    assert development["RATELIMIT_STORAGE_URI"] == "memory://"
 
 
 def test_failed_api_sign_ins_past_the_limit_get_a_429_json_error(fresh_limited):

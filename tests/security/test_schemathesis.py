@@ -27,12 +27,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from recommender import create_app
-from recommender.engine.scale import RatingScale
+from recommender.app import create_app
 from recommender.extensions import db
 from recommender.importers import catalogue as catalogue_import
 from recommender.services import accounts
 from recommender.services.ratings import rate_movie
+from recommender.settings import app_settings
 from tests.api.helpers import PASSWORD, bearer, sign_in
 from tests.factories import make_movie
 
@@ -71,13 +71,13 @@ class Callers:
 @pytest.fixture
 def callers(app: Flask) -> Callers:
     """Twelve movies, a user with five ratings (above k = 3), an administrator and an import."""
-    hash_method = app.config["PASSWORD_HASH_METHOD"]
+    hash_method = app_settings(app).password_hash_method
     movies = [make_movie(f"Film {i}", 1980 + i, ("Drama",), imdb_rating=6.0) for i in range(12)]
     alice = accounts.create_user(db.session, "alice", PASSWORD, hash_method=hash_method)
     admin = accounts.create_user(
         db.session, "admin", PASSWORD, is_admin=True, hash_method=hash_method
     )
-    scale = RatingScale.from_config(app.config)
+    scale = app_settings(app).rating_scale
     for movie, stars in zip(movies[:5], (4.0, 2.5, 5.0, 1.0, 3.5), strict=True):
         rate_movie(db.session, alice.id, movie.id, stars, scale)
     report = catalogue_import.import_catalogue(db.session, FIXTURES / "good.csv", admin_id=admin.id)

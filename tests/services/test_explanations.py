@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from flask import Flask
 
-from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.services import accounts, explanations, onboarding, ratings
 from recommender.services.errors import Conflict, InvalidInput, NotFound
+from recommender.settings import app_settings
 from tests.factories import make_movie
 
 
@@ -28,7 +28,7 @@ def setup(app: Flask):
         for i in range(30)
     ]
     user = accounts.create_user(db.session, "alice", "password123", hash_method="pbkdf2:sha256:1")
-    scale = RatingScale.from_config(app.config)
+    scale = app_settings(app).rating_scale
     for movie, value in zip(movies[:7], (4, 2.5, 5, 1, 3.5, 4.5, 2), strict=True):
         ratings.rate_movie(db.session, user.id, movie.id, value, scale)
     return app.extensions["recommender"], user.id, movies

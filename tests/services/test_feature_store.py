@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.models import FeatureSet, Movie, Rating, User
-from recommender.services.feature_store import BaselineSettings, FeatureStore
+from recommender.services.feature_store import FeatureStore
 from tests.factories import make_movie
 
-SCALE = BaselineSettings(rating_min=0.5, rating_max=5.0)
+SCALE = RatingScale(0.5, 5.0, 0.5)
 
 
 @pytest.fixture

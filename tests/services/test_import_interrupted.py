@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import Flask
 
-from recommender import create_app
+from recommender.app import create_app
 from recommender.extensions import db
 from recommender.importers.runs import fail_interrupted_runs, process_alive
 from recommender.models import ImportRun, Movie, MovieExternalId, Rating, User, utcnow

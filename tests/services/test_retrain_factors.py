@@ -3,19 +3,23 @@ feature version, and the recommendation service then predicts over them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from recommender.engine.evaluate import ModelConfig
 from recommender.engine.factors import FactorSettings
 from recommender.engine.predictor import SIMILARITY_WEIGHTS
+from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.models import Rating, User
-from recommender.services.feature_store import BaselineSettings, FactorPolicy, FeatureStore
+from recommender.services.feature_store import FactorPolicy, FeatureKind, FeatureStore
 from recommender.services.recommendations import build_recommender
+from recommender.settings import app_settings
 from tests.factories import make_movie
 
-SCALE = BaselineSettings(rating_min=0.5, rating_max=5.0)
+SCALE = RatingScale(0.5, 5.0, 0.5)
 POLICY = FactorPolicy(
     min_ratings=100,
     min_users=10,
@@ -77,6 +81,12 @@ def test_too_few_users_stay_on_catalogue_features(two_tastes):
     assert features.columns[0] != "factor_0"
 
 
+def test_the_store_tells_learned_factors_from_catalogue_features(two_tastes):
+    store = FeatureStore(SCALE, check_seconds=0, factors=POLICY)
+    assert store.kind(db.session, store.current(db.session)) is FeatureKind.CATALOGUE
+    assert store.kind(db.session, store.rebuild(db.session)) is FeatureKind.FACTORS
+
+
 def test_a_catalogue_change_on_the_request_path_does_not_learn(two_tastes):
     features = FeatureStore(SCALE, check_seconds=0, factors=POLICY).current(db.session)
     assert features.columns[0] != "factor_0"  # only retrain learns (it may take a while)
@@ -84,7 +94,7 @@ def test_a_catalogue_change_on_the_request_path_does_not_learn(two_tastes):
 
 def test_recommendations_predict_over_the_learned_features(app, two_tastes):
     movie_ids, _ = two_tastes
-    recommender = build_recommender({**app.config, "FACTOR_MIN_RATINGS": 100})
+    recommender = build_recommender(replace(app_settings(app), factor_min_ratings=100))
     recommender.feature_store.factors = POLICY
     recommender.feature_store.rebuild(db.session)
     # A new user who loves the first taste: 8 ratings, above k = 3.

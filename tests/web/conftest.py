@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from recommender.extensions import db
 from recommender.models import Movie
 from recommender.services import accounts
+from recommender.settings import app_settings
 from tests.factories import make_movie
 
 PASSWORD = "correct horse battery"
@@ -32,7 +33,7 @@ def sign_in(app: Flask, username: str, *, admin: bool = False) -> FlaskClient:
         username,
         PASSWORD,
         is_admin=admin,
-        hash_method=app.config["PASSWORD_HASH_METHOD"],
+        hash_method=app_settings(app).password_hash_method,
     )
     client = app.test_client()
     response = client.post(

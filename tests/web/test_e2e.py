@@ -18,7 +18,7 @@ from flask import Flask
 from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
-from recommender import create_app
+from recommender.app import create_app
 from recommender.extensions import db
 from recommender.services import accounts
 from tests.conftest import make_environ, unavailable
