@@ -200,9 +200,7 @@ def evaluate(
             if dataset is not None:
                 data = evaluation.load_dataset_ratings(dataset)
             else:
-                data = evaluation.load_database_ratings(
-                    db.session, config["RATING_MIN"], config["RATING_MAX"]
-                )
+                data = evaluation.load_database_ratings(db.session, RatingScale.from_config(config))
             if task == "regress":
                 report = engine.cross_validate(data, ks, folds, seed, progress=progress)
             else:

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from recommender.engine.evaluate import EvaluationReport, RatingsData
+from recommender.engine.scale import RatingScale
 from recommender.models import Rating
 from recommender.services.errors import InvalidInput
 
@@ -153,7 +154,7 @@ def load_dataset_ratings(path: Path) -> RatingsData:
     return RatingsData.from_ids(np.array(users), np.array(items), np.array(values))
 
 
-def load_database_ratings(session: Session, rating_min: float, rating_max: float) -> RatingsData:
+def load_database_ratings(session: Session, scale: RatingScale) -> RatingsData:
     """Every rating in the database (user and movie ids as stored), on the app's scale."""
     rows = session.execute(sa.select(Rating.user_id, Rating.movie_id, Rating.rating)).all()
     if not rows:
@@ -163,8 +164,7 @@ def load_database_ratings(session: Session, rating_min: float, rating_max: float
         array[:, 0].astype(np.int64),
         array[:, 1].astype(np.int64),
         array[:, 2],
-        rating_min,
-        rating_max,
+        scale,
     )
 
 

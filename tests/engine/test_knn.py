@@ -11,7 +11,7 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from recommender.engine import _search
 from recommender.engine.distances import METRICS
-from recommender.engine.knn import KNNClassifier, KNNRegressor
+from recommender.engine.knn import KNNClassifier, KNNRegressor, neighbor_weights
 
 
 def similarity(d: np.ndarray) -> np.ndarray:
@@ -491,8 +491,6 @@ def test_private_selection_flags_float32_group_ties_as_unresolved() -> None:
 
 
 def test_public_neighbor_weights_are_the_weights_predict_uses():
-    from recommender.engine.knn import neighbor_weights
-
     rng = np.random.default_rng(7)
     X, y, query = rng.random((30, 4)), rng.random(30), rng.random((5, 4))
     model = KNNRegressor(n_neighbors=4, weights="distance").fit(X, y)
