@@ -37,6 +37,7 @@ from recommender.engine.predictor import (
     PredictorSettings,
     UserRatings,
     engine_weights,
+    is_personal,
     item_baselines,
     predict_for_rows,
     settings_for,
@@ -460,7 +461,7 @@ def cross_validate_classifier(
             rows = train_items[train_bounds[user] : train_bounds[user + 1]]
             labels = train_good[train_bounds[user] : train_bounds[user + 1]]
             for j, k in enumerate(ks):
-                if len(rows) > k:
+                if is_personal(len(rows), k):
                     clf = KNNClassifier(n_neighbors=k, weights=weights).fit(matrix[rows], labels)
                     predicted[j, at] = clf.predict(matrix[items[at]])
         actual = data.ratings[test_idx] >= threshold

@@ -53,15 +53,6 @@ def item_baselines(
     return (rating_sums + damping * anchor) / (rating_counts + damping), global_mean
 
 
-# (matrix row, the user's rating, distance, share of the prediction)
-Neighbour = tuple[int, float, float, float]
-
-# A cached row takes a new rating when the rating lies within its k-th distance. The screen
-# for that is approximate (float rounding of ||a||^2 - 2ab + ||b||^2); this slack makes it err
-# towards looking closer, and the exact distances decide.
-_SCREEN_SLACK = 1e-6
-
-
 def is_personal(ratings_count: int, k: int) -> bool:
     """Whether a user with ``ratings_count`` ratings gets KNN predictions (more than k) rather
     than cold start."""
@@ -73,7 +64,7 @@ def personal_goal(k: int) -> int:
     return k + 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class UserRatings:
     """One user's ratings: catalogue matrix rows and the ratings, in ascending row order.
 
@@ -258,6 +249,10 @@ def engine_weights(name: str) -> str | WeightsCallable:
 def settings_for(features: CatalogueFeatures, settings: PredictorSettings) -> PredictorSettings:
     """``settings`` with the options the feature version asks for."""
     return features.predictor_options.apply(settings)
+
+
+# (matrix row, the user's rating, distance, share of the prediction)
+Neighbour = tuple[int, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -488,6 +483,12 @@ def update_predictions(
         neighbour_dist,
         predicted,
     )
+
+
+# A cached row takes a new rating when the rating lies within its k-th distance. The screen
+# for that is approximate (float rounding of ||a||^2 - 2ab + ||b||^2); this slack makes it err
+# towards looking closer, and the exact distances decide.
+_SCREEN_SLACK = 1e-6
 
 
 def _maybe_within(
