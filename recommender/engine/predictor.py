@@ -111,6 +111,7 @@ class PredictorSettings:
     """How predictions are made; built from the app's settings by the caller."""
 
     k: int
+    # Predictions never leave the scale (they are clipped to its range).
     scale: RatingScale
     metric: str = "euclidean"
     # "uniform", "distance" (1/d) or a similarity weight of SIMILARITY_WEIGHTS ("cosine2":
