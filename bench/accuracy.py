@@ -3,7 +3,8 @@
 5-fold cross-validation (our seeded folds, shared by every contender) of:
 
 * ``ours``          the service's per-user KNN (engine/predictor.py) over item factors learned
-  from the training fold only (engine/evaluate.py with its default ModelConfig), at ``--k``;
+  from the training fold only (engine/evaluate.py with the default ModelConfig of
+  engine/model_config.py), at ``--k``;
 * ``BaselineOnly``  surprise's ALS baselines (mu + b_u + b_i);
 * ``KNNBaseline``   item-based, pearson_baseline similarity (surprise's best KNN, k = 40);
 * ``SVD``           surprise's biased SVD (SGD, 100 factors);
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from recommender.datasets import fetch_ml100k  # noqa: E402
 from recommender.engine import evaluate as ev  # noqa: E402
 from recommender.engine.factors import FactorSettings  # noqa: E402
+from recommender.engine.model_config import ModelConfig  # noqa: E402
 from recommender.services.evaluation import load_dataset_ratings  # noqa: E402
 
 
@@ -59,7 +61,7 @@ def run_surprise(make, data: ev.RatingsData, train_idx, test_idx) -> dict[str, f
     from surprise import Dataset, Reader
 
     raw_ids = [str(u) for u in data.user_ids], [str(i) for i in data.item_ids]
-    dataset = Dataset(Reader(rating_scale=(data.rating_min, data.rating_max)))
+    dataset = Dataset(Reader(rating_scale=(data.scale.minimum, data.scale.maximum)))
 
     def rows(idx):
         return [
@@ -81,7 +83,7 @@ def run_surprise(make, data: ev.RatingsData, train_idx, test_idx) -> dict[str, f
     return {"rmse": ev.rmse(est, true), "mae": ev.mae(est, true), "fit": fit, "predict": predict}
 
 
-def run_ours(data, train_idx, test_idx, k: int, config: ev.ModelConfig) -> dict[str, float]:
+def run_ours(data, train_idx, test_idx, k: int, config: ModelConfig) -> dict[str, float]:
     model = ev.train(data, train_idx, config)
     start = time.perf_counter()
     predicted, _ = ev.predict_pairs(
@@ -102,7 +104,7 @@ def select(data: ev.RatingsData) -> None:
     train_idx, test_idx = ev.train_test_split(len(data), 0.2, seed=0)
     inner_train, inner_valid = ev.train_test_split(len(train_idx), 0.2, seed=1)
     inner_train, inner_valid = train_idx[inner_train], train_idx[inner_valid]
-    base = ev.ModelConfig()
+    base = ModelConfig()
     grid = {
         "cos^2, shrink 0, no user offset": dataclasses.replace(
             base, shrinkage=0.0, user_offset=False
@@ -163,7 +165,7 @@ def main() -> None:
     for number, (train_idx, test_idx) in enumerate(splits, start=1):
         for name, make in contenders.items():
             if make is None:
-                result = run_ours(data, train_idx, test_idx, args.k, ev.ModelConfig())
+                result = run_ours(data, train_idx, test_idx, args.k, ModelConfig())
             else:
                 result = run_surprise(make, data, train_idx, test_idx)
             results[name].append(result)

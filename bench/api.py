@@ -39,6 +39,7 @@ from flask_migrate import upgrade  # noqa: E402
 
 from recommender.app import create_app  # noqa: E402
 from recommender.engine.predictor import (  # noqa: E402
+    UserRatings,
     compute_predictions,
     update_predictions,
 )
@@ -176,18 +177,18 @@ def incremental_against_full(environ: dict[str, str], repeats: int) -> tuple[flo
         recommender = app.extensions["recommender"]
         features = recommender.feature_store.current(db.session)
         user_id = db.session.scalar(sa.select(User.id).where(User.username == "bench"))
-        rows, values = recommender._ratings(db.session, user_id, features)
+        ratings = recommender.user_ratings(db.session, user_id, features)
         settings = recommender.settings
-        previous = compute_predictions(features, rows[:-1], values[:-1], settings)
+        # The user as they were before their last-rated movie (highest row) was rated.
+        before = UserRatings(ratings.rows[:-1], ratings.values[:-1])
+        previous = compute_predictions(features, before, settings)
         full_times, incremental_times = [], []
         for _ in range(repeats):
             started = time.perf_counter()
-            full = compute_predictions(features, rows, values, settings)
+            full = compute_predictions(features, ratings, settings)
             full_times.append(time.perf_counter() - started)
             started = time.perf_counter()
-            updated = update_predictions(
-                features, previous, rows, values, settings, ratings_version=2
-            )
+            updated = update_predictions(features, previous, ratings, settings, ratings_version=2)
             incremental_times.append(time.perf_counter() - started)
         kept = np.isin(previous.unrated_rows, updated.unrated_rows)
         stale = int((previous.neighbour_rows[kept] != updated.neighbour_rows).any(axis=1).sum())

@@ -208,7 +208,7 @@ def evaluate(
             if dataset is not None:
                 data = evaluation.load_dataset_ratings(dataset)
             else:
-                data = evaluation.load_database_ratings(db.session, scale.minimum, scale.maximum)
+                data = evaluation.load_database_ratings(db.session, scale)
             if task == "regress":
                 report = cross_validate(data, ks, folds, seed, progress=progress)
             else:

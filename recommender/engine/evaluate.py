@@ -23,22 +23,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recommender.engine.factors import FactorSettings, fit_factors, item_feature_columns
+from recommender.engine.factors import fit_factors, item_feature_columns
 from recommender.engine.knn import KNNClassifier
+from recommender.engine.model_config import ModelConfig
 from recommender.engine.predictor import (
-    ITEM_DAMPING,
     CatalogueFeatures,
     PredictorSettings,
+    UserRatings,
     engine_weights,
+    is_personal,
     item_baselines,
     predict_for_rows,
+    settings_for,
 )
+from recommender.engine.scale import RatingScale
 
 GOOD_RATING = 4.0  # "good movie" for the classifier: a user rating of at least this
 
@@ -52,8 +56,7 @@ class RatingsData:
     ratings: NDArray[np.float64]
     user_ids: NDArray[np.int64]
     item_ids: NDArray[np.int64]
-    rating_min: float
-    rating_max: float
+    scale: RatingScale
 
     @classmethod
     def from_ids(
@@ -61,10 +64,10 @@ class RatingsData:
         user_ids: Sequence[int] | NDArray[np.int64],
         item_ids: Sequence[int] | NDArray[np.int64],
         ratings: Sequence[float] | NDArray[np.float64],
-        rating_min: float | None = None,
-        rating_max: float | None = None,
+        scale: RatingScale | None = None,
     ) -> RatingsData:
-        """Index the ids (ascending); the scale defaults to the ratings' own range."""
+        """Index the ids (ascending); the scale defaults to the ratings' own range, in steps of
+        the smallest gap between two distinct ratings (1 when all are equal)."""
         values = np.asarray(ratings, dtype=np.float64)
         if values.size == 0:
             raise ValueError("Expected at least one rating, got none")
@@ -74,9 +77,11 @@ class RatingsData:
         iids, items = np.unique(np.asarray(item_ids, dtype=np.int64), return_inverse=True)
         if not (len(users) == len(items) == len(values)):
             raise ValueError("Expected user ids, item ids and ratings of the same length")
-        lo = float(values.min()) if rating_min is None else rating_min
-        hi = float(values.max()) if rating_max is None else rating_max
-        return cls(users.astype(np.intp), items.astype(np.intp), values, uids, iids, lo, hi)
+        if scale is None:
+            distinct = np.unique(values)
+            step = float(np.diff(distinct).min()) if len(distinct) > 1 else 1.0
+            scale = RatingScale(float(distinct[0]), float(distinct[-1]), step)
+        return cls(users.astype(np.intp), items.astype(np.intp), values, uids, iids, scale)
 
     @property
     def n_users(self) -> int:
@@ -154,35 +159,6 @@ def best_k(curve: dict[int, float], higher_is_better: bool = False) -> int:
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Item features and predictor options; defaults are the configuration chosen on ML-100K
-    by validation inside the training data (see ``bench/accuracy.py``)."""
-
-    factors: FactorSettings = field(
-        default_factory=lambda: FactorSettings(n_factors=50, reg=0.1, n_iterations=10)
-    )
-    bias_weight: float = 1.0
-    weights: str = "cosine2"
-    shrinkage: float = 1.0
-    user_offset: bool = True
-    user_damping: float = 10.0
-    item_damping: float = ITEM_DAMPING
-
-    def predictor_options(self) -> dict[str, Any]:
-        """The PredictorSettings fields a learned feature version asks for."""
-        return {
-            "metric": "euclidean",
-            "weights": self.weights,
-            "shrinkage": self.shrinkage,
-            "user_offset": self.user_offset,
-            "user_damping": self.user_damping,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
 class TrainedModel:
     features: CatalogueFeatures
     global_mean: float
@@ -215,7 +191,7 @@ def train(data: RatingsData, train_idx: NDArray[np.intp], config: ModelConfig) -
     )
 
     def factor_prediction(u: NDArray[np.intp], i: NDArray[np.intp]) -> NDArray[np.float64]:
-        return np.clip(factors.predict(u, i), data.rating_min, data.rating_max)
+        return data.scale.clip(factors.predict(u, i))
 
     return TrainedModel(features, global_mean, factor_prediction, time.perf_counter() - start)
 
@@ -239,7 +215,7 @@ def predict_pairs(
     Each user's rated rows are their training ratings. Returns ``(predicted, cold)``, both of
     shape ``(len(ks), n_pairs)``; ``cold`` marks the pairs answered by cold start.
     """
-    settings = PredictorSettings(k=max(ks), rating_min=data.rating_min, rating_max=data.rating_max)
+    settings = PredictorSettings(k=max(ks), scale=data.scale)
     predicted = np.empty((len(ks), len(users)))
     cold = np.zeros((len(ks), len(users)), dtype=bool)
     train_order, train_bounds = _by_user(data.users[train_idx], data.n_users)
@@ -249,8 +225,9 @@ def predict_pairs(
     for user in np.flatnonzero(np.diff(query_bounds)):
         at = query_order[query_bounds[user] : query_bounds[user + 1]]
         lo, hi = train_bounds[user], train_bounds[user + 1]
+        ratings = UserRatings(train_items[lo:hi], train_values[lo:hi])
         values, user_cold = predict_for_rows(
-            model.features, train_items[lo:hi], train_values[lo:hi], items[at], settings, tuple(ks)
+            model.features, ratings, items[at], settings, tuple(ks)
         )
         predicted[:, at] = values
         cold[:, at] = user_cold[:, None]
@@ -348,16 +325,16 @@ def _baseline_scores(
 ) -> dict[str, NDArray[np.float64]]:
     """Each baseline's predictions for the test pairs."""
     users, items = data.users[test_idx], data.items[test_idx]
-    lo, hi = data.rating_min, data.rating_max
     base = model.features.item_baseline
     residual = data.ratings[train_idx] - base[data.items[train_idx]]
     n_u = np.bincount(data.users[train_idx], minlength=data.n_users)
-    damping = float(model.features.predictor_options.get("user_damping", 10.0))
+    # The cold-start offset's damping, as the predictor would use it (k plays no part).
+    damping = settings_for(model.features, PredictorSettings(k=1, scale=data.scale)).user_damping
     offset = np.bincount(data.users[train_idx], residual, data.n_users) / (n_u + damping)
     return {
-        "global_mean": np.full(len(test_idx), np.clip(model.global_mean, lo, hi)),
-        "item_mean": np.clip(base[items], lo, hi),
-        "baseline": np.clip(base[items] + offset[users], lo, hi),
+        "global_mean": np.full(len(test_idx), data.scale.clip(model.global_mean)),
+        "item_mean": data.scale.clip(base[items]),
+        "baseline": data.scale.clip(base[items] + offset[users]),
         "factors": model.factor_prediction(users, items),
     }
 
@@ -484,7 +461,7 @@ def cross_validate_classifier(
             rows = train_items[train_bounds[user] : train_bounds[user + 1]]
             labels = train_good[train_bounds[user] : train_bounds[user + 1]]
             for j, k in enumerate(ks):
-                if len(rows) > k:
+                if is_personal(len(rows), k):
                     clf = KNNClassifier(n_neighbors=k, weights=weights).fit(matrix[rows], labels)
                     predicted[j, at] = clf.predict(matrix[items[at]])
         actual = data.ratings[test_idx] >= threshold
@@ -575,7 +552,7 @@ def fit_and_predict(
     i = np.searchsorted(data.item_ids, item_ids)
     known_u = (u < data.n_users) & (data.user_ids[np.minimum(u, data.n_users - 1)] == user_ids)
     known_i = (i < data.n_items) & (data.item_ids[np.minimum(i, data.n_items - 1)] == item_ids)
-    predicted = np.full(len(user_ids), np.clip(model.global_mean, data.rating_min, data.rating_max))
+    predicted = np.full(len(user_ids), data.scale.clip(model.global_mean))
     cold = np.ones(len(user_ids), dtype=bool)
     ok = known_u & known_i
     if ok.any():
@@ -583,9 +560,7 @@ def fit_and_predict(
         predicted[ok] = values[0]
         cold[ok] = was_cold[0]
     only_item = ~known_u & known_i
-    predicted[only_item] = np.clip(
-        model.features.item_baseline[i[only_item]], data.rating_min, data.rating_max
-    )
+    predicted[only_item] = data.scale.clip(model.features.item_baseline[i[only_item]])
     return predicted, cold
 
 

@@ -2,67 +2,39 @@
 
 :class:`KNNRegressor` and :class:`KNNClassifier` give the same answers as scikit-learn's
 ``KNeighborsRegressor`` / ``KNeighborsClassifier`` with ``algorithm="brute"`` for the same
-``n_neighbors``, ``weights`` and ``metric``, except for one deliberate difference: a classifier
-vote tie goes to the label of the *closest* neighbour among the tied labels (scikit-learn takes
-the smallest label).
+``n_neighbors``, ``weights`` and ``metric`` (scikit-learn's metric aliases and ``weights=None``
+included), except for two deliberate differences: a classifier vote tie goes to the label of the
+*closest* neighbour among the tied labels (scikit-learn takes the smallest label), and samples
+at equal distance are taken in our own order (below), which scikit-learn does not promise.
 
-How a block of queries is answered
-----------------------------------
-Queries are processed in blocks of rows, so memory is bounded whatever the catalogue size and
-the full distance matrix is never materialised: keys are computed by one matrix product per
-"outer" block of about 8 MiB (OpenBLAS is most efficient from ~1,000 rows on, and fewer calls
-mean fewer hand-offs to its threads) and selected in "inner" slices of up to 4 MiB whose
-per-row temporaries stay in cache (:mod:`recommender.engine.distances` holds the sizes).
-
-1. **Ranking keys.** A key monotone in the distance is computed for every (query, sample) pair
-   of the block. For the Euclidean metric it is :math:`\\|b\\|^2 - 2 a \\cdot b`, one matrix
-   product; the squared distance is ``key + ||a||^2`` and square roots are taken for the ``k``
-   selected pairs only.
-2. **Selection of the k smallest keys per row** (:func:`_select_smallest`). ``argpartition``
-   over whole rows dominated the run time, so once rows are a few times wider than k the
-   columns are split into ``G`` strided groups of ``g`` columns and:
-
-   * the minimum of each group is taken (``g - 1`` vectorised ``np.minimum`` passes, the only
-     full pass over the keys);
-   * ``U``, the k-th smallest group minimum, bounds the k-th smallest key from above (k groups
-     each hold a key ``<= U``), and the k nearest samples all lie in the k groups with the
-     smallest minima (any key of another group is ``>= its minimum > U``). The minima are
-     ranked in float32, which sorts twice as fast; rounding is monotone, so this stays exact
-     (a float32 tie just makes the row unresolved, see 3.);
-   * only those ``k * g`` candidates (plus the ``n mod g`` tail columns) are gathered and
-     sorted, in float64.
-
-   ``G`` is about ``max(192, sqrt(k n))`` (:func:`_group_size`): for ``n = 1000, k = 20``,
-   166 group minima and then 124 candidates per row are sorted instead of 1,000 keys.
-3. **Boundary checks.** The ``(k+1)``-th smallest key is found on the way. A row is
-   *unresolved* when it is within the key tolerance of the k-th (a tie, or a near-tie that
-   rounding could flip), when a selected squared distance is within the tolerance of zero (the
-   query may equal a sample) and, for sorted output, when two selected keys are within the
-   tolerance of each other. Unresolved rows are redone exactly (:func:`_resolve_exactly`):
-   every sample whose key is within the tolerance of the k-th becomes a candidate, candidates
-   get their distance by the direct formula, and the k smallest are taken in the order
-   (distance, training index).
+The neighbour search itself (ranking keys, the grouped selection of the k smallest, the
+exact re-evaluation of near-ties) is in :mod:`recommender.engine._search`; this module holds the
+estimators, their validation and the weights.
 
 Ties in distance
 ----------------
 The neighbours of a query are the k samples with the smallest distances; among equal
-distances the lower training index comes first (what scikit-learn's brute force does in
-practice), and ``kneighbors`` returns them nearest first. The Euclidean matrix product rounds
-each entry slightly differently (duplicated samples can come out one ulp apart and a query
-equal to a sample at a tiny non-zero distance), which is why near-ties and near-zero distances
-are re-evaluated directly: duplicated samples then have identical distances and a query equal
-to a sample is at distance exactly 0. Away from ties, the reported distances of one query can
-differ in the last bit depending on its position in a block (matrix-product rounding), but the
-selected neighbours do not.
+distances the lower training index comes first. That is our rule, chosen so that results are
+reproducible and the service's incremental updates can merge neighbour lists; scikit-learn's
+brute force does not follow it (with ``X = [[1, 0], [0, 1], [-1, 0], [0, -1], [1, 0]]``, query
+``[1, 0]`` and k = 3 it returns ``[0, 4, 3]``, we return ``[0, 4, 1]``). ``kneighbors`` returns
+the neighbours nearest first.
+
+The Euclidean matrix product rounds each entry slightly differently (duplicated samples can
+come out one ulp apart and a query equal to a sample at a tiny non-zero distance), which is why
+near-ties and near-zero distances are re-evaluated directly: duplicated samples then have
+identical distances and a query equal to a sample is at distance exactly 0. Away from ties, the
+reported distances of one query can differ in the last bit depending on its position in a block
+(matrix-product rounding), but the selected neighbours do not.
 
 Weights
 -------
-``"uniform"``: every neighbour counts 1. ``"distance"``: :math:`w = 1 / d`, except that when a
-query has neighbours at distance 0 those neighbours share the weight equally and the others get
-0 (no division by zero, no warning). A callable maps the ``(rows, k)`` distance array of a block
-to weights of the same shape; it is called once per block, so it must treat rows independently
-(``1 / (d + eps)`` or ``exp(-d)`` do). Weights must be finite and non-negative with a positive
-sum for every query.
+``"uniform"`` (or None, as in scikit-learn): every neighbour counts 1. ``"distance"``:
+:math:`w = 1 / d`, except that when a query has neighbours at distance 0 those neighbours share
+the weight equally and the others get 0 (no division by zero, no warning). A callable maps the
+``(rows, k)`` distance array of a block to weights of the same shape; it is called once per
+block, so it must treat rows independently (``1 / (d + eps)`` or ``exp(-d)`` do). Weights must
+be finite and non-negative with a positive sum for every query.
 
 Prediction: regressor :math:`\\hat y = \\sum_i w_i y_i / \\sum_i w_i`; classifier
 :math:`P(c) = \\sum_{i: y_i = c} w_i / \\sum_i w_i` and the predicted label is the arg-max, ties
@@ -71,21 +43,29 @@ Prediction: regressor :math:`\\hat y = \\sum_i w_i y_i / \\sum_i w_i`; classifie
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from recommender.engine import distances as _dist
+from recommender.engine import _search
 from recommender.engine.distances import MAX_ABS_VALUE, METRICS, as_float_matrix, check_metric
 
-__all__ = ["METRICS", "KNNClassifier", "KNNRegressor"]
+__all__ = ["METRICS", "KNNClassifier", "KNNRegressor", "NotFittedError"]
 
 WeightsCallable = Callable[[NDArray[np.float64]], ArrayLike]
 
 WEIGHTS: tuple[str, ...] = ("uniform", "distance")
+
+
+class NotFittedError(ValueError, AttributeError):
+    """An estimator was used before ``fit``.
+
+    Both a ``ValueError`` and an ``AttributeError``, as scikit-learn's ``NotFittedError`` is,
+    so that code written for either catches it.
+    """
+
 
 # Relative tolerance under which two labels' total vote weights count as tied.
 _VOTE_RTOL = 1e-9
@@ -93,236 +73,6 @@ _VOTE_RTOL = 1e-9
 # Below this distance 1/d (and sums of k such weights times targets) could overflow, so
 # "distance" weights are computed in the scaled form d_min / d instead (same predictions).
 _SAFE_MIN_DISTANCE = 1e-150
-
-# Group layout of the selection (see _group_size). Measured with bench/engine.py, k = 20:
-# n = 50 fastest without groups, n = 200 with g = 2 (100 groups), n = 1,000 with g = 6 (166).
-_MIN_GROUPING_FACTOR = 4
-_TARGET_GROUPS = 192
-
-# Rows up to this width are sorted outright (SIMD sort beat np.partition up to a few hundred
-# columns in measurements); wider rows are partitioned.
-_SORT_MAX_WIDTH = 384
-
-
-# --------------------------------------------------------------------------------------------
-# Selection of the k smallest keys of each row
-# --------------------------------------------------------------------------------------------
-
-
-def _group_size(n: int, k: int) -> int:
-    """Number ``g`` of columns per group for selecting ``k`` of ``n`` (1 = no grouping).
-
-    Grouping pays once a row is a few times wider than k. The number of groups
-    ``G = n // g`` is then kept near ``max(_TARGET_GROUPS, sqrt(k n))``: numpy's SIMD sort
-    is cheap up to a couple of hundred float32 values (measured: 140 ns per row of 192 versus
-    1,340 ns per row of 1,024), while the ``k g`` candidates grow as groups get wider;
-    ``sqrt(k n)`` balances the two stages for large n.
-    """
-    if n < _MIN_GROUPING_FACTOR * k:
-        return 1
-    target = max(_TARGET_GROUPS, math.sqrt(k * n))
-    g = max(2, math.ceil(n / target))
-    # At least k groups are needed for the bound.
-    return max(1, min(g, n // k))
-
-
-def _order_statistics(
-    a: NDArray[np.float64], k: int
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Smallest, k-th smallest and (k+1)-th smallest value of each row of ``a``.
-
-    Parameters
-    ----------
-    a : ndarray of shape (rows, width), width >= k
-    k : int
-
-    Returns
-    -------
-    first, kth, nxt : ndarray of shape (rows,)
-        ``nxt`` is +inf when ``width == k``.
-    """
-    rows, width = a.shape
-    if width <= max(_SORT_MAX_WIDTH, k):
-        s = np.sort(a, axis=1)
-        nxt = s[:, k] if width > k else np.full(rows, np.inf)
-        return s[:, 0], s[:, k - 1], nxt
-    # Partitioning at k puts the (k+1)-th smallest in column k and the k smallest before it.
-    p = np.partition(a, k, axis=1)
-    return p[:, :k].min(axis=1), p[:, :k].max(axis=1), p[:, k]
-
-
-def _pick_exactly_k(mask: NDArray[np.bool_], tied: NDArray[np.bool_], k: int) -> NDArray[np.intp]:
-    """Flat indices of the True entries of ``mask``, exactly ``k`` per row, shape (rows, k).
-
-    Rows flagged ``tied`` hold more than ``k`` True entries; they are reported unresolved by
-    the caller and redone exactly, so their mask is replaced by an arbitrary valid pattern (the
-    first ``k`` columns) just to keep the result rectangular.
-    """
-    if tied.any():
-        mask[tied] = False
-        mask[tied, :k] = True
-    return np.flatnonzero(mask).reshape(mask.shape[0], k)
-
-
-def _select_smallest(
-    keys: NDArray[np.float64],
-    k: int,
-    tol: NDArray[np.float64],
-    ordered: bool,
-    near_zero: NDArray[np.float64] | None = None,
-) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.bool_]]:
-    """Select the ``k`` smallest keys of every row of a block.
-
-    See the module docstring for the grouped algorithm and why it is exact.
-
-    Parameters
-    ----------
-    keys : ndarray of shape (rows, n)
-        Ranking keys (smaller = nearer); not modified.
-    k : int
-        Number of neighbours, ``1 <= k <= n``.
-    tol : ndarray of shape (rows,)
-        Keys of a row closer than ``tol`` cannot be ordered reliably (0 for exact keys).
-    ordered : bool
-        Sort the selection by key (nearest first).
-    near_zero : ndarray of shape (rows,), optional
-        If given, rows whose smallest ``key + near_zero`` is ``<= tol`` are also unresolved
-        (Euclidean: ``near_zero = ||a||^2``, so that is a squared distance near 0).
-
-    Returns
-    -------
-    vals : ndarray of shape (rows, k)
-        The selected keys.
-    cols : ndarray of shape (rows, k), dtype intp
-        Their column (training) indices.
-    unresolved : ndarray of shape (rows,), dtype bool
-        Rows whose selection (or order, if ``ordered``) is not certain because of ties or
-        near-ties; their ``vals`` / ``cols`` are meaningless and must be recomputed.
-    """
-    rows, n = keys.shape
-    row_ids = np.arange(rows)
-    g = _group_size(n, k)
-    if g == 1:
-        first, kth, nxt = _order_statistics(keys, k)
-        tied = ~(nxt > kth)
-        flat = _pick_exactly_k(keys <= kth[:, None], tied, k)
-        cols = flat - (row_ids * n)[:, None]
-        vals = np.take(keys, flat)
-    else:
-        n_groups = n // g
-        width = g * n_groups
-        # Column a * n_groups + b belongs to group b: strided groups make the group minimum
-        # g - 1 elementwise np.minimum calls over contiguous (rows, n_groups) slices.
-        view = keys[:, :width].reshape(rows, g, n_groups)
-        group_min = np.minimum(view[:, 0], view[:, 1])
-        for a in range(2, g):
-            np.minimum(group_min, view[:, a], out=group_min)
-        # The groups are ranked on their minima rounded to float32, whose sort is ~2x faster.
-        # Rounding is monotone, so the k groups with the smallest rounded minima, if strictly
-        # below all others, still hold the k smallest keys (a key of another group is >= its
-        # minimum > every selected minimum); a float32 tie makes the row unresolved instead.
-        with np.errstate(over="ignore"):  # keys beyond float32 range round to +-inf: still monotone
-            group_min32 = group_min.astype(np.float32)
-        _, bound, next_group32 = _order_statistics(group_min32, k)
-        group_tied = ~(next_group32 > bound)
-        flat = _pick_exactly_k(group_min32 <= bound[:, None], group_tied, k)
-        # A float64 lower bound on the other groups' minima: x rounds to v only if x > the
-        # float32 number below v.
-        next_group = np.nextafter(next_group32, np.float32(-np.inf)).astype(np.float64)
-        # Flat index (into keys) of member 0 of each selected group: row * n + group.
-        member0 = flat + (row_ids * (n - n_groups))[:, None]
-
-        # Candidates: all g members of the k selected groups, plus the n - width tail columns
-        # that belong to no group. One np.take with flat indices measured 2-3x faster than
-        # fancy indexing the 3-D view.
-        cand_idx = np.empty((rows, g * k + n - width), dtype=np.intp)
-        np.add(
-            member0[:, None, :],
-            (np.arange(g) * n_groups)[None, :, None],
-            out=cand_idx[:, : g * k].reshape(rows, g, k),
-        )
-        if width < n:
-            np.add((row_ids * n)[:, None], np.arange(width, n), out=cand_idx[:, g * k :])
-        cand = np.take(keys, cand_idx)
-        first, kth, next_cand = _order_statistics(cand, k)
-        cand_tied = ~(next_cand > kth)
-        pos = _pick_exactly_k(cand <= kth[:, None], cand_tied, k)
-        vals = np.take(cand, pos)
-        cols = np.take(cand_idx, pos) - (row_ids * n)[:, None]
-        nxt = np.minimum(next_cand, next_group)
-        tied = group_tied | cand_tied
-
-    unresolved = tied | (nxt <= kth + tol)
-    if near_zero is not None:
-        # A squared distance (key + near_zero) within the tolerance of 0 may really be 0 (the
-        # query equals a sample): have it computed exactly so the zero-distance rule applies.
-        unresolved |= first + near_zero <= tol
-    if ordered:
-        # Unstable argsort is fine: rows with keys closer than tol are flagged just below and
-        # redone in (distance, index) order.
-        order = np.argsort(vals, axis=1)
-        vals = np.take_along_axis(vals, order, axis=1)
-        cols = np.take_along_axis(cols, order, axis=1)
-        if k > 1:
-            unresolved |= (np.diff(vals, axis=1) <= tol[:, None]).any(axis=1)
-    return vals, cols, unresolved
-
-
-def _resolve_exactly(
-    Q: NDArray[np.float64],
-    keys: NDArray[np.float64],
-    rows: NDArray[np.intp],
-    tol: NDArray[np.float64],
-    ref: _dist._Reference,
-    k: int,
-) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
-    """Exact k nearest neighbours of the block rows ``rows``, in (distance, index) order.
-
-    Every sample whose key is within ``tol`` of the row's k-th smallest key is a candidate
-    (this contains the true k nearest despite rounding); Euclidean candidates get their
-    distance from the direct formula. Vectorised over all (row, candidate) pairs: one lexsort
-    by (row, distance, index), then the first k of each row.
-
-    Returns
-    -------
-    dist : ndarray of shape (len(rows), k)
-    ind : ndarray of shape (len(rows), k), dtype intp
-    """
-    sub = keys[rows]
-    kth = np.partition(sub, k - 1, axis=1)[:, k - 1]
-    qi, ci = np.nonzero(sub <= (kth + tol[rows])[:, None])
-    if ref.metric == "euclidean":
-        d = _dist._exact_distances(Q, ref.X, rows[qi], ci, ref.metric)
-    else:
-        d = _dist._keys_to_distances(sub[qi, ci][:, None], None, ref)[:, 0]
-    order = np.lexsort((ci, d, qi))
-    qi, ci, d = qi[order], ci[order], d[order]
-    counts = np.bincount(qi, minlength=rows.shape[0])
-    rank = np.arange(qi.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
-    keep = rank < k
-    return d[keep].reshape(-1, k), ci[keep].reshape(-1, k)
-
-
-def _neighbors_from_keys(
-    Q: NDArray[np.float64],
-    keys: NDArray[np.float64],
-    ref: _dist._Reference,
-    k: int,
-    ordered: bool,
-) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
-    """k nearest samples of each row of one query block: (dist, ind), each (rows, k).
-
-    ``keys`` (rows, n_samples) are the block's ranking keys (:func:`_dist._ranking_keys`).
-    """
-    q_sq = _dist._query_sq_norms(Q, ref)
-    tol = np.broadcast_to(np.asarray(_dist._key_tolerance(q_sq, ref), dtype=np.float64), (len(Q),))
-    vals, cols, unresolved = _select_smallest(keys, k, tol, ordered, near_zero=q_sq)
-    dist = _dist._keys_to_distances(vals, q_sq, ref)
-    if unresolved.any():
-        rows = np.flatnonzero(unresolved)
-        dist[rows], cols[rows] = _resolve_exactly(Q, keys, rows, tol, ref, k)
-    return dist, cols
-
 
 # --------------------------------------------------------------------------------------------
 # Validation and weights
@@ -339,6 +89,8 @@ def _check_n_neighbors(n_neighbors: object) -> int:
 
 
 def _check_weights(weights: object) -> str | WeightsCallable:
+    if weights is None:  # scikit-learn's spelling of uniform weights
+        return "uniform"
     if callable(weights):
         return weights  # type: ignore[return-value]
     if isinstance(weights, str) and weights in WEIGHTS:
@@ -399,30 +151,32 @@ def neighbor_weights(
 class _KNNBase:
     """Shared fitting, validation and neighbour search of the two estimators."""
 
-    _ref: _dist._Reference
+    _ref: _search.Reference
 
     def __init__(
         self,
         n_neighbors: int = 5,
-        weights: str | WeightsCallable = "uniform",
+        weights: str | WeightsCallable | None = "uniform",
         metric: str = "euclidean",
+        p: float = 2,
     ) -> None:
         # Like scikit-learn, only store the parameters; they are validated by fit().
         self.n_neighbors = n_neighbors
         self.weights = weights
         self.metric = metric
+        self.p = p
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(n_neighbors={self.n_neighbors!r}, "
-            f"weights={self.weights!r}, metric={self.metric!r})"
+            f"weights={self.weights!r}, metric={self.metric!r}, p={self.p!r})"
         )
 
     def _fit_X(self, X: ArrayLike, n_targets: int) -> None:
         """Validate the parameters and X, then store the fitted state (all or nothing)."""
         k = _check_n_neighbors(self.n_neighbors)
         weights = _check_weights(self.weights)
-        metric = check_metric(self.metric)
+        metric = check_metric(self.metric, self.p)
         X_arr = as_float_matrix(X, "X")
         n_samples = X_arr.shape[0]
         if n_samples == 0:
@@ -433,13 +187,13 @@ class _KNNBase:
             raise ValueError(f"Expected n_neighbors <= n_samples, got {k} > {n_samples}")
         self._k = k
         self._weights = weights
-        self._ref = _dist._prepare_reference(X_arr, metric)
+        self._ref = _search.prepare_reference(X_arr, metric)
         self.n_features_in_ = X_arr.shape[1]
         self.n_samples_fit_ = n_samples
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "_ref"):
-            raise ValueError(
+            raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet; call fit(X, y) first"
             )
 
@@ -486,16 +240,16 @@ class _KNNBase:
         # works on cache-sized "inner" slices of them. Blocks are processed one after the other:
         # a thread pool over blocks measured slower on 2 cores, as OpenBLAS's own threads keep
         # spinning after each product and compete with the second selection thread.
-        inner = _dist.block_rows(n)
-        outer = max(inner, _dist.block_rows(n, _dist._GEMM_BLOCK_BYTES))
+        inner = _search.block_rows(n)
+        outer = max(inner, _search.block_rows(n, _search.GEMM_BLOCK_BYTES))
         outer -= outer % inner
         buffer = np.empty((min(outer, n_queries), n))
         for start in range(0, n_queries, outer):
             stop = min(start + outer, n_queries)
-            keys = _dist._ranking_keys(Q[start:stop], self._ref, out=buffer[: stop - start])
+            keys = _search.ranking_keys(Q[start:stop], self._ref, out=buffer[: stop - start])
             for lo in range(start, stop, inner):
                 rows = slice(lo, min(lo + inner, stop))
-                dist, ind = _neighbors_from_keys(
+                dist, ind = _search.neighbors_from_keys(
                     Q[rows], keys[lo - start : rows.stop - start], self._ref, search_k, ordered
                 )
                 if leave_one_out:
@@ -550,13 +304,20 @@ class KNNRegressor(_KNNBase):
 
     .. math:: \\hat y(q) = \\frac{\\sum_{i \\in N_k(q)} w_i\\, y_i}{\\sum_{i \\in N_k(q)} w_i}
 
+    One target only: scikit-learn's multi-output regression (``y`` of shape
+    ``(n_samples, n_outputs)``) is not supported, and ``fit`` refuses a 2-D ``y`` with a
+    ``ValueError`` saying so (the service regresses one rating per movie).
+
     Parameters
     ----------
     n_neighbors : int, default=5
         Number of neighbours ``k``, ``1 <= k <= n_samples``.
-    weights : {"uniform", "distance"} or callable, default="uniform"
-        See the module docstring.
-    metric : {"euclidean", "manhattan", "hamming"}, default="euclidean"
+    weights : {"uniform", "distance"}, callable or None, default="uniform"
+        See the module docstring; None is uniform.
+    metric : {"euclidean", "manhattan", "hamming"} or a scikit-learn alias, default="euclidean"
+        Aliases: ``"l2"``, ``"cityblock"``, ``"l1"``, ``"minkowski"`` (with ``p``).
+    p : float, default=2
+        Minkowski power when ``metric="minkowski"``: 2 (Euclidean) or 1 (Manhattan).
 
     Attributes
     ----------
@@ -572,7 +333,7 @@ class KNNRegressor(_KNNBase):
         X : array_like of shape (n_samples, n_features)
             Numbers, finite.
         y : array_like of shape (n_samples,)
-            Numbers, finite.
+            Numbers, finite. Multi-output ``y`` (2-D) is refused.
 
         Returns
         -------
@@ -589,6 +350,7 @@ class KNNRegressor(_KNNBase):
         if y_arr.ndim != 1:
             raise ValueError(
                 f"Expected y to be 1-D (n_samples,), got an array of shape {y_arr.shape}"
+                + (" (multi-output regression is not supported)" if y_arr.ndim == 2 else "")
             )
         y_arr = np.ascontiguousarray(y_arr, dtype=np.float64)
         if not np.isfinite(y_arr).all():
@@ -636,8 +398,10 @@ class KNNClassifier(_KNNBase):
     Parameters
     ----------
     n_neighbors : int, default=5
-    weights : {"uniform", "distance"} or callable, default="uniform"
-    metric : {"euclidean", "manhattan", "hamming"}, default="euclidean"
+    weights : {"uniform", "distance"}, callable or None, default="uniform"
+    metric : {"euclidean", "manhattan", "hamming"} or a scikit-learn alias, default="euclidean"
+    p : float, default=2
+        Minkowski power when ``metric="minkowski"`` (2 or 1).
 
     Attributes
     ----------

@@ -1,55 +1,32 @@
 """The per-user KNN predictor the service runs and the evaluation scores (DESIGN §5, §6).
 
 Numpy only. Movies are rows of a feature matrix with an item baseline each; a user's ratings
-are (rows, values). Above k ratings the KNN regresses the user's residuals over the baselines
-and adds the baseline back; a user's own offset would cancel out of the weighted mean of
-residuals, so it needs none. At or below k, cold start is the baseline plus a damped offset.
+are a :class:`UserRatings` (rows, values). Above k ratings (:func:`is_personal`) the KNN
+regresses the user's residuals over the baselines and adds the baseline back; a user's own
+offset would cancel out of the weighted mean of residuals, so it needs none. At or below k,
+cold start is the baseline plus a damped offset.
+
+One prediction rule (:func:`_predict_rows`) serves the full computation, the incremental
+update, the evaluation's predictions and the explanation of one prediction.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recommender.engine.distances import pairwise_distances
+from recommender.engine.distances import check_metric, pairwise_distances
 from recommender.engine.knn import KNNRegressor, WeightsCallable, neighbor_weights
+from recommender.engine.scale import RatingScale
 
 # Shrinks a movie's mean rating toward its prior: a movie with n ratings moves n/(n + 5) of the
 # way from the prior to its own mean.
 ITEM_DAMPING = 5.0
-
-
-@dataclass(frozen=True)
-class CatalogueFeatures:
-    """One feature version, ready for the engine. Rows are movies in ascending id order."""
-
-    version: int
-    movie_ids: NDArray[np.int64]
-    matrix: NDArray[np.float64]
-    columns: tuple[str, ...]
-    item_baseline: NDArray[np.float64]
-    popularity: NDArray[np.float64]
-    global_mean: float
-    row_of_movie: Mapping[int, int] = field(repr=False)
-    # PredictorSettings fields this version asks for (e.g. learned item factors want
-    # ``{"weights": "cosine2", "shrinkage": 1.0, "user_offset": True}``); applied by
-    # :func:`settings_for` over the service's settings.
-    predictor_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    sq_norms: NDArray[np.float64] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        # Squared row norms, for screening distances to a new rating without a full pass.
-        object.__setattr__(self, "sq_norms", np.einsum("ij,ij->i", self.matrix, self.matrix))
-
-    def rows_for(self, movie_ids: NDArray[np.int64]) -> NDArray[np.intp]:
-        """Matrix rows of ``movie_ids`` (all must be in the catalogue)."""
-        rows = np.searchsorted(self.movie_ids, movie_ids)
-        return rows.astype(np.intp)
 
 
 def item_baselines(
@@ -76,13 +53,57 @@ def item_baselines(
     return (rating_sums + damping * anchor) / (rating_counts + damping), global_mean
 
 
-# (matrix row, the user's rating, distance, share of the prediction)
-Neighbour = tuple[int, float, float, float]
+def is_personal(ratings_count: int, k: int) -> bool:
+    """Whether a user with ``ratings_count`` ratings gets KNN predictions (more than k) rather
+    than cold start."""
+    return ratings_count > k
 
-# A cached row takes a new rating when the rating lies within its k-th distance. The screen
-# for that is approximate (float rounding of ||a||^2 - 2ab + ||b||^2); this slack makes it err
-# towards looking closer, and the exact distances decide.
-_SCREEN_SLACK = 1e-6
+
+def personal_goal(k: int) -> int:
+    """The number of ratings from which predictions are personal (k + 1)."""
+    return k + 1
+
+
+@dataclass(frozen=True, eq=False)
+class UserRatings:
+    """One user's ratings: catalogue matrix rows and the ratings, in ascending row order.
+
+    Row order is the engine's tie order (equal distances go to the lower row), so every
+    computation over the ratings sees them the same way; construction sorts them.
+    """
+
+    rows: NDArray[np.intp]
+    values: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        rows = np.asarray(self.rows, dtype=np.intp)
+        values = np.asarray(self.values, dtype=np.float64)
+        if rows.ndim != 1 or rows.shape != values.shape:
+            raise ValueError(
+                f"Expected rows and values of the same length, got {rows.shape} and {values.shape}"
+            )
+        order = np.argsort(rows, kind="stable")
+        object.__setattr__(self, "rows", rows[order])
+        object.__setattr__(self, "values", values[order])
+
+    @classmethod
+    def none(cls) -> UserRatings:
+        """A user without ratings."""
+        return cls(np.empty(0, np.intp), np.empty(0))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def _check_weights_name(weights: object) -> None:
+    names = ("uniform", "distance", *SIMILARITY_WEIGHTS)
+    if weights not in names:
+        raise ValueError(f"Unknown weights {weights!r}; expected one of {', '.join(names)}")
+
+
+def _check_shrinkage(shrinkage: float) -> None:
+    if shrinkage < 0:
+        raise ValueError(f"Expected shrinkage >= 0, got {shrinkage}")
 
 
 @dataclass(frozen=True)
@@ -90,8 +111,8 @@ class PredictorSettings:
     """How predictions are made; built from the app's settings by the caller."""
 
     k: int
-    rating_min: float
-    rating_max: float
+    # Predictions never leave the scale (they are clipped to its range).
+    scale: RatingScale
     metric: str = "euclidean"
     # "uniform", "distance" (1/d) or a similarity weight of SIMILARITY_WEIGHTS ("cosine2":
     # cos^2 on L2-normalised rows, where euclidean d gives cos = 1 - d^2 / 2).
@@ -110,11 +131,99 @@ class PredictorSettings:
     user_offset: bool = False
 
     def __post_init__(self) -> None:
-        if self.weights not in ("uniform", "distance", *SIMILARITY_WEIGHTS):
-            names = ", ".join(("uniform", "distance", *SIMILARITY_WEIGHTS))
-            raise ValueError(f"Unknown weights {self.weights!r}; expected one of {names}")
-        if self.shrinkage < 0:
-            raise ValueError(f"Expected shrinkage >= 0, got {self.shrinkage}")
+        _check_weights_name(self.weights)
+        _check_shrinkage(self.shrinkage)
+
+
+# The type each predictor option must have (bool is refused where a number is expected).
+_OPTION_TYPES: dict[str, tuple[type, ...]] = {
+    "metric": (str,),
+    "weights": (str,),
+    "shrinkage": (int, float),
+    "user_offset": (bool,),
+    "user_damping": (int, float),
+}
+
+
+@dataclass(frozen=True)
+class PredictorOptions:
+    """What a feature version asks of the predictor, over the service's :class:`PredictorSettings`.
+
+    Each option left None keeps the service's setting. Stored with the feature version as
+    :meth:`to_dict` (only the options set) and read back by :meth:`from_dict`, which refuses
+    unknown keys and wrong types, so a bad stored option fails where it is read, not at
+    request time.
+    """
+
+    metric: str | None = None
+    weights: str | None = None
+    shrinkage: float | None = None
+    user_offset: bool | None = None
+    user_damping: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in self.to_dict().items():
+            expected = _OPTION_TYPES[name]
+            if not isinstance(value, expected) or (
+                isinstance(value, bool) and bool not in expected
+            ):
+                raise ValueError(f"Predictor option {name!r} has the wrong type: {value!r}")
+        if self.metric is not None:
+            check_metric(self.metric)
+        if self.weights is not None:
+            _check_weights_name(self.weights)
+        if self.shrinkage is not None:
+            _check_shrinkage(self.shrinkage)
+
+    @classmethod
+    def from_dict(cls, options: Mapping[str, Any]) -> PredictorOptions:
+        """Options from their stored form; unknown keys are a ``ValueError`` naming them."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ValueError(
+                f"Unknown predictor options {', '.join(map(repr, unknown))}; "
+                f"expected some of {', '.join(known)}"
+            )
+        return cls(**options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options set (None ones left out), JSON-able."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+    def apply(self, settings: PredictorSettings) -> PredictorSettings:
+        """``settings`` with these options in place of the service's."""
+        chosen = self.to_dict()
+        return replace(settings, **chosen) if chosen else settings
+
+
+@dataclass(frozen=True)
+class CatalogueFeatures:
+    """One feature version, ready for the engine. Rows are movies in ascending id order."""
+
+    version: int
+    movie_ids: NDArray[np.int64]
+    matrix: NDArray[np.float64]
+    columns: tuple[str, ...]
+    item_baseline: NDArray[np.float64]
+    popularity: NDArray[np.float64]
+    global_mean: float
+    row_of_movie: Mapping[int, int] = field(repr=False)
+    # What this version asks of the predictor (learned item factors want cosine2 weights,
+    # shrinkage and the user offset); applied by :func:`settings_for` over the service's.
+    predictor_options: PredictorOptions = field(default_factory=PredictorOptions, repr=False)
+    sq_norms: NDArray[np.float64] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Squared row norms, for screening distances to a new rating without a full pass.
+        object.__setattr__(self, "sq_norms", np.einsum("ij,ij->i", self.matrix, self.matrix))
+
+    def rows_for(self, movie_ids: NDArray[np.int64]) -> NDArray[np.intp]:
+        """Matrix rows of ``movie_ids`` (all must be in the catalogue)."""
+        rows = np.searchsorted(self.movie_ids, movie_ids)
+        return rows.astype(np.intp)
 
 
 def _cosine_power(power: int) -> WeightsCallable:
@@ -140,9 +249,11 @@ def engine_weights(name: str) -> str | WeightsCallable:
 
 def settings_for(features: CatalogueFeatures, settings: PredictorSettings) -> PredictorSettings:
     """``settings`` with the options the feature version asks for."""
-    if not features.predictor_options:
-        return settings
-    return replace(settings, **features.predictor_options)
+    return features.predictor_options.apply(settings)
+
+
+# (matrix row, the user's rating, distance, share of the prediction)
+Neighbour = tuple[int, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -199,33 +310,24 @@ class UserPredictions:
 # --------------------------------------------------------------------------------------------
 
 
-def _residuals(
-    features: CatalogueFeatures, rated_rows: NDArray[np.intp], rated_values: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    return rated_values - features.item_baseline[rated_rows]
+def _residuals(features: CatalogueFeatures, ratings: UserRatings) -> NDArray[np.float64]:
+    return ratings.values - features.item_baseline[ratings.rows]
 
 
 def user_offset(
-    features: CatalogueFeatures,
-    rated_rows: NDArray[np.intp],
-    rated_values: NDArray[np.float64],
-    settings: PredictorSettings,
+    features: CatalogueFeatures, ratings: UserRatings, settings: PredictorSettings
 ) -> float:
     """The user's damped offset: ``sum(r - baseline) / (n + user_damping)`` (0 without ratings)."""
-    residuals = _residuals(features, rated_rows, rated_values)
-    return float(residuals.sum() / (len(rated_rows) + settings.user_damping))
+    return float(_residuals(features, ratings).sum() / (len(ratings) + settings.user_damping))
 
 
 def _fit(
-    features: CatalogueFeatures,
-    rated_rows: NDArray[np.intp],
-    rated_values: NDArray[np.float64],
-    settings: PredictorSettings,
+    features: CatalogueFeatures, ratings: UserRatings, settings: PredictorSettings
 ) -> KNNRegressor:
     model = KNNRegressor(
         n_neighbors=settings.k, weights=engine_weights(settings.weights), metric=settings.metric
     )
-    return model.fit(features.matrix[rated_rows], _residuals(features, rated_rows, rated_values))
+    return model.fit(features.matrix[ratings.rows], _residuals(features, ratings))
 
 
 def weight_shares(dist: NDArray[np.float64], settings: PredictorSettings) -> NDArray[np.float64]:
@@ -245,30 +347,28 @@ def _predict_rows(
     query_rows: NDArray[np.intp],
     neighbour_rows: NDArray[np.intp],
     neighbour_dist: NDArray[np.float64],
-    rated_rows: NDArray[np.intp],
-    rated_values: NDArray[np.float64],
+    ratings: UserRatings,
     settings: PredictorSettings,
 ) -> NDArray[np.float64]:
-    """Baseline plus the weighted mean of the neighbours' residuals, clipped to the scale.
+    """The prediction rule: baseline plus the weighted mean of the neighbours' residuals,
+    clipped to the scale.
 
     :math:`\\hat r_q = b_q + o + \\sum_i w_i (r_i - b_i - o) / (\\sum_i w_i + s)`, with the
     user offset ``o`` (0 unless ``settings.user_offset``) and the shrinkage ``s``.
     """
     offset = 0.0
     if settings.user_offset:
-        offset = user_offset(features, rated_rows, rated_values, settings)
+        offset = user_offset(features, ratings, settings)
     residual_of = np.zeros(len(features.movie_ids))
-    residual_of[rated_rows] = _residuals(features, rated_rows, rated_values) - offset
+    residual_of[ratings.rows] = _residuals(features, ratings) - offset
     shares = weight_shares(neighbour_dist, settings)
     correction = (shares * residual_of[neighbour_rows]).sum(1)
-    predicted = features.item_baseline[query_rows] + offset + correction
-    return np.clip(predicted, settings.rating_min, settings.rating_max)
+    return settings.scale.clip(features.item_baseline[query_rows] + offset + correction)
 
 
 def compute_predictions(
     features: CatalogueFeatures,
-    rated_rows: NDArray[np.intp],
-    rated_values: NDArray[np.float64],
+    ratings: UserRatings,
     settings: PredictorSettings,
     *,
     user_id: int = 0,
@@ -276,22 +376,17 @@ def compute_predictions(
 ) -> UserPredictions:
     """Predict every unrated movie from scratch (needs more than k ratings)."""
     settings = settings_for(features, settings)
-    order = np.argsort(rated_rows)
-    rated_rows, rated_values = rated_rows[order], rated_values[order]
-    unrated_rows = np.setdiff1d(np.arange(len(features.movie_ids)), rated_rows)
-    model = _fit(features, rated_rows, rated_values, settings)
-    dist, index = model.kneighbors(features.matrix[unrated_rows])
+    unrated_rows = np.setdiff1d(np.arange(len(features.movie_ids)), ratings.rows)
+    dist, index = _fit(features, ratings, settings).kneighbors(features.matrix[unrated_rows])
     # int32 halves the entry (row numbers stay far below 2**31).
-    neighbour_rows = rated_rows[index].astype(np.int32)
-    predicted = _predict_rows(
-        features, unrated_rows, neighbour_rows, dist, rated_rows, rated_values, settings
-    )
+    neighbour_rows = ratings.rows[index].astype(np.int32)
+    predicted = _predict_rows(features, unrated_rows, neighbour_rows, dist, ratings, settings)
     return UserPredictions(
         user_id,
         ratings_version,
         features.version,
-        rated_rows,
-        rated_values,
+        ratings.rows,
+        ratings.values,
         unrated_rows,
         neighbour_rows,
         dist,
@@ -302,8 +397,7 @@ def compute_predictions(
 def update_predictions(
     features: CatalogueFeatures,
     previous: UserPredictions,
-    rated_rows: NDArray[np.intp],
-    rated_values: NDArray[np.float64],
+    ratings: UserRatings,
     settings: PredictorSettings,
     *,
     ratings_version: int,
@@ -318,8 +412,7 @@ def update_predictions(
     (with ``user_offset`` any change moves the offset, so every row is predicted again).
     """
     settings = settings_for(features, settings)
-    order = np.argsort(rated_rows)
-    rated_rows, rated_values = rated_rows[order], rated_values[order]
+    rated_rows, rated_values = ratings.rows, ratings.values
     added = np.setdiff1d(rated_rows, previous.rated_rows)
     removed = np.setdiff1d(previous.rated_rows, rated_rows)
     common, new_at, old_at = np.intersect1d(rated_rows, previous.rated_rows, return_indices=True)
@@ -367,7 +460,7 @@ def update_predictions(
         )
 
     if research.any():
-        model = _fit(features, rated_rows, rated_values, settings)
+        model = _fit(features, ratings, settings)
         dist, index = model.kneighbors(features.matrix[unrated_rows[research]])
         neighbour_rows[research] = rated_rows[index]
         neighbour_dist[research] = dist
@@ -377,8 +470,7 @@ def update_predictions(
             unrated_rows[repredict],
             neighbour_rows[repredict],
             neighbour_dist[repredict],
-            rated_rows,
-            rated_values,
+            ratings,
             settings,
         )
     return UserPredictions(
@@ -392,6 +484,12 @@ def update_predictions(
         neighbour_dist,
         predicted,
     )
+
+
+# A cached row takes a new rating when the rating lies within its k-th distance. The screen
+# for that is approximate (float rounding of ||a||^2 - 2ab + ||b||^2); this slack makes it err
+# towards looking closer, and the exact distances decide.
+_SCREEN_SLACK = 1e-6
 
 
 def _maybe_within(
@@ -443,21 +541,42 @@ def _merge_neighbours(
 
 
 def cold_start_predictions(
-    features: CatalogueFeatures,
-    rated_rows: NDArray[np.intp],
-    rated_values: NDArray[np.float64],
-    settings: PredictorSettings,
+    features: CatalogueFeatures, ratings: UserRatings, settings: PredictorSettings
 ) -> NDArray[np.float64]:
     """Item baseline plus the user's damped offset, for every catalogue row."""
     settings = settings_for(features, settings)
-    offset = user_offset(features, rated_rows, rated_values, settings)
-    return np.clip(features.item_baseline + offset, settings.rating_min, settings.rating_max)
+    offset = user_offset(features, ratings, settings)
+    return settings.scale.clip(features.item_baseline + offset)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One KNN prediction and the neighbours behind it, nearest first."""
+
+    predicted: float
+    # Positions of the neighbours in the user's ratings (``UserRatings.rows[i]``).
+    neighbours: NDArray[np.intp]
+    distances: NDArray[np.float64]
+    # Each neighbour's share of the correction to the baseline (see weight_shares).
+    shares: NDArray[np.float64]
+
+
+def explain_prediction(
+    features: CatalogueFeatures, ratings: UserRatings, row: int, settings: PredictorSettings
+) -> Explanation:
+    """The KNN prediction of one catalogue row with ``settings.k`` neighbours, by the same rule
+    as :func:`compute_predictions` (needs ``1 <= k <= len(ratings)``; any k, not only one
+    above the cold-start line)."""
+    settings = settings_for(features, settings)
+    query = np.array([row], dtype=np.intp)
+    dist, index = _fit(features, ratings, settings).kneighbors(features.matrix[query])
+    (predicted,) = _predict_rows(features, query, ratings.rows[index], dist, ratings, settings)
+    return Explanation(float(predicted), index[0], dist[0], weight_shares(dist, settings)[0])
 
 
 def predict_for_rows(
     features: CatalogueFeatures,
-    rated_rows: NDArray[np.intp],
-    rated_values: NDArray[np.float64],
+    ratings: UserRatings,
     query_rows: NDArray[np.intp],
     settings: PredictorSettings,
     ks: tuple[int, ...] | None = None,
@@ -470,7 +589,7 @@ def predict_for_rows(
 
     Parameters
     ----------
-    rated_rows, rated_values : ndarray of shape (n,)
+    ratings : UserRatings
         The user's ratings (training ratings, in an evaluation).
     query_rows : ndarray of shape (q,)
     ks : tuple of int, optional
@@ -480,32 +599,26 @@ def predict_for_rows(
     -------
     predicted : ndarray of shape (len(ks), q)
     cold : ndarray of shape (len(ks),)
-        True where that k fell to cold start (``n <= k``).
+        True where that k fell to cold start (not :func:`is_personal`).
     """
     settings = settings_for(features, settings)
     ks = (settings.k,) if ks is None else tuple(ks)
-    order = np.argsort(rated_rows, kind="stable")
-    rated_rows, rated_values = rated_rows[order], rated_values[order]
-    n = len(rated_rows)
-    cold = np.array([n <= k for k in ks], dtype=bool)
+    cold = np.array([not is_personal(len(ratings), k) for k in ks], dtype=bool)
     predicted = np.empty((len(ks), len(query_rows)))
     if cold.any():
-        predicted[cold] = cold_start_predictions(features, rated_rows, rated_values, settings)[
-            query_rows
-        ]
+        predicted[cold] = cold_start_predictions(features, ratings, settings)[query_rows]
     if (~cold).any() and len(query_rows):
         k_max = max(k for k, c in zip(ks, cold, strict=True) if not c)
-        model = _fit(features, rated_rows, rated_values, replace(settings, k=k_max))
+        model = _fit(features, ratings, replace(settings, k=k_max))
         dist, index = model.kneighbors(features.matrix[query_rows])
         for j, k in enumerate(ks):
             if not cold[j]:
                 predicted[j] = _predict_rows(
                     features,
                     query_rows,
-                    rated_rows[index[:, :k]],
+                    ratings.rows[index[:, :k]],
                     dist[:, :k],
-                    rated_rows,
-                    rated_values,
+                    ratings,
                     replace(settings, k=k),
                 )
     return predicted, cold

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from recommender.engine.evaluate import EvaluationReport, RatingsData
 from recommender.engine.features import DEFAULT_SPEC, FeatureSpec, build_feature_matrix
+from recommender.engine.scale import RatingScale
 from recommender.importers.movielens.layouts import LAYOUTS, Layout
 from recommender.importers.movielens.sources import DatasetFiles, folder_files, single_file
 from recommender.importers.problems import Problems, TooManyProblems
@@ -115,7 +116,7 @@ def load_dataset_ratings(path: Path) -> RatingsData:
     return RatingsData.from_ids(np.array(users), np.array(items), np.array(values))
 
 
-def load_database_ratings(session: Session, rating_min: float, rating_max: float) -> RatingsData:
+def load_database_ratings(session: Session, scale: RatingScale) -> RatingsData:
     """Every rating in the database (user and movie ids as stored), on the app's scale."""
     rows = session.execute(sa.select(Rating.user_id, Rating.movie_id, Rating.rating)).all()
     if not rows:
@@ -125,8 +126,7 @@ def load_database_ratings(session: Session, rating_min: float, rating_max: float
         array[:, 0].astype(np.int64),
         array[:, 1].astype(np.int64),
         array[:, 2],
-        rating_min,
-        rating_max,
+        scale,
     )
 
 

@@ -12,30 +12,11 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session, selectinload
 
-from recommender.engine.knn import KNNRegressor
-from recommender.engine.predictor import (
-    CatalogueFeatures,
-    engine_weights,
-    settings_for,
-    user_offset,
-    weight_shares,
-)
-from recommender.models import Movie, Rating
+from recommender.engine.predictor import explain_prediction
+from recommender.models import Movie
 from recommender.services.catalogue import movie_to_dict
 from recommender.services.errors import Conflict, InvalidInput, NotFound
 from recommender.services.recommendations import Recommender
-
-
-def _user_ratings(
-    session: Session, user_id: int, features: CatalogueFeatures
-) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-    """The user's rated matrix rows in ascending row order (the engine's tie order) and ratings."""
-    pairs = session.execute(
-        sa.select(Rating.movie_id, Rating.rating).where(Rating.user_id == user_id)
-    ).all()
-    known = sorted((features.row_of_movie[m], r) for m, r in pairs if m in features.row_of_movie)
-    rows = np.array([row for row, _ in known], dtype=np.intp)
-    return rows, np.array([r for _, r in known], dtype=np.float64)
 
 
 def _project_2d(points: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -61,60 +42,48 @@ def explain(
 ) -> dict[str, Any]:
     """The user's KNN prediction of ``movie_id`` with ``k`` neighbours, and the map behind it.
 
-    Same rule as the recommendation service (``engine.predictor``): ``item_baseline[row]`` plus
-    the weighted mean of the neighbours' residuals ``rating - item_baseline``, clipped to the
-    scale, with the weights and options the feature version asks for.
+    The recommendation service's rule (``engine.predictor.explain_prediction``), with the
+    weights and options the feature version asks for, at the chosen k.
     """
     features = recommender.feature_store.current(session)
     row = None if features is None else features.row_of_movie.get(movie_id)
     movie = session.get(Movie, movie_id, options=[selectinload(Movie.genres)])
     if features is None or row is None or movie is None:
         raise NotFound(f"Movie {movie_id} does not exist", {"movie_id": movie_id})
-    rated_rows, rated_values = _user_ratings(session, user_id, features)
-    if row in set(rated_rows.tolist()):
+    ratings = recommender.user_ratings(session, user_id, features)
+    if row in set(ratings.rows.tolist()):
         raise Conflict(
             f"You rated movie {movie_id} already; predictions are for unrated movies",
             {"movie_id": movie_id},
         )
-    if not 1 <= k <= len(rated_rows):
+    if not 1 <= k <= len(ratings):
         raise InvalidInput(
-            f"k must be from 1 to your number of ratings ({len(rated_rows)}), got {k}", {"k": k}
+            f"k must be from 1 to your number of ratings ({len(ratings)}), got {k}", {"k": k}
         )
-    settings = replace(settings_for(features, recommender.settings), k=k)
-    residuals = rated_values - features.item_baseline[rated_rows]
-    model = KNNRegressor(
-        n_neighbors=k, weights=engine_weights(settings.weights), metric=settings.metric
-    )
-    model.fit(features.matrix[rated_rows], residuals)
-    dist, index = model.kneighbors(features.matrix[[row]])
-    offset = 0.0
-    if settings.user_offset:
-        offset = user_offset(features, rated_rows, rated_values, settings)
-    shares = weight_shares(dist, settings)[0]
-    correction = float((shares * (residuals[index[0]] - offset)).sum())
-    predicted = features.item_baseline[row] + offset + correction
-    predicted = float(np.clip(predicted, settings.rating_min, settings.rating_max))
+    explained = explain_prediction(features, ratings, row, replace(recommender.settings, k=k))
 
-    rated_ids = [int(features.movie_ids[r]) for r in rated_rows]
+    rated_ids = [int(features.movie_ids[r]) for r in ratings.rows]
     titles = dict(
         session.execute(sa.select(Movie.id, Movie.title).where(Movie.id.in_(rated_ids))).all()
     )
-    neighbour_at = set(index[0].tolist())
-    coords = _project_2d(features.matrix[np.append(rated_rows, row)])
+    neighbour_at = set(explained.neighbours.tolist())
+    coords = _project_2d(features.matrix[np.append(ratings.rows, row)])
     return {
         "movie": movie_to_dict(movie),
-        "predicted_rating": round(predicted, 3),
+        "predicted_rating": round(explained.predicted, 3),
         "k": k,
-        "ratings_count": len(rated_rows),
+        "ratings_count": len(ratings),
         "neighbours": [
             {
                 "movie_id": rated_ids[i],
                 "title": titles[rated_ids[i]],
-                "rating": float(rated_values[i]),
+                "rating": float(ratings.values[i]),
                 "distance": round(float(d), 6),
                 "weight": round(float(share), 6),
             }
-            for i, d, share in zip(index[0], dist[0], shares, strict=True)
+            for i, d, share in zip(
+                explained.neighbours, explained.distances, explained.shares, strict=True
+            )
         ],
         "map": {
             "points": [
@@ -123,7 +92,7 @@ def explain(
                     "title": titles[movie_id_],
                     "x": float(coords[i, 0]),
                     "y": float(coords[i, 1]),
-                    "rating": float(rated_values[i]),
+                    "rating": float(ratings.values[i]),
                     "is_neighbour": i in neighbour_at,
                 }
                 for i, movie_id_ in enumerate(rated_ids)
@@ -141,15 +110,10 @@ def predictions_for(
     Reads the recommender's cached predictions entry (every unrated movie's prediction), so a
     page of cards costs a lookup, not a KNN pass; empty during cold start.
     """
-    # The recommender's own internals, deliberately: the same entry and cache as recommend().
-    version = recommender._ratings_version(session, user_id)
-    features = recommender.feature_store.current(session)
-    if features is None:
+    personal = recommender.personal_predictions(session, user_id)
+    if personal is None:
         return {}
-    rated_rows, rated_values = recommender._ratings(session, user_id, features)
-    if len(rated_rows) <= recommender.settings.k:
-        return {}
-    entry = recommender._predictions(features, user_id, rated_rows, rated_values, version)
+    features, entry = personal
     wanted = {m: features.row_of_movie.get(m) for m in movie_ids}
     rows = np.array([r for r in wanted.values() if r is not None], dtype=np.intp)
     at = np.searchsorted(entry.unrated_rows, rows)

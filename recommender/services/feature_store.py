@@ -31,10 +31,10 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
-from recommender.engine.evaluate import ModelConfig
 from recommender.engine.factors import fit_factors, item_feature_columns
 from recommender.engine.features import DEFAULT_SPEC, FeatureSpec, build_feature_matrix
-from recommender.engine.predictor import CatalogueFeatures, item_baselines
+from recommender.engine.model_config import ModelConfig
+from recommender.engine.predictor import CatalogueFeatures, PredictorOptions, item_baselines
 from recommender.engine.scale import RatingScale
 from recommender.models import FeatureSet, Genre, Movie, Rating, movie_genres
 from recommender.services.errors import InvalidInput
@@ -262,7 +262,7 @@ def build_features(
         arrays["matrix"], columns, meta["factors"] = learned
         meta["features"] = FeatureKind.FACTORS
         meta["catalogue_columns"] = list(features.columns)
-        meta["predictor_options"] = factors.model.predictor_options()
+        meta["predictor_options"] = factors.model.predictor_options().to_dict()
     elif factors is not None:
         meta["factors_skipped"] = (
             f"fewer than {factors.min_ratings:,} ratings or {factors.min_users:,} users"
@@ -288,7 +288,9 @@ def _from_row(row: FeatureSet) -> CatalogueFeatures:
             popularity=data["popularity"],
             global_mean=float(data["global_mean"]),
             row_of_movie={int(m): i for i, m in enumerate(movie_ids)},
-            predictor_options=dict((row.meta or {}).get("predictor_options", {})),
+            predictor_options=PredictorOptions.from_dict(
+                (row.meta or {}).get("predictor_options", {})
+            ),
         )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from recommender.engine.predictor import is_personal, personal_goal
 from recommender.models import Genre, Movie, Rating, movie_genres
 from recommender.services.catalogue import movie_to_dict
 
@@ -59,12 +60,12 @@ def ratings_count(session: Session, user_id: int) -> int:
 
 def progress(ratings: int, k: int) -> dict[str, Any]:
     """Where the user stands on the way to k + 1 ratings (personal predictions)."""
-    goal = k + 1
+    goal = personal_goal(k)
     return {
         "count": ratings,
         "goal": goal,
         "needed": max(goal - ratings, 0),
-        "unlocked": ratings >= goal,
+        "unlocked": is_personal(ratings, k),
         "percent": min(100, round(100 * ratings / goal)),
     }
 

@@ -22,8 +22,11 @@ from recommender.engine.predictor import (
     Neighbour,
     PredictorSettings,
     UserPredictions,
+    UserRatings,
     cold_start_predictions,
     compute_predictions,
+    is_personal,
+    personal_goal,
     settings_for,
     update_predictions,
     weight_shares,
@@ -126,14 +129,14 @@ class Recommender:
         features: CatalogueFeatures | None,
         limit: int,
     ) -> dict[str, Any]:
-        rated_rows, rated_values = self._ratings(session, user_id, features)
-        header = self._header(len(rated_rows))
+        ratings = self.user_ratings(session, user_id, features)
+        header = self._header(len(ratings))
         if features is None:
             return {**header, "items": []}
         if header["source"] == "cold_start":
-            predicted = cold_start_predictions(features, rated_rows, rated_values, self.settings)
+            predicted = cold_start_predictions(features, ratings, self.settings)
             unrated = np.ones(len(predicted), dtype=bool)
-            unrated[rated_rows] = False
+            unrated[ratings.rows] = False
             popularity = features.popularity
             known = unrated & (
                 popularity >= np.quantile(popularity[unrated], 1 - self.settings.known_share)
@@ -144,7 +147,7 @@ class Recommender:
             best = rows[_top([predicted[rows], popularity[rows]], limit)]
             items = [(row, predicted[row], None) for row in best]
         else:
-            entry = self._predictions(features, user_id, rated_rows, rated_values, version)
+            entry = self._predictions(features, user_id, ratings, version)
             best = _top([entry.predicted, features.popularity[entry.unrated_rows]], limit)
             items = [
                 (entry.unrated_rows[i], entry.predicted[i], self._neighbours_of(features, entry, i))
@@ -156,36 +159,65 @@ class Recommender:
         """One movie's prediction for the user, with its neighbours."""
         version = self._ratings_version(session, user_id)
         features = self.feature_store.current(session)
-        rated_rows, rated_values = self._ratings(session, user_id, features)
+        ratings = self.user_ratings(session, user_id, features)
         row = None if features is None else features.row_of_movie.get(movie_id)
         if features is None or row is None:
             raise NotFound(f"Movie {movie_id} does not exist", {"movie_id": movie_id})
-        if row in set(rated_rows.tolist()):
+        if row in set(ratings.rows.tolist()):
             raise Conflict(
                 f"You rated movie {movie_id} already; predictions are for unrated movies",
                 {"movie_id": movie_id},
             )
-        header = self._header(len(rated_rows))
+        header = self._header(len(ratings))
         if header["source"] == "cold_start":
-            value = cold_start_predictions(features, rated_rows, rated_values, self.settings)[row]
+            value = cold_start_predictions(features, ratings, self.settings)[row]
             item = (row, value, None)
         else:
-            entry = self._predictions(features, user_id, rated_rows, rated_values, version)
+            entry = self._predictions(features, user_id, ratings, version)
             i = int(np.searchsorted(entry.unrated_rows, row))
             item = (row, entry.predicted[i], self._neighbours_of(features, entry, i))
         (rendered,) = self._render(session, features, [item])
         return {**header, **rendered}
 
+    def user_ratings(
+        self, session: Session, user_id: int, features: CatalogueFeatures | None
+    ) -> UserRatings:
+        """The user's ratings of movies in the feature version (one query)."""
+        if features is None:
+            return UserRatings.none()
+        pairs = session.execute(
+            sa.select(Rating.movie_id, Rating.rating).where(Rating.user_id == user_id)
+        ).all()
+        known = [(features.row_of_movie.get(m), r) for m, r in pairs]
+        known = [(row, r) for row, r in known if row is not None]
+        return UserRatings(
+            np.array([row for row, _ in known], dtype=np.intp),
+            np.array([r for _, r in known], dtype=np.float64),
+        )
+
+    def personal_predictions(
+        self, session: Session, user_id: int
+    ) -> tuple[CatalogueFeatures, UserPredictions] | None:
+        """The user's cached predictions entry (every unrated movie) and its feature version,
+        made when missing; None during cold start or without a catalogue."""
+        version = self._ratings_version(session, user_id)
+        features = self.feature_store.current(session)
+        if features is None:
+            return None
+        ratings = self.user_ratings(session, user_id, features)
+        if not is_personal(len(ratings), self.settings.k):
+            return None
+        return features, self._predictions(features, user_id, ratings, version)
+
     # -- internals ---------------------------------------------------------------------------
 
     def _header(self, ratings_count: int) -> dict[str, Any]:
         k = self.settings.k
-        source = "knn" if ratings_count > k else "cold_start"
         return {
-            "source": source,
+            "source": "knn" if is_personal(ratings_count, k) else "cold_start",
             "k": k,
             "ratings_count": ratings_count,
-            "needed": max(k + 1 - ratings_count, 0),
+            "needed": max(personal_goal(k) - ratings_count, 0),
         }
 
     def _ratings_version(self, session: Session, user_id: int) -> int:
@@ -196,26 +228,11 @@ class Recommender:
             raise NotFound(f"User {user_id} does not exist", {"user_id": user_id})
         return version
 
-    def _ratings(
-        self, session: Session, user_id: int, features: CatalogueFeatures | None
-    ) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-        """The user's rated matrix rows and their ratings (one query)."""
-        if features is None:
-            return np.empty(0, np.intp), np.empty(0)
-        pairs = session.execute(
-            sa.select(Rating.movie_id, Rating.rating).where(Rating.user_id == user_id)
-        ).all()
-        known = [(features.row_of_movie.get(m), r) for m, r in pairs]
-        known = [(row, r) for row, r in known if row is not None]
-        rows = np.array([row for row, _ in known], dtype=np.intp)
-        return rows, np.array([r for _, r in known], dtype=np.float64)
-
     def _predictions(
         self,
         features: CatalogueFeatures,
         user_id: int,
-        rated_rows: NDArray[np.intp],
-        rated_values: NDArray[np.float64],
+        ratings: UserRatings,
         version: int,
     ) -> UserPredictions:
         """The cached entry for (user, ratings version, feature version), made when missing.
@@ -234,16 +251,11 @@ class Recommender:
             return cached
         if cached is not None and cached.feature_version == features.version:
             entry = update_predictions(
-                features, cached, rated_rows, rated_values, self.settings, ratings_version=version
+                features, cached, ratings, self.settings, ratings_version=version
             )
         else:
             entry = compute_predictions(
-                features,
-                rated_rows,
-                rated_values,
-                self.settings,
-                user_id=user_id,
-                ratings_version=version,
+                features, ratings, self.settings, user_id=user_id, ratings_version=version
             )
         self.cache.set(key, entry)
         return entry
@@ -306,7 +318,7 @@ class Recommender:
 def build_recommender(settings: Settings) -> Recommender:
     """A recommender from the app's settings: in-process cache, or Redis when CACHE_URL is set."""
     scale = settings.rating_scale
-    predictor = PredictorSettings(k=settings.k, rating_min=scale.minimum, rating_max=scale.maximum)
+    predictor = PredictorSettings(k=settings.k, scale=scale)
     store = FeatureStore(
         scale,
         check_seconds=settings.feature_check_seconds,

@@ -10,6 +10,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from recommender.engine.predictor import is_personal
 from recommender.extensions import db, login_manager
 from recommender.models import User
 from recommender.services import accounts, onboarding
@@ -110,7 +111,7 @@ def login() -> Response | str | tuple[str, int]:
         login_user(SessionUser.of(user), remember=bool(request.form.get("remember")))
         flash(f"Signed in as {user.username}.", "success")
         count = onboarding.ratings_count(db.session, user.id)
-        locked = count <= current_settings().k
+        locked = not is_personal(count, current_settings().k)
         default = url_for("pages.welcome") if locked else url_for("pages.index")
         return redirect(safe_next(next_url, default))
     return render_template("login.html", username=username, next=next_url)

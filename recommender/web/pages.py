@@ -6,6 +6,7 @@ from apiflask import APIBlueprint
 from flask import render_template, request
 from flask_login import current_user, login_required
 
+from recommender.engine.predictor import personal_goal
 from recommender.extensions import db
 from recommender.services import catalogue, explanations, onboarding
 from recommender.settings import current_settings
@@ -65,7 +66,7 @@ def index() -> str:
 @login_required
 def welcome() -> str:
     """Onboarding: rate a few well-known movies of different genres to unlock predictions."""
-    goal = current_settings().k + 1
+    goal = personal_goal(current_settings().k)
     # A few more than needed, so nobody is stuck with films they have not seen.
     movies = onboarding.starter_movies(db.session, max(goal + 4, 12))
     movie_ids = [movie["id"] for movie in movies]

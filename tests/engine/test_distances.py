@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import pairwise_distances as sk_pairwise_distances
 
-from recommender.engine import distances
+from recommender.engine import _search
 from recommender.engine.distances import METRICS, pairwise_distances
 
 
@@ -34,7 +34,7 @@ def random_pair(seed: int, n_a: int, n_b: int, n_features: int, metric: str):
 @pytest.fixture
 def tiny_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Force 3-row blocks so that every size below crosses block boundaries."""
-    monkeypatch.setattr(distances, "_MAX_BLOCK_ROWS", 3)
+    monkeypatch.setattr(_search, "MAX_BLOCK_ROWS", 3)
 
 
 def test_metrics_tuple_lists_the_three_supported_metrics() -> None:
@@ -73,7 +73,7 @@ def test_blocked_manhattan_and_hamming_are_bitwise_identical_to_one_block(
 ) -> None:
     A, B = random_pair(5, 23, 9, 6, metric)
     whole = pairwise_distances(A, B, metric=metric)
-    monkeypatch.setattr(distances, "_MAX_BLOCK_ROWS", 4)
+    monkeypatch.setattr(_search, "MAX_BLOCK_ROWS", 4)
     np.testing.assert_array_equal(pairwise_distances(A, B, metric=metric), whole)
 
 

@@ -8,9 +8,12 @@ import pytest
 
 from recommender.engine import evaluate as ev
 from recommender.engine.factors import FactorSettings
-from recommender.engine.predictor import PredictorSettings, compute_predictions
+from recommender.engine.model_config import ModelConfig
+from recommender.engine.predictor import PredictorSettings, UserRatings, compute_predictions
+from recommender.engine.scale import RatingScale
+from recommender.services.evaluation import load_dataset_ratings
 
-FAST = ev.ModelConfig(factors=FactorSettings(n_factors=3, reg=0.05, n_iterations=8))
+FAST = ModelConfig(factors=FactorSettings(n_factors=3, reg=0.05, n_iterations=8))
 
 
 def synthetic(n_users=60, n_items=50, share=0.4, seed=0) -> ev.RatingsData:
@@ -87,7 +90,7 @@ def test_ratings_data_indexes_ids():
     np.testing.assert_array_equal(data.user_ids, [10, 30])
     np.testing.assert_array_equal(data.users, [1, 0, 1])
     np.testing.assert_array_equal(data.items, [0, 0, 1])
-    assert (data.rating_min, data.rating_max) == (2.0, 5.0)
+    assert (data.scale.minimum, data.scale.maximum) == (2.0, 5.0)
     with pytest.raises(ValueError, match="NaN"):
         ev.RatingsData.from_ids([1], [1], [np.nan])
 
@@ -100,11 +103,11 @@ def test_predict_pairs_is_the_service_predictor():
     data = synthetic()
     train_idx, test_idx = ev.train_test_split(len(data), 0.2, seed=0)
     model = ev.train(data, train_idx, FAST)
-    settings = PredictorSettings(k=5, rating_min=1.0, rating_max=5.0)
+    settings = PredictorSettings(k=5, scale=RatingScale(1.0, 5.0, 1.0))
     user = int(np.bincount(data.users[train_idx]).argmax())
     mine = train_idx[data.users[train_idx] == user]
     rated_rows, rated_values = data.items[mine], data.ratings[mine]
-    entry = compute_predictions(model.features, rated_rows, rated_values, settings)
+    entry = compute_predictions(model.features, UserRatings(rated_rows, rated_values), settings)
     queries = test_idx[data.users[test_idx] == user]
     predicted, cold = ev.predict_pairs(
         model, data, train_idx, data.users[queries], data.items[queries], (5,)
@@ -119,7 +122,12 @@ def test_features_are_learned_from_the_training_fold_only():
     train_idx, test_idx = ev.train_test_split(len(data), 0.2, seed=0)
     model = ev.train(data, train_idx, FAST)
     changed = ev.RatingsData(
-        data.users, data.items, data.ratings.copy(), data.user_ids, data.item_ids, 1.0, 5.0
+        data.users,
+        data.items,
+        data.ratings.copy(),
+        data.user_ids,
+        data.item_ids,
+        RatingScale(1.0, 5.0, 1.0),
     )
     changed.ratings[test_idx] = 6 - changed.ratings[test_idx]  # test ratings must not matter
     again = ev.train(changed, train_idx, FAST)
@@ -186,8 +194,6 @@ def test_fit_and_predict_handles_unknown_ids_as_cold_start():
 
 def test_ml100k_random_split_rmse_is_at_most_0_91(ml100k):
     """The chosen configuration on real ratings: 80/20 split, seed 0 (a few seconds)."""
-    from recommender.services.evaluation import load_dataset_ratings
-
     data = load_dataset_ratings(ml100k)
     assert len(data) == 100_000
     report = ev.cross_validate(data, ks=(20,), folds=1, seed=0)
@@ -197,10 +203,18 @@ def test_ml100k_random_split_rmse_is_at_most_0_91(ml100k):
 
     # Cold users (20 or fewer training ratings) do better than the damped item mean.
     train_idx, test_idx = ev.train_test_split(len(data), 0.2, seed=0)
-    model = ev.train(data, train_idx, ev.ModelConfig())
+    model = ev.train(data, train_idx, ModelConfig())
     users, items = data.users[test_idx], data.items[test_idx]
     predicted, cold = ev.predict_pairs(model, data, train_idx, users, items, (20,))
     actual, cold = data.ratings[test_idx], cold[0]
     assert cold.sum() > 300  # measured: 667 pairs of 135 users
     item_mean = model.features.item_baseline[items]
     assert ev.rmse(predicted[0][cold], actual[cold]) < ev.rmse(item_mean[cold], actual[cold]) - 0.03
+
+
+def test_ratings_data_scale_defaults_to_the_ratings_range_and_step():
+    data = ev.RatingsData.from_ids([1, 1, 2], [1, 2, 1], [0.5, 4.0, 2.5])
+    assert data.scale == RatingScale(0.5, 4.0, 1.5)
+    assert ev.RatingsData.from_ids([1], [1], [3.0]).scale == RatingScale(3.0, 3.0, 1.0)
+    given = RatingScale(1.0, 5.0, 0.5)
+    assert ev.RatingsData.from_ids([1], [1], [3.0], given).scale is given

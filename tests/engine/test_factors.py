@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from recommender.engine import factors
 from recommender.engine.factors import (
     Factors,
     FactorSettings,
@@ -132,8 +133,6 @@ def test_learned_item_geometry_groups_items_rated_alike():
 
 def test_blocked_half_steps_equal_one_block(monkeypatch):
     """The half-steps work in blocks of rows to bound memory; block edges change nothing."""
-    from recommender.engine import factors
-
     users, items, values, _, _ = low_rank_ratings(seed=4)
     settings = FactorSettings(n_factors=3, n_iterations=3)
     whole = fit_factors(users, items, values, 80, 60, settings)

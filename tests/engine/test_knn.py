@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
-from recommender.engine import distances, knn
+from recommender.engine import _search
 from recommender.engine.distances import METRICS
-from recommender.engine.knn import KNNClassifier, KNNRegressor
+from recommender.engine.knn import KNNClassifier, KNNRegressor, neighbor_weights
 
 
 def similarity(d: np.ndarray) -> np.ndarray:
@@ -317,8 +317,8 @@ def test_tiny_blocks_give_the_same_results_as_one_block(
     clf = KNNClassifier(n_neighbors=5, metric=metric).fit(X, labels)
     whole = (*reg.kneighbors(Q), reg.predict(Q), reg.predict(None), clf.predict(Q))
 
-    monkeypatch.setattr(distances, "_MAX_BLOCK_ROWS", block)
-    monkeypatch.setattr(distances, "_MAX_GEMM_BLOCK_ROWS", 2 * block + 1)
+    monkeypatch.setattr(_search, "MAX_BLOCK_ROWS", block)
+    monkeypatch.setattr(_search, "MAX_GEMM_BLOCK_ROWS", 2 * block + 1)
     dist, ind = reg.kneighbors(Q)
     np.testing.assert_array_equal(ind, whole[1])
     np.testing.assert_array_equal(clf.predict(Q), whole[4])
@@ -480,8 +480,8 @@ def test_private_selection_flags_float32_group_ties_as_unresolved() -> None:
     keys = np.full((1, n), 10.0)
     keys[0, 0] = 1.0
     keys[0, 1] = 1.0 + 1e-12
-    assert knn._group_size(n, k) > 1
-    _, _, unresolved = knn._select_smallest(keys, k, np.zeros(1), ordered=False)
+    assert _search.group_size(n, k) > 1
+    _, _, unresolved = _search.select_smallest(keys, k, np.zeros(1), ordered=False)
     assert unresolved.all()
     # The public path resolves it exactly: the smaller distance (sample 0) wins.
     X = np.zeros((n, 1)) + 10.0
@@ -491,8 +491,6 @@ def test_private_selection_flags_float32_group_ties_as_unresolved() -> None:
 
 
 def test_public_neighbor_weights_are_the_weights_predict_uses():
-    from recommender.engine.knn import neighbor_weights
-
     rng = np.random.default_rng(7)
     X, y, query = rng.random((30, 4)), rng.random(30), rng.random((5, 4))
     model = KNNRegressor(n_neighbors=4, weights="distance").fit(X, y)

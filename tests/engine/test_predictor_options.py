@@ -11,7 +11,9 @@ import pytest
 from recommender.engine.predictor import (
     SIMILARITY_WEIGHTS,
     CatalogueFeatures,
+    PredictorOptions,
     PredictorSettings,
+    UserRatings,
     cold_start_predictions,
     compute_predictions,
     predict_for_rows,
@@ -19,9 +21,10 @@ from recommender.engine.predictor import (
     update_predictions,
     weight_shares,
 )
+from recommender.engine.scale import RatingScale
 
 LEARNED = PredictorSettings(
-    k=5, rating_min=0.5, rating_max=5.0, weights="cosine2", shrinkage=1.0, user_offset=True
+    k=5, scale=RatingScale(0.5, 5.0, 0.5), weights="cosine2", shrinkage=1.0, user_offset=True
 )
 
 
@@ -39,15 +42,15 @@ def unit_features(n_movies=300, n_features=5, seed=0, options=None):
         popularity=rng.random(n_movies),
         global_mean=3.5,
         row_of_movie={int(m): i for i, m in enumerate(movie_ids)},
-        predictor_options=options or {},
+        predictor_options=PredictorOptions.from_dict(options or {}),
     )
 
 
 def test_unknown_weights_and_negative_shrinkage_are_refused():
     with pytest.raises(ValueError, match="Unknown weights 'cos'"):
-        PredictorSettings(k=3, rating_min=1, rating_max=5, weights="cos")
+        PredictorSettings(k=3, scale=RatingScale(1, 5, 1), weights="cos")
     with pytest.raises(ValueError, match="shrinkage >= 0"):
-        PredictorSettings(k=3, rating_min=1, rating_max=5, shrinkage=-1)
+        PredictorSettings(k=3, scale=RatingScale(1, 5, 1), shrinkage=-1)
 
 
 def test_cosine2_weights_are_squared_cosines_of_unit_rows():
@@ -62,7 +65,7 @@ def test_shrinkage_pulls_the_correction_toward_the_baseline_by_hand():
     values = features.item_baseline[rows] + np.array([1.0, -0.5, 0.5, 1.0, 0.0, 0.25])
     settings = dataclasses.replace(LEARNED, user_offset=False)
     query = np.array([100], dtype=np.intp)
-    (predicted,), _ = predict_for_rows(features, rows, values, query, settings)
+    (predicted,), _ = predict_for_rows(features, UserRatings(rows, values), query, settings)
     cos = features.matrix[rows] @ features.matrix[100]
     dist = np.sqrt(np.maximum(2 - 2 * cos, 0))
     nearest = np.argsort(dist)[:5]
@@ -79,12 +82,12 @@ def test_user_offset_cancels_without_shrinkage():
     rng = np.random.default_rng(1)
     rows = rng.choice(300, 30, replace=False).astype(np.intp)
     values = rng.integers(1, 11, 30) / 2.0
-    plain = PredictorSettings(k=5, rating_min=0.5, rating_max=5.0, weights="cosine2")
+    plain = PredictorSettings(k=5, scale=RatingScale(0.5, 5.0, 0.5), weights="cosine2")
     with_offset = dataclasses.replace(plain, user_offset=True)
-    a = compute_predictions(features, rows, values, plain).predicted
-    b = compute_predictions(features, rows, values, with_offset).predicted
+    a = compute_predictions(features, UserRatings(rows, values), plain).predicted
+    b = compute_predictions(features, UserRatings(rows, values), with_offset).predicted
     np.testing.assert_allclose(a, b, atol=1e-12)
-    c = compute_predictions(features, rows, values, LEARNED).predicted
+    c = compute_predictions(features, UserRatings(rows, values), LEARNED).predicted
     assert not np.allclose(a, c)  # with shrinkage the offset matters
 
 
@@ -93,15 +96,15 @@ def test_incremental_update_matches_full_recompute_with_the_user_offset():
     rng = np.random.default_rng(2)
     rows = rng.choice(300, 30, replace=False).astype(np.intp)
     values = rng.integers(1, 11, 30) / 2.0
-    previous = compute_predictions(features, rows, values, LEARNED)
+    previous = compute_predictions(features, UserRatings(rows, values), LEARNED)
     unrated = np.setdiff1d(np.arange(300), rows)
     new_rows = np.r_[rows[1:], unrated[:2]].astype(np.intp)
     new_values = np.r_[values[1:], [5.0, 0.5]]
     new_values[0] = 5.0 if new_values[0] != 5.0 else 1.0
     updated = update_predictions(
-        features, previous, new_rows, new_values, LEARNED, ratings_version=1
+        features, previous, UserRatings(new_rows, new_values), LEARNED, ratings_version=1
     )
-    full = compute_predictions(features, new_rows, new_values, LEARNED)
+    full = compute_predictions(features, UserRatings(new_rows, new_values), LEARNED)
     np.testing.assert_array_equal(updated.unrated_rows, full.unrated_rows)
     np.testing.assert_allclose(updated.predicted, full.predicted, rtol=1e-12)
 
@@ -109,19 +112,19 @@ def test_incremental_update_matches_full_recompute_with_the_user_offset():
 def test_feature_version_options_override_the_service_settings():
     options = {"weights": "cosine2", "shrinkage": 1.0, "user_offset": True}
     features = unit_features(options=options)
-    service = PredictorSettings(k=5, rating_min=0.5, rating_max=5.0)
+    service = PredictorSettings(k=5, scale=RatingScale(0.5, 5.0, 0.5))
     assert settings_for(features, service) == LEARNED
     rng = np.random.default_rng(3)
     rows = rng.choice(300, 20, replace=False).astype(np.intp)
     values = rng.integers(1, 11, 20) / 2.0
-    plain = dataclasses.replace(features, predictor_options={})
+    plain = dataclasses.replace(features, predictor_options=PredictorOptions())
     np.testing.assert_allclose(
-        compute_predictions(features, rows, values, service).predicted,
-        compute_predictions(plain, rows, values, LEARNED).predicted,
+        compute_predictions(features, UserRatings(rows, values), service).predicted,
+        compute_predictions(plain, UserRatings(rows, values), LEARNED).predicted,
     )
     np.testing.assert_allclose(
-        cold_start_predictions(features, rows, values, service),
-        cold_start_predictions(plain, rows, values, LEARNED),
+        cold_start_predictions(features, UserRatings(rows, values), service),
+        cold_start_predictions(plain, UserRatings(rows, values), LEARNED),
     )
 
 
@@ -131,12 +134,48 @@ def test_predict_for_rows_serves_several_k_from_one_search():
     rows = rng.choice(300, 12, replace=False).astype(np.intp)
     values = rng.integers(1, 11, 12) / 2.0
     entry_rows = np.setdiff1d(np.arange(300), rows)[:20].astype(np.intp)
-    predicted, cold = predict_for_rows(features, rows, values, entry_rows, LEARNED, ks=(3, 8, 12))
+    predicted, cold = predict_for_rows(
+        features, UserRatings(rows, values), entry_rows, LEARNED, ks=(3, 8, 12)
+    )
     assert cold.tolist() == [False, False, True]
     for j, k in enumerate((3, 8)):
-        full = compute_predictions(features, rows, values, dataclasses.replace(LEARNED, k=k))
+        full = compute_predictions(
+            features, UserRatings(rows, values), dataclasses.replace(LEARNED, k=k)
+        )
         at = np.searchsorted(full.unrated_rows, entry_rows)
         np.testing.assert_allclose(predicted[j], full.predicted[at], rtol=1e-12)
     np.testing.assert_allclose(
-        predicted[2], cold_start_predictions(features, rows, values, LEARNED)[entry_rows]
+        predicted[2],
+        cold_start_predictions(features, UserRatings(rows, values), LEARNED)[entry_rows],
     )
+
+
+def test_predictor_options_round_trip_through_their_stored_form():
+    options = PredictorOptions(weights="cosine2", shrinkage=1.0, user_offset=True)
+    assert options.to_dict() == {"weights": "cosine2", "shrinkage": 1.0, "user_offset": True}
+    assert PredictorOptions.from_dict(options.to_dict()) == options
+    assert PredictorOptions().to_dict() == {}
+    service = PredictorSettings(k=5, scale=RatingScale(0.5, 5.0, 0.5))
+    assert PredictorOptions().apply(service) is service
+    assert options.apply(service) == LEARNED
+
+
+def test_unknown_predictor_options_are_refused_when_read_not_at_request_time():
+    with pytest.raises(ValueError, match=r"Unknown predictor options 'shrinkag'; expected some of"):
+        PredictorOptions.from_dict({"weights": "cosine2", "shrinkag": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"weights": "cos"}, r"Unknown weights 'cos'"),
+        ({"shrinkage": -1.0}, r"shrinkage >= 0"),
+        ({"metric": "cosine"}, r"Unknown metric 'cosine'"),
+        ({"shrinkage": "1.0"}, r"Predictor option 'shrinkage' has the wrong type: '1.0'"),
+        ({"user_damping": True}, r"Predictor option 'user_damping' has the wrong type: True"),
+        ({"user_offset": 1}, r"Predictor option 'user_offset' has the wrong type: 1"),
+    ],
+)
+def test_bad_predictor_option_values_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        PredictorOptions.from_dict(options)

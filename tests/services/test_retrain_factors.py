@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from recommender.engine.evaluate import ModelConfig
 from recommender.engine.factors import FactorSettings
-from recommender.engine.predictor import SIMILARITY_WEIGHTS
+from recommender.engine.model_config import ModelConfig
+from recommender.engine.predictor import SIMILARITY_WEIGHTS, PredictorOptions
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.models import Rating, User
@@ -56,7 +56,7 @@ def test_retrain_learns_item_factors_when_there_are_enough_ratings(two_tastes):
     loaded = FeatureStore(SCALE, check_seconds=0, factors=POLICY).current(db.session)
     assert loaded.version == features.version
     np.testing.assert_array_equal(loaded.matrix, features.matrix)
-    assert loaded.predictor_options["weights"] == "cosine2"
+    assert loaded.predictor_options.weights == "cosine2"
 
 
 def test_learned_features_put_movies_rated_alike_together(two_tastes):
@@ -72,7 +72,7 @@ def test_too_few_ratings_stay_on_catalogue_features(two_tastes):
     policy = FactorPolicy(min_ratings=1_000_000)
     features = FeatureStore(SCALE, check_seconds=0, factors=policy).rebuild(db.session)
     assert not any(c.startswith("factor_") for c in features.columns)
-    assert features.predictor_options == {}
+    assert features.predictor_options == PredictorOptions()
 
 
 def test_too_few_users_stay_on_catalogue_features(two_tastes):
