@@ -44,8 +44,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 import synthetic  # noqa: E402
+
+from recommender.app import create_app  # noqa: E402
+from recommender.extensions import db  # noqa: E402
+from recommender.models import Rating  # noqa: E402
+from recommender.services.cache import LRUCache  # noqa: E402
 
 BIN = Path(sys.executable).parent
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -127,8 +133,6 @@ def psycopg_dsn(url: str) -> str:
 
 
 def create_postgres(admin_url: str, name: str) -> str:
-    import psycopg
-
     with psycopg.connect(psycopg_dsn(admin_url), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -136,8 +140,6 @@ def create_postgres(admin_url: str, name: str) -> str:
 
 
 def drop_postgres(admin_url: str, name: str) -> None:
-    import psycopg
-
     with psycopg.connect(psycopg_dsn(admin_url), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -222,8 +224,6 @@ def bare_insert(url: str, folder: Path) -> int:
             count = cursor.rowcount
         connection.close()
         return count
-    import psycopg
-
     with psycopg.connect(psycopg_dsn(url)) as connection, connection.cursor() as cursor:
         with cursor.copy("COPY movies (id, title, year, created_at, updated_at) FROM STDIN") as cp:
             for row in movies:
@@ -246,11 +246,6 @@ def bare_insert(url: str, folder: Path) -> int:
 
 
 def measure_latency(url: str, requests: int, cached_requests: int) -> list[LatencyRow]:
-    from recommender.app import create_app
-    from recommender.extensions import db
-    from recommender.models import Rating
-    from recommender.services.cache import LRUCache
-
     app = create_app(environ=app_env(url))
     rows = []
     with app.app_context():
@@ -334,53 +329,66 @@ def run_backend(backend: str, folder: Path, args: argparse.Namespace, key: str) 
     try:
         for role, name in names.items():
             fresh = role == "bare" or "import" in steps
-            if backend == "sqlite":
-                path = workdir / f"{name}.sqlite3"
-                if fresh:
-                    for leftover in workdir.glob(f"{name}.sqlite3*"):
-                        leftover.unlink()
-                elif not path.exists():
-                    raise SystemExit(f"--steps without import: no kept database at {path}")
-                urls[role] = f"sqlite:///{path}"
-            elif fresh:
-                urls[role] = create_postgres(args.postgres_url, name)
-            else:  # a database kept by an earlier run (--keep-databases)
-                urls[role] = (
-                    sa.make_url(args.postgres_url)
-                    .set(database=name)
-                    .render_as_string(hide_password=False)
-                )
+            urls[role] = _database_url(backend, name, fresh, workdir, args.postgres_url)
             if fresh:
                 run_measured(recommender("db", "upgrade"), app_env(urls[role]))
-        if "import" in steps:
-            result.importer = _step(
-                backend, "import", recommender("import", "movielens", str(folder)), urls["ours"]
-            )
-        result.database_mb = round(database_size_mb(urls["ours"]), 1)
-        if "bare" in steps:
-            result.bare = _step(
-                backend,
-                "bare insert",
-                [sys.executable, __file__, "--bare", urls["bare"], str(folder)],
-                urls["bare"],
-            )
-        if "retrain" in steps:
-            result.retrain = _step(backend, "retrain", recommender("retrain"), urls["ours"])
-        if "latency" in steps:
-            print(f"[{backend}] latency ...", flush=True)
-            result.latency = measure_latency(urls["ours"], args.requests, args.cached_requests)
-            result.worker_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-            for row in result.latency:
-                print(f"[{backend}] {asdict(row)}", flush=True)
+        _run_steps(result, folder, args, urls)
     finally:
         if not args.keep_databases:
             for role, name in names.items():
-                if backend == "sqlite":
-                    for leftover in workdir.glob(f"{name}.sqlite3*"):
-                        leftover.unlink()
-                elif role in urls:
-                    drop_postgres(args.postgres_url, name)
+                _remove_database(backend, name, role in urls, workdir, args.postgres_url)
     return result
+
+
+def _database_url(backend: str, name: str, fresh: bool, workdir: Path, postgres_url: str) -> str:
+    """The URL of database ``name``: created empty when ``fresh``, else one an earlier run kept."""
+    if backend == "sqlite":
+        path = workdir / f"{name}.sqlite3"
+        if fresh:
+            for leftover in workdir.glob(f"{name}.sqlite3*"):
+                leftover.unlink()
+        elif not path.exists():
+            raise SystemExit(f"--steps without import: no kept database at {path}")
+        return f"sqlite:///{path}"
+    if fresh:
+        return create_postgres(postgres_url, name)
+    return sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _remove_database(
+    backend: str, name: str, created: bool, workdir: Path, postgres_url: str
+) -> None:
+    if backend == "sqlite":
+        for leftover in workdir.glob(f"{name}.sqlite3*"):
+            leftover.unlink()
+    elif created:
+        drop_postgres(postgres_url, name)
+
+
+def _run_steps(
+    result: BackendResult, folder: Path, args: argparse.Namespace, urls: dict[str, str]
+) -> None:
+    backend, steps = result.backend, args.steps
+    if "import" in steps:
+        result.importer = _step(
+            backend, "import", recommender("import", "movielens", str(folder)), urls["ours"]
+        )
+    result.database_mb = round(database_size_mb(urls["ours"]), 1)
+    if "bare" in steps:
+        result.bare = _step(
+            backend,
+            "bare insert",
+            [sys.executable, __file__, "--bare", urls["bare"], str(folder)],
+            urls["bare"],
+        )
+    if "retrain" in steps:
+        result.retrain = _step(backend, "retrain", recommender("retrain"), urls["ours"])
+    if "latency" in steps:
+        print(f"[{backend}] latency ...", flush=True)
+        result.latency = measure_latency(urls["ours"], args.requests, args.cached_requests)
+        result.worker_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        for row in result.latency:
+            print(f"[{backend}] {asdict(row)}", flush=True)
 
 
 def _step(backend: str, label: str, command: list[str], url: str) -> Measured:

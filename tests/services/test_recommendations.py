@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from flask import Flask
 
-from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.services import accounts, ratings
+from recommender.settings import app_settings
 from tests.factories import make_movie
 
 
@@ -16,7 +16,7 @@ def test_personal_predictions_start_above_k_ratings_and_are_the_cached_entry(app
     movies = [make_movie(f"Film {i}", 1990 + i, ("Drama",), runtime_min=80 + i) for i in range(8)]
     user = accounts.create_user(db.session, "carol", "password123", hash_method="pbkdf2:sha256:1")
     recommender = app.extensions["recommender"]
-    scale = RatingScale.from_config(app.config)
+    scale = app_settings(app).rating_scale
     for movie, value in zip(movies[:3], (4.0, 2.0, 5.0), strict=True):
         ratings.rate_movie(db.session, user.id, movie.id, value, scale)
     assert recommender.personal_predictions(db.session, user.id) is None  # 3 = k: cold start
