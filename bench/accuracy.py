@@ -44,7 +44,8 @@ from recommender.services.evaluation import load_dataset_ratings  # noqa: E402
 
 
 def surprise_contenders(skip: set[str]) -> dict[str, object]:
-    from surprise import SVD, BaselineOnly, KNNBaseline, SVDpp
+    # Imported here: surprise is the optional bench extra, needed only when it is compared.
+    from surprise import SVD, BaselineOnly, KNNBaseline, SVDpp  # noqa: PLC0415
 
     contenders = {
         "BaselineOnly": lambda: BaselineOnly(verbose=False),
@@ -58,7 +59,7 @@ def surprise_contenders(skip: set[str]) -> dict[str, object]:
 
 
 def run_surprise(make, data: ev.RatingsData, train_idx, test_idx) -> dict[str, float]:
-    from surprise import Dataset, Reader
+    from surprise import Dataset, Reader  # noqa: PLC0415 (the optional bench extra)
 
     raw_ids = [str(u) for u in data.user_ids], [str(i) for i in data.item_ids]
     dataset = Dataset(Reader(rating_scale=(data.scale.minimum, data.scale.maximum)))

@@ -17,6 +17,7 @@ from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, NoAppException, ScriptInfo
 
 import recommender.app
+from recommender.datasets import DatasetUnavailable, fetch_ml100k
 from recommender.engine.evaluate import (
     cross_validate,
     cross_validate_classifier,
@@ -266,8 +267,6 @@ datasets_group = AppGroup("datasets", help="Fetch public rating datasets (never 
 )
 def fetch_dataset(name: str, cache_dir: Path) -> None:
     """Download NAME (MovieLens 100K, from the recbole wheel on PyPI) and print its folder."""
-    from recommender.datasets import DatasetUnavailable, fetch_ml100k
-
     try:
         folder = fetch_ml100k(cache_dir)
     except DatasetUnavailable as error:

@@ -8,6 +8,8 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from recommender.extensions import db
+from recommender.models import Rating
+from recommender.server import _forget_inherited_connections
 from recommender.settings import app_settings
 
 
@@ -44,8 +46,6 @@ def test_sqlite_runs_in_wal_mode_with_busy_timeout_and_foreign_keys(app):
 
 
 def test_foreign_keys_are_enforced(app):
-    from recommender.models import Rating
-
     db.session.add(Rating(user_id=12345, movie_id=67890, rating=4.0))
     try:
         db.session.commit()
@@ -57,8 +57,6 @@ def test_foreign_keys_are_enforced(app):
 
 
 def test_a_gunicorn_worker_drops_the_connections_it_inherited(app):
-    from recommender.server import _forget_inherited_connections
-
     db.session.execute(sa.text("SELECT 1"))
     db.session.remove()  # The connection is back in the pool, as after the master's start.
     inherited = db.engine.pool

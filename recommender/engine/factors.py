@@ -57,8 +57,8 @@ class Factors:
     def predict(self, users: NDArray[np.intp], items: NDArray[np.intp]) -> NDArray[np.float64]:
         """:math:`\\mu + b_u + b_i + p_u \\cdot q_i` for each (user, item) pair."""
         predicted = np.empty(len(users))
-        # In chunks: gathering every pair's factor rows at once is pairs x m floats (10 GB for
-        # MovieLens 25M at 50 factors).
+        # In chunks: gathering every pair's factor rows at once is pairs x m floats (gigabytes
+        # for tens of millions of pairs).
         for start in range(0, len(users), _PREDICT_CHUNK):
             u = users[start : start + _PREDICT_CHUNK]
             i = items[start : start + _PREDICT_CHUNK]
@@ -70,8 +70,7 @@ class Factors:
 
 
 # Ratings and rows per block of a half-step: the gathered design rows (ratings x m floats) and
-# the Gram matrices (rows x m x m) of one block stay near 100 MB whatever the dataset size
-# (MovieLens 25M gathered whole was 10 GB per half-step).
+# the Gram matrices (rows x m x m) of one block stay near 100 MB whatever the dataset size.
 _BLOCK_RATINGS = 1 << 18
 _BLOCK_ROWS = 4096
 # Pairs per chunk of :meth:`Factors.predict` (its gathered factor rows are chunk x m floats).
@@ -114,8 +113,7 @@ def _solve_side(
         lo, hi = bounds[first], bounds[last]
         # The design rows with the target as one more column: one product per row then gives
         # its Gram matrix and its right-hand side together (``[X t].T @ [X t]`` holds
-        # ``X.T @ X`` and ``X.T @ t``), where a separate ``np.add.reduceat`` took a quarter of
-        # the fit.
+        # ``X.T @ X`` and ``X.T @ t``), with no second pass over the ratings for the sums.
         x = np.empty((hi - lo, m + 1))
         x[:, :m] = design[cols[lo:hi]]
         x[:, m] = targets[lo:hi]

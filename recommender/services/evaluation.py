@@ -185,10 +185,10 @@ def write_predictions(
 def plot_curve(report: EvaluationReport, path: Path) -> None:
     """Draw the validation curve (metric by k, mean over folds) with the best k marked."""
     # Imported here: matplotlib is heavy and only a --plot needs it.
-    import matplotlib
+    import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib import pyplot as plt  # noqa: PLC0415
 
     curve = report.curve
     ks = list(curve)

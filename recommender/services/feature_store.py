@@ -114,14 +114,13 @@ RATINGS_CHUNK = 100_000
 _Ratings = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
 
 
-def _rating_arrays(session: Session, expected: int) -> _Ratings:
+def rating_arrays(session: Session, expected: int) -> _Ratings:
     """Every rating as three arrays (user ids, movie ids, values), read in chunks.
 
-    Read through the driver's own cursor: SQLAlchemy's Row objects cost twenty times the
-    driver's tuples here (1M ratings on SQLite: 27 s of CPU against 1.4 s), which made
-    reading MovieLens 25M take 13 minutes. Only the arrays grow (20 bytes a rating) plus one
-    chunk of tuples. ``expected`` is the count just read; more rows (ratings made meanwhile)
-    grow the arrays.
+    Read through the driver's own cursor: SQLAlchemy's Row objects cost some twenty times the
+    driver's tuples (docs/scaling.md has the figures). Only the arrays grow (20 bytes a
+    rating) plus one chunk of tuples. ``expected`` is the count just read; more rows (ratings
+    made meanwhile) grow the arrays.
     """
     user_ids = np.empty(expected, dtype=np.int64)
     movie_ids = np.empty(expected, dtype=np.int64)
@@ -169,8 +168,7 @@ def _learn_factors(
         return None
     items = np.searchsorted(movie_ids, rated_movie_ids)
     # ALS is hundreds of thousands of small BLAS products (one 51 x 51 Gram matrix per user
-    # and per movie): threads cost more than they give there, and on a busy machine much
-    # more (100,000 ratings, other work running: 29 s with OpenBLAS threads, 7.6 s without).
+    # and per movie): threads cost more than they give there, most of all on a busy machine.
     with threadpool_limits(limits=1, user_api="blas"):
         factors = fit_factors(users, items, values, n_users, len(movie_ids), policy.model.factors)
     matrix, columns = item_feature_columns(factors, policy.model.bias_weight)
@@ -225,11 +223,11 @@ def build_features(
     # The catalogue prior: the IMDb rating (0-10) rescaled to the rating scale.
     imdb = np.array([np.nan if m["imdb_rating"] is None else m["imdb_rating"] for m in movies])
     prior = np.clip(imdb / 10.0 * scale.maximum, scale.minimum, scale.maximum)
-    # A retrain reads every rating once, for the totals and the factors alike: its aggregate
-    # queries (count, distinct users, per-movie totals) were a minute more on SQLite at 25M.
+    # A retrain reads every rating once, for the totals and the factors alike: separate
+    # aggregate queries would scan the whole ratings table again.
     ratings = None
     if factors is not None:
-        ratings = _rating_arrays(
+        ratings = rating_arrays(
             session, session.scalar(sa.select(sa.func.count()).select_from(Rating)) or 0
         )
     counts, sums = _rating_totals(session, movie_ids, ratings)

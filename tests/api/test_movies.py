@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from tests.factories import make_movie
@@ -101,8 +103,6 @@ def test_sql_looking_search_is_just_text(client, movies):
 
 
 def test_release_dates_come_back_as_iso_dates(client, app):
-    import datetime as dt
-
     movie = make_movie("Dated", 1998, release_date=dt.date(1998, 6, 12))
     listed = client.get("/api/v1/movies").get_json()["items"][0]
     detail = client.get(f"/api/v1/movies/{movie.id}").get_json()

@@ -8,6 +8,7 @@ import socket
 import pytest
 import redis
 
+from recommender.api.schemas import RecommendationsOut
 from recommender.app import create_app
 from recommender.extensions import db
 from recommender.services import accounts
@@ -236,8 +237,6 @@ def test_redis_down_still_answers(database_url, app, catalogue):
 
 
 def test_the_json_body_is_what_the_openapi_schema_describes(client, catalogue):
-    from recommender.api.schemas import RecommendationsOut
-
     headers = token_headers(client.application, "ann")
     cold = recommendations(client, headers, limit=3)
     for movie in catalogue[:6]:

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -486,13 +487,13 @@ def test_a_broken_line_in_the_third_batch_leaves_nothing_of_the_two_written(
     lines[7] = "3\t2\tfour\t880000007"  # Line 8: the third batch of three.
     folder = write_100k(tmp_path / "ml", 3, lines)
     inserted: list[int] = []
-    real_insert = writer.Writer._insert_rows
+    real_insert = writer.Writer.insert_rows
 
     def counting_insert(self: Any, rows: list[Any]) -> None:
         inserted.append(len(rows))
         real_insert(self, rows)
 
-    monkeypatch.setattr(writer.Writer, "_insert_rows", counting_insert)
+    monkeypatch.setattr(writer.Writer, "insert_rows", counting_insert)
     with pytest.raises(ImportRefused) as refused:
         run(folder, batch_size=3)
 
@@ -531,8 +532,6 @@ def test_ratings_go_by_copy_on_postgresql_and_executemany_elsewhere(app, tmp_pat
     statements: list[str] = []
     monkeypatch.setattr(writer, "COPY_MIN_ROWS", 100)
     if db.engine.dialect.name == "postgresql":
-        import psycopg
-
         real_copy = psycopg.Cursor.copy
 
         def spying_copy(self: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:

@@ -14,6 +14,7 @@ from recommender.engine.predictor import SIMILARITY_WEIGHTS, PredictorOptions
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.models import Rating, User
+from recommender.services import feature_store
 from recommender.services.feature_store import FactorPolicy, FeatureKind, FeatureStore
 from recommender.services.recommendations import build_recommender
 from recommender.settings import app_settings
@@ -128,10 +129,8 @@ def test_retrain_command_reports_learned_factors(runner, app, two_tastes):
 def test_retrain_reads_every_rating_in_chunks_whatever_the_count_said(two_tastes, monkeypatch):
     """Ratings are read as arrays chunk by chunk; rows beyond the count read first (ratings
     made meanwhile) grow the arrays instead of being lost."""
-    from recommender.services import feature_store
-
     monkeypatch.setattr(feature_store, "RATINGS_CHUNK", 7)
-    users, movies, values = feature_store._rating_arrays(db.session, expected=5)
+    users, movies, values = feature_store.rating_arrays(db.session, expected=5)
     rows = db.session.execute(db.select(Rating.user_id, Rating.movie_id, Rating.rating)).all()
     assert len(values) == len(rows) > 7
     assert sorted(zip(users.tolist(), movies.tolist(), values.tolist(), strict=True)) == sorted(

@@ -104,6 +104,15 @@ def sign_up(page: Any, base: str, username: str) -> None:
     expect(page).to_have_url(f"{base}/welcome")
 
 
+def settled(target: Any) -> None:
+    """Wait until htmx has settled its swap into ``target``.
+
+    htmx wires up the swapped-in elements (the why panel's k slider) when the swap settles, a
+    moment after the content is visible: a slider moved before that sends no request.
+    """
+    expect(target).not_to_have_class(re.compile(r"\bhtmx-settling\b"))
+
+
 def test_a_new_user_unlocks_predictions_and_explores_why(live_app, browser):
     _, base = live_app
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -147,6 +156,7 @@ def test_a_new_user_unlocks_predictions_and_explores_why(live_app, browser):
     first.get_by_role("link", name="Why?").click()
     panel = first.locator(".why")
     expect(panel.locator("table.neighbours tbody tr")).to_have_count(3)
+    settled(first.locator(".why-slot"))
     expect(panel.locator("svg .map-point")).to_have_count(4)
     expect(panel.locator("svg .map-link")).to_have_count(3)
     before = panel.locator(".why-predicted").inner_text()
@@ -287,6 +297,7 @@ def test_no_page_breaks_the_content_security_policy(live_app, browser):
     visit("/recommendations")
     page.locator(".rec").first.get_by_role("link", name="Why?").click()
     expect(page.locator(".rec .why table.neighbours").first).to_be_visible()
+    settled(page.locator(".rec .why-slot").first)
     page.locator(".rec .why input[type=range]").first.fill("1")
     expect(page.locator(".rec .why-k").first).to_have_text("1")
     violations.extend(f"why panel: {v}" for v in page.evaluate("window.__cspViolations"))

@@ -5,13 +5,12 @@ from __future__ import annotations
 import pytest
 
 from recommender.extensions import db
+from recommender.models import User
 from recommender.services.ratings import get_rating
 from tests.web.conftest import csrf_token, post
 
 
 def _user_id(username: str) -> int:
-    from recommender.models import User
-
     return db.session.query(User.id).filter_by(username=username).scalar()
 
 

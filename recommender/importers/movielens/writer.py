@@ -274,14 +274,14 @@ class Writer:
                 known[(user_id, movie_id)] = (rating, rated_at)
         if fresh:
             try:
-                self._insert_rows(fresh)
+                self.insert_rows(fresh)
             except self._integrity_errors as error:
                 raise RepeatedRating from error
             self.counts["ratings_inserted"] += len(fresh)
         if known:
             self.write_ratings(known)
 
-    def _insert_rows(self, rows: list[tuple[int, int, float, Stamp]]) -> None:
+    def insert_rows(self, rows: list[tuple[int, int, float, Stamp]]) -> None:
         """Insert (user_id, movie_id, rating, time) rows with no per-row work in SQLAlchemy.
 
         Rows go in key order, so the primary key's B-tree grows at its end instead of all
@@ -330,7 +330,7 @@ class Writer:
             else:
                 self.counts["ratings_unchanged"] += 1
         if inserts:
-            self._insert_rows(inserts)
+            self.insert_rows(inserts)
         if updates:
             statement = (
                 sa.update(Rating.__table__)
