@@ -10,6 +10,15 @@ ratings of each fold only. Baselines are scored on the same folds in the same ru
 - ``baseline``: damped item mean plus the user's damped offset (the cold-start formula for all);
 - ``factors``: the matrix factorisation's own prediction ``mu + b_u + b_i + p_u . q_i``.
 
+Ranking is measured on the same folds in the same run (regression task): for every test user,
+*all* movies they did not rate in training are ranked, and a held-out rating of at least
+``relevant_min`` is a hit; precision, recall, nDCG, MAP, catalogue coverage and the mean
+popularity of the top ``top_n`` (:mod:`recommender.engine.ranking_metrics` defines them; users
+with no relevant held-out movie are skipped). "Ours" is the list the service shows, in the order
+of :func:`ours_scores`; the ranking baselines are the ``most_rated`` list (the same for
+everyone) and the ``damped_mean`` list (movies by their damped mean rating, the item baseline).
+Popularity here is the share of training users who rated the movie.
+
 Definitions
 -----------
 - **coverage**: share of test pairs whose user and movie both have training ratings (the model
@@ -23,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,9 +51,19 @@ from recommender.engine.predictor import (
     predict_for_rows,
     settings_for,
 )
+from recommender.engine.ranking_metrics import hit_matrix, ranking_report, top_n
 from recommender.engine.scale import RatingScale
 
 GOOD_RATING = 4.0  # "good movie" for the classifier: a user rating of at least this
+TOP_N = 10  # the length of the lists the ranking metrics judge
+RANKING_METRICS = (
+    "precision",
+    "recall",
+    "ndcg",
+    "map",
+    "catalogue_coverage",
+    "mean_popularity",
+)
 
 
 @dataclass(frozen=True)
@@ -235,6 +254,134 @@ def predict_pairs(
 
 
 # --------------------------------------------------------------------------------------------
+# Ranking: every unrated movie ranked, the top N judged
+# --------------------------------------------------------------------------------------------
+
+
+def ours_scores(
+    features: CatalogueFeatures,
+    ratings: UserRatings,
+    settings: PredictorSettings,
+    ks: Sequence[int],
+) -> NDArray[np.float64]:
+    """The order the service lists a user's unrated movies in: a score per k and catalogue row.
+
+    Higher is listed first (equal scores: the more popular movie, then the lower row, as the
+    service breaks ties); ``-inf`` is never listed: the rated movies and, in cold start, the
+    movies outside the best-known ``known_share`` of the unrated ones (the service's cold-start
+    candidates). The score is the predicted rating (cold start: the cold-start prediction), the
+    order the service uses today; the list's order comes from this function alone, so a ranking
+    score replaces it here. Returns shape ``(len(ks), catalogue rows)``.
+    """
+    n_rows = len(features.movie_ids)
+    unrated = np.setdiff1d(np.arange(n_rows), ratings.rows)
+    scores = np.full((len(ks), n_rows), -np.inf)
+    if not unrated.size:
+        return scores
+    predicted, cold = predict_for_rows(features, ratings, unrated, settings, tuple(ks))
+    scores[:, unrated] = predicted
+    if cold.any():
+        popularity = features.popularity[unrated]
+        share = settings_for(features, settings).known_share
+        not_known = unrated[popularity < np.quantile(popularity, 1 - share)]
+        scores[np.ix_(cold, not_known)] = -np.inf
+    return scores
+
+
+@dataclass(frozen=True)
+class HeldOutRelevance:
+    """What one fold's top-N lists are judged against: the relevant held-out pairs.
+
+    ``list_users`` are the test users with a relevant held-out movie (the others are skipped),
+    ``n_relevant`` their counts; ``popularity`` is the share of training users who rated each
+    movie (for the mean popularity of a list).
+    """
+
+    relevant_users: NDArray[np.intp]
+    relevant_items: NDArray[np.intp]
+    list_users: NDArray[np.intp]
+    n_relevant: NDArray[np.intp]
+    popularity: NDArray[np.float64]
+
+    @classmethod
+    def of_fold(
+        cls,
+        data: RatingsData,
+        train_idx: NDArray[np.intp],
+        test_idx: NDArray[np.intp],
+        relevant_min: float = GOOD_RATING,
+    ) -> HeldOutRelevance:
+        """The held-out ratings ``>= relevant_min`` of ``test_idx`` are the relevant pairs."""
+        relevant = test_idx[data.ratings[test_idx] >= relevant_min]
+        users, items = data.users[relevant], data.items[relevant]
+        list_users = np.unique(users)
+        counts = np.bincount(data.items[train_idx], minlength=data.n_items)
+        n_train_users = max(np.unique(data.users[train_idx]).size, 1)
+        return cls(
+            users,
+            items,
+            list_users,
+            np.bincount(users, minlength=data.n_users)[list_users],
+            counts / n_train_users,
+        )
+
+    def judge(self, lists: NDArray[np.intp]) -> dict[str, float]:
+        """The ranking metrics of ``lists`` (row j: the list of ``list_users[j]``)."""
+        hits = hit_matrix(lists, self.list_users, self.relevant_users, self.relevant_items)
+        return ranking_report(lists, hits, self.n_relevant, self.popularity)
+
+
+@dataclass
+class RankingResult:
+    """One fold's top-N figures: ours per k, the ranking baselines, how many users were judged."""
+
+    per_k: dict[int, dict[str, float]]
+    baselines: dict[str, dict[str, float]]
+    users: int
+
+
+def rank_fold(
+    model: TrainedModel,
+    data: RatingsData,
+    train_idx: NDArray[np.intp],
+    held_out: HeldOutRelevance,
+    ks: Sequence[int],
+    n: int = TOP_N,
+) -> RankingResult:
+    """The top-``n`` lists of every user of ``held_out``, judged.
+
+    Candidates are all movies the user did not rate in training. Lists: ours at each k
+    (:func:`ours_scores`), the ``most_rated`` list and the ``damped_mean`` list (the item
+    baseline), each without the user's training movies.
+    """
+    counts = np.bincount(data.items[train_idx], minlength=data.n_items).astype(np.float64)
+    train_order, train_bounds = _by_user(data.users[train_idx], data.n_users)
+    train_items = data.items[train_idx][train_order]
+    train_values = data.ratings[train_idx][train_order]
+    settings = PredictorSettings(k=max(ks), scale=data.scale)
+    baseline_scores = np.stack([counts, model.features.item_baseline])
+    n = min(n, data.n_items)
+    users = held_out.list_users
+    lists = np.empty((len(ks) + len(baseline_scores), len(users), n), dtype=np.intp)
+    for j, user in enumerate(users):
+        lo, hi = train_bounds[user], train_bounds[user + 1]
+        ratings = UserRatings(train_items[lo:hi], train_values[lo:hi])
+        others = baseline_scores.copy()
+        others[:, ratings.rows] = -np.inf
+        scores = np.vstack([ours_scores(model.features, ratings, settings, ks), others])
+        # Ties go to the more popular movie in every list (the service's rule for its own).
+        lists[:, j] = top_n(scores, n, tiebreak=counts)
+    return RankingResult(
+        per_k={k: held_out.judge(lists[j]) for j, k in enumerate(ks)},
+        baselines={
+            "most_rated": held_out.judge(lists[-2]),
+            "damped_mean": held_out.judge(lists[-1]),
+        },
+        users=len(users),
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # Cross-validation
 # --------------------------------------------------------------------------------------------
 
@@ -250,6 +397,10 @@ class FoldResult:
     coverage: float
     fit_seconds: float
     predict_seconds: float
+    # Top-N lists (regression task): the ranking baselines' figures and the users judged;
+    # ours are in per_k beside the RMSE.
+    ranking_baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    ranking_users: int = 0
 
 
 @dataclass
@@ -271,16 +422,26 @@ class EvaluationReport:
     def best_k(self) -> int:
         return best_k(self.curve, higher_is_better=self.metric == "accuracy")
 
+    def baseline_means(self, ranking: bool = False) -> dict[str, dict[str, float]]:
+        """Each baseline's metrics, mean over folds (``ranking``: the top-N baselines)."""
+
+        def of(fold: FoldResult) -> dict[str, dict[str, float]]:
+            return fold.ranking_baselines if ranking else fold.baselines
+
+        return {
+            name: {m: float(np.mean([of(f)[name][m] for f in self.folds])) for m in metrics}
+            for name, metrics in of(self.folds[0]).items()
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """One JSON-able object: the best k's metrics at the top, then the per-k table."""
         k = self.best_k
         names = list(self.folds[0].per_k[k])
         table = [{"k": kk, **{n: self.mean(kk, n) for n in names}} for kk in self.ks]
-        baselines = {
-            name: {m: float(np.mean([f.baselines[name][m] for f in self.folds])) for m in metrics}
-            for name, metrics in self.folds[0].baselines.items()
-        }
         top = {n: self.mean(k, n) for n in names}
+        ranking = {}
+        if self.folds[0].ranking_baselines:
+            ranking = {"ranking_baselines": self.baseline_means(ranking=True)}
         return {
             "task": self.task,
             "folds": len(self.folds),
@@ -290,7 +451,8 @@ class EvaluationReport:
             "fit_seconds": float(np.mean([f.fit_seconds for f in self.folds])),
             "predict_seconds": float(np.mean([f.predict_seconds for f in self.folds])),
             "per_k": table,
-            "baselines": baselines,
+            "baselines": self.baseline_means(),
+            **ranking,
             "per_fold": [
                 {
                     "fold": f.fold,
@@ -300,6 +462,11 @@ class EvaluationReport:
                     "coverage": f.coverage,
                     "fit_seconds": f.fit_seconds,
                     "predict_seconds": f.predict_seconds,
+                    **(
+                        {"ranking_users": f.ranking_users, "ranking_baselines": f.ranking_baselines}
+                        if f.ranking_baselines
+                        else {}
+                    ),
                 }
                 for f in self.folds
             ],
@@ -347,10 +514,15 @@ def cross_validate(
     config: ModelConfig | None = None,
     test_size: float = 0.2,
     progress: Callable[[int, int], None] | None = None,
+    top_n: int = TOP_N,
+    relevant_min: float = GOOD_RATING,
 ) -> EvaluationReport:
-    """Score the predictor for each k on each fold (``folds=1``: one random split)."""
+    """Score the predictor for each k on each fold (``folds=1``: one random split): RMSE and
+    MAE of the predictions, and the top-``top_n`` lists (:func:`rank_fold`) beside them."""
     config = config or ModelConfig()
     ks = _check_ks(ks)
+    if top_n < 1:
+        raise ValueError(f"Expected top_n >= 1, got {top_n}")
 
     def score(model: TrainedModel, train_idx: NDArray[np.intp], test_idx: NDArray[np.intp]):
         users, items = data.users[test_idx], data.items[test_idx]
@@ -368,15 +540,19 @@ def cross_validate(
             name: {"rmse": rmse(p, actual), "mae": mae(p, actual)}
             for name, p in _baseline_scores(model, data, train_idx, test_idx).items()
         }
-        return per_k, baselines
+        held_out = HeldOutRelevance.of_fold(data, train_idx, test_idx, relevant_min)
+        ranking = rank_fold(model, data, train_idx, held_out, ks, top_n)
+        return per_k, baselines, ranking
 
     results = _run_folds(data, folds, seed, config, test_size, progress, score)
-    return EvaluationReport("regress", ks, results, _config_dict(config, folds, seed))
+    settings = _config_dict(config, folds, seed)
+    settings.update(top_n=top_n, relevant_min=relevant_min)
+    return EvaluationReport("regress", ks, results, settings)
 
 
 FoldScorer = Callable[
     [TrainedModel, NDArray[np.intp], NDArray[np.intp]],
-    tuple[dict[int, dict[str, float]], dict[str, dict[str, float]]],
+    tuple[dict[int, dict[str, float]], dict[str, dict[str, float]], RankingResult | None],
 ]
 
 
@@ -395,21 +571,25 @@ def _run_folds(
     for number, (train_idx, test_idx) in enumerate(splits, start=1):
         model = train(data, train_idx, config)
         start = time.perf_counter()
-        per_k, baselines = score(model, train_idx, test_idx)
+        per_k, baselines, ranking = score(model, train_idx, test_idx)
         predict_seconds = time.perf_counter() - start
         coverage = _coverage(data, train_idx, test_idx)
-        results.append(
-            FoldResult(
-                number,
-                len(train_idx),
-                len(test_idx),
-                per_k,
-                baselines,
-                coverage,
-                model.fit_seconds,
-                predict_seconds,
-            )
+        result = FoldResult(
+            number,
+            len(train_idx),
+            len(test_idx),
+            per_k,
+            baselines,
+            coverage,
+            model.fit_seconds,
+            predict_seconds,
         )
+        if ranking is not None:
+            for k, figures in ranking.per_k.items():
+                per_k[k].update(figures)
+            result.ranking_baselines = ranking.baselines
+            result.ranking_users = ranking.users
+        results.append(result)
         if progress:
             progress(number, len(splits))
     return results
@@ -478,7 +658,7 @@ def cross_validate_classifier(
             "majority": {"accuracy": accuracy(np.full(len(actual), majority), actual)},
             "item_mean": {"accuracy": accuracy(item_good, actual)},
         }
-        return per_k, baselines
+        return per_k, baselines, None
 
     results = _run_folds(data, folds, seed, config, test_size, progress, score)
     report = EvaluationReport("classify", ks, results, _config_dict(config, folds, seed))
@@ -565,11 +745,12 @@ def fit_and_predict(
 
 
 def format_table(report: EvaluationReport) -> str:
-    """A plain-text report: per fold at the best k, the per-k curve, the baselines."""
+    """A plain-text report: per fold at the best k, the per-k curve, the baselines, and the
+    top-N lists beside them when the report has them."""
     d = report.to_dict()
     main = report.metric
     lines = [f"task: {report.task}   folds: {len(report.folds)}   best k: {d['best_k']}", ""]
-    names = [n for n in d["per_k"][0] if n != "k"]
+    names = [n for n in d["per_k"][0] if n not in ("k", *RANKING_METRICS)]
     head = ["fold", *names, "coverage", "fit s", "predict s"]
     lines.append("  ".join(f"{h:>16}" for h in head))
     mean_row = {"fold": "mean", **{n: d[n] for n in names}}
@@ -589,4 +770,26 @@ def format_table(report: EvaluationReport) -> str:
     for name, metrics in d["baselines"].items():
         values = "  ".join(f"{m}={v:.4f}" for m, v in metrics.items())
         lines.append(f"  {name:<12} {values}")
+    if "ranking_baselines" in d:
+        lines += ["", *_ranking_lines(d)]
     return "\n".join(lines)
+
+
+def _ranking_lines(d: dict[str, Any]) -> list[str]:
+    """The top-N part of :func:`format_table`: ours per fold at the best k, per k, baselines."""
+    n, relevant_min = d["config"]["top_n"], d["config"]["relevant_min"]
+    lines = [
+        f"top-{n} lists (every unrated movie ranked; relevant: held-out rating >= "
+        f"{relevant_min:g}; users without one skipped):",
+        "  ".join(f"{h:>21}" for h in ("list", *(f"{m}@{n}" for m in RANKING_METRICS))),
+    ]
+
+    def row(label: str, figures: dict[str, float]) -> str:
+        cells = [label, *(f"{figures[m]:.4f}" for m in RANKING_METRICS)]
+        return "  ".join(f"{c:>21}" for c in cells)
+
+    best = d["best_k"]
+    lines += [row(f"fold {f['fold']} ours k={best}", f) for f in d["per_fold"]]
+    lines += [row(f"mean ours k={k['k']}", k) for k in d["per_k"]]
+    lines += [row(f"mean {name}", figures) for name, figures in d["ranking_baselines"].items()]
+    return lines

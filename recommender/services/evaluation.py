@@ -183,32 +183,46 @@ def write_predictions(
 
 
 def plot_curve(report: EvaluationReport, path: Path) -> None:
-    """Draw the validation curve (metric by k, mean over folds) with the best k marked."""
+    """Draw the validation curve (metric by k, mean over folds) with the best k marked, and
+    beside it, when the report ranks lists, nDCG@N by k with the ranking baselines."""
     # Imported here: matplotlib is heavy and only a --plot needs it.
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt  # noqa: PLC0415
 
-    curve = report.curve
-    ks = list(curve)
-    figure, axes = plt.subplots(figsize=(6, 4))
+    ranked = bool(report.folds[0].ranking_baselines)
+    figure, panels = plt.subplots(1, 2 if ranked else 1, figsize=(12 if ranked else 6, 4))
+    panels = list(panels) if ranked else [panels]
     try:
-        axes.plot(ks, [curve[k] for k in ks], marker="o", label=f"KNN ({report.metric})")
-        best = report.best_k
-        axes.axvline(best, color="grey", linestyle="--", label=f"best k = {best}")
-        names = report.folds[0].baselines
-        for n, name in enumerate(names, start=1):
-            value = float(np.mean([f.baselines[name][report.metric] for f in report.folds]))
-            axes.axhline(value, linestyle=":", linewidth=1, label=name, color=f"C{n}")
-        axes.set_xlabel("k (neighbours)")
-        axes.set_ylabel(f"{report.metric} (mean over {len(report.folds)} folds)")
-        axes.set_title(f"Validation curve ({report.task})")
-        axes.legend(fontsize="small")
+        _plot_panel(panels[0], report, report.metric, report.baseline_means())
+        panels[0].set_title(f"Validation curve ({report.task})")
+        if ranked:
+            n = report.config["top_n"]
+            _plot_panel(panels[1], report, "ndcg", report.baseline_means(ranking=True))
+            panels[1].set_ylabel(f"nDCG@{n} (mean over {len(report.folds)} folds)")
+            panels[1].set_title(
+                f"Top-{n} lists (relevant: rating >= {report.config['relevant_min']:g})"
+            )
         figure.tight_layout()
         figure.savefig(path, format="png")
     finally:
         plt.close(figure)
+
+
+def _plot_panel(
+    axes: Any, report: EvaluationReport, metric: str, baselines: dict[str, dict[str, float]]
+) -> None:
+    """One metric by k for the KNN, the best k marked, each baseline a horizontal line."""
+    ks = list(report.ks)
+    axes.plot(ks, [report.mean(k, metric) for k in ks], marker="o", label=f"KNN ({metric})")
+    best = report.best_k
+    axes.axvline(best, color="grey", linestyle="--", label=f"best k = {best} ({report.metric})")
+    for n, (name, figures) in enumerate(baselines.items(), start=1):
+        axes.axhline(figures[metric], linestyle=":", linewidth=1, label=name, color=f"C{n}")
+    axes.set_xlabel("k (neighbours)")
+    axes.set_ylabel(f"{metric} (mean over {len(report.folds)} folds)")
+    axes.legend(fontsize="small")
 
 
 def catalogue_labels(session: Session, threshold: float = 7.0) -> tuple[Any, NDArray[np.bool_]]:

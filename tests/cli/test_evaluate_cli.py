@@ -62,6 +62,24 @@ def test_evaluate_table_and_plot(runner, dataset, tmp_path):
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_evaluate_reports_top_n_lists_with_their_options(runner, dataset):
+    args = ["--dataset", str(dataset), "--folds", "2", "--k", "3,5"]
+    result = invoke(runner, *args, "--top-n", "5", "--relevant-min", "5", "--format", "json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["config"]["top_n"], out["config"]["relevant_min"]) == (5, 5.0)
+    assert {"precision", "recall", "ndcg", "map", "catalogue_coverage"} <= set(out)
+    assert {"ndcg", "mean_popularity"} <= set(out["per_k"][0]) and 0 <= out["ndcg"] <= 1
+    assert set(out["ranking_baselines"]) == {"most_rated", "damped_mean"}
+    assert {"ranking_users", "ranking_baselines", "ndcg"} <= set(out["per_fold"][1])
+    default = json.loads(invoke(runner, *args, "--format", "json").stdout)
+    assert (default["config"]["top_n"], default["config"]["relevant_min"]) == (10, 4.0)
+    # Fewer ratings are 5 than 4 or more: fewer users have a relevant held-out movie.
+    assert out["per_fold"][0]["ranking_users"] < default["per_fold"][0]["ranking_users"]
+    table = invoke(runner, *args, "--top-n", "5").stdout
+    assert "top-5 lists" in table and "mean most_rated" in table and "ndcg@5" in table
+
+
 def test_evaluate_one_fold_is_a_random_split(runner, dataset):
     result = invoke(runner, "--dataset", str(dataset), "--folds", "1", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -100,6 +118,8 @@ def test_evaluate_classify_reports_accuracy(runner, dataset):
         ["--folds", "0"],
         ["--format", "xml"],
         ["--task", "cluster"],
+        ["--top-n", "0"],
+        ["--relevant-min", "four"],
         ["--bogus"],
     ],
 )

@@ -189,6 +189,121 @@ def test_fit_and_predict_handles_unknown_ids_as_cold_start():
     assert np.all((predicted >= 1) & (predicted <= 5))
 
 
+# ---- top-N lists ---------------------------------------------------------------------------
+
+
+def hand_made_fold():
+    """Three users, four movies, the training and held-out ratings chosen by position.
+
+    Training: user 0 rated movie 0 (5); user 1 movies 0 (4), 1 (3); user 2 movies 0 (2),
+    1 (5), 2 (1). Held out: user 0 movie 1 (5, relevant) and 3 (2); user 1 movie 3 (4,
+    relevant); user 2 movie 3 (3): no relevant movie, so user 2 is skipped.
+    """
+    users = [0, 1, 1, 2, 2, 2, 0, 0, 1, 2]
+    items = [0, 0, 1, 0, 1, 2, 1, 3, 3, 3]
+    ratings = [5, 4, 3, 2, 5, 1, 5, 2, 4, 3]
+    data = ev.RatingsData.from_ids(users, items, ratings)
+    return data, np.arange(6), np.arange(6, 10)
+
+
+def test_held_out_relevance_keeps_users_with_a_relevant_movie():
+    data, train_idx, test_idx = hand_made_fold()
+    held = ev.HeldOutRelevance.of_fold(data, train_idx, test_idx, relevant_min=4.0)
+    np.testing.assert_array_equal(held.list_users, [0, 1])
+    np.testing.assert_array_equal(held.n_relevant, [1, 1])
+    # Training counts 3, 2, 1, 0 over three training users.
+    np.testing.assert_allclose(held.popularity, [1.0, 2 / 3, 1 / 3, 0.0])
+
+
+def test_rank_fold_baseline_lists_by_hand():
+    data, train_idx, test_idx = hand_made_fold()
+    model = ev.train(data, train_idx, FAST)
+    held = ev.HeldOutRelevance.of_fold(data, train_idx, test_idx)
+    result = ev.rank_fold(model, data, train_idx, held, ks=(1,), n=2)
+    assert result.users == 2
+    # most rated, without each user's training movies: user 0 [1, 2] (hit, miss); user 1
+    # [2, 3] (miss, hit): nDCG (1 + 1/log2(3)) / 2, AP (1 + 1/2) / 2; movies 1, 2, 3 listed;
+    # popularity (2/3 + 1/3 + 1/3 + 0) / 4.
+    assert result.baselines["most_rated"] == pytest.approx(
+        {
+            "precision": 0.5,
+            "recall": 1.0,
+            "ndcg": (1 + 1 / np.log2(3)) / 2,
+            "map": 0.75,
+            "catalogue_coverage": 0.75,
+            "mean_popularity": 1 / 3,
+        }
+    )
+    # Damped means (damping 5 toward the training mean 20/6): movie 0 3.46, 1 3.52, 2 2.94,
+    # 3 3.33. User 0 gets [1, 3] (hit, miss), user 1 [3, 2] (hit, miss): both perfect.
+    np.testing.assert_allclose(
+        model.features.item_baseline,
+        [(11 + 50 / 3) / 8, (8 + 50 / 3) / 7, (1 + 50 / 3) / 6, 20 / 6],
+    )
+    damped = result.baselines["damped_mean"]
+    assert (damped["ndcg"], damped["map"], damped["precision"]) == pytest.approx((1.0, 1.0, 0.5))
+    assert damped["mean_popularity"] == pytest.approx((2 / 3 + 0 + 0 + 1 / 3) / 4)
+    assert set(result.per_k[1]) == set(ev.RANKING_METRICS)
+
+
+def test_ours_scores_are_the_predictions_with_rated_movies_never_listed():
+    data = synthetic()
+    train_idx, _ = ev.train_test_split(len(data), 0.2, seed=0)
+    model = ev.train(data, train_idx, FAST)
+    settings = PredictorSettings(k=5, scale=data.scale)
+    user = int(np.bincount(data.users[train_idx]).argmax())
+    mine = train_idx[data.users[train_idx] == user]
+    ratings = UserRatings(data.items[mine], data.ratings[mine])
+    scores = ev.ours_scores(model.features, ratings, settings, (5,))
+    entry = compute_predictions(model.features, ratings, settings)
+    assert np.isneginf(scores[0, ratings.rows]).all()
+    np.testing.assert_allclose(scores[0, entry.unrated_rows], entry.predicted)
+
+
+def test_ours_scores_in_cold_start_list_only_the_best_known_share():
+    data = synthetic()
+    train_idx, _ = ev.train_test_split(len(data), 0.2, seed=0)
+    model = ev.train(data, train_idx, FAST)
+    settings = PredictorSettings(k=5, scale=data.scale, known_share=0.25)
+    ratings = UserRatings(np.array([0, 1]), np.array([5.0, 4.0]))  # 2 <= k: cold start
+    scores = ev.ours_scores(model.features, ratings, settings, (5, 1))
+    popularity = model.features.popularity
+    unrated = np.arange(2, data.n_items)
+    known = unrated[popularity[unrated] >= np.quantile(popularity[unrated], 0.75)]
+    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(scores[0])), known)
+    # At k = 1 the same user is personal: every unrated movie is listed.
+    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(scores[1])), unrated)
+
+
+def test_cross_validate_reports_top_n_beside_rmse_per_fold_and_mean():
+    data = synthetic()
+    report = ev.cross_validate(data, ks=(3, 5), folds=2, seed=0, config=FAST, top_n=5)
+    out = report.to_dict()
+    assert out["config"]["top_n"] == 5 and out["config"]["relevant_min"] == 4.0
+    assert set(ev.RANKING_METRICS) <= set(out) and set(ev.RANKING_METRICS) <= set(out["per_k"][0])
+    assert set(out["ranking_baselines"]) == {"most_rated", "damped_mean"}
+    fold = out["per_fold"][0]
+    assert fold["ranking_users"] > 0 and set(fold["ranking_baselines"]) == {
+        "most_rated",
+        "damped_mean",
+    }
+    mean_ndcg = np.mean([f["ranking_baselines"]["most_rated"]["ndcg"] for f in out["per_fold"]])
+    assert out["ranking_baselines"]["most_rated"]["ndcg"] == pytest.approx(mean_ndcg)
+    # The planted taste structure is found: ours ranks better than the list shown to everyone.
+    assert out["ndcg"] > out["ranking_baselines"]["most_rated"]["ndcg"]
+    table = ev.format_table(report)
+    assert "top-5 lists" in table and "ndcg@5" in table and "mean most_rated" in table
+
+
+def test_a_stricter_relevance_judges_fewer_users():
+    data = synthetic()
+    loose = ev.cross_validate(data, ks=(3,), folds=2, seed=0, config=FAST, relevant_min=3.0)
+    strict = ev.cross_validate(data, ks=(3,), folds=2, seed=0, config=FAST, relevant_min=5.0)
+    assert sum(f.ranking_users for f in strict.folds) < sum(f.ranking_users for f in loose.folds)
+    with pytest.raises(ValueError, match="top_n >= 1"):
+        ev.cross_validate(data, ks=(3,), folds=2, config=FAST, top_n=0)
+
+
 # ---- real data -----------------------------------------------------------------------------
 
 
