@@ -82,3 +82,27 @@ def test_every_reference_returns_a_score_per_user_and_movie(reference):
     rng = np.random.default_rng(0)
     binary = (rng.random((12, 9)) < 0.4).astype(np.float64)
     assert getattr(references, reference)(binary).shape == (12, 9)
+
+
+def test_surprise_svd_scores_are_its_unclipped_estimates():
+    """bench/accuracy.py ranks surprise's SVD by ``SVD.estimate``, mapped to our indices."""
+    pytest.importorskip("surprise")
+    from surprise import SVD  # noqa: PLC0415 (the optional bench extra)
+
+    from recommender.engine import evaluate as ev  # noqa: PLC0415 (beside the optional import)
+
+    spec = importlib.util.spec_from_file_location("bench_accuracy", BENCH / "accuracy.py")
+    accuracy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(accuracy)
+    rng = np.random.default_rng(0)
+    users, items = np.nonzero(rng.random((15, 12)) < 0.5)
+    data = ev.RatingsData.from_ids(users * 7 + 3, items * 5 + 11, rng.integers(1, 6, users.size))
+    train_idx, test_idx = ev.train_test_split(len(data), 0.2, seed=0)
+    _, algo, trainset = accuracy.run_surprise(
+        lambda: SVD(n_factors=3, random_state=0), data, train_idx, test_idx
+    )
+    scores = accuracy.surprise_svd_scores(algo, trainset, data)
+    for u, i in [(0, 0), (4, 7), (14, 11)]:
+        inner_u = trainset.to_inner_uid(str(data.user_ids[u]))
+        inner_i = trainset.to_inner_iid(str(data.item_ids[i]))
+        assert scores[u, i] == pytest.approx(algo.estimate(inner_u, inner_i))
