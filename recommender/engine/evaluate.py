@@ -313,6 +313,11 @@ class HeldOutRelevance:
     ) -> HeldOutRelevance:
         """The held-out ratings ``>= relevant_min`` of ``test_idx`` are the relevant pairs."""
         relevant = test_idx[data.ratings[test_idx] >= relevant_min]
+        if not relevant.size:
+            raise ValueError(
+                f"No held-out rating is >= {relevant_min:g} (the relevance threshold): "
+                "there is no list to judge"
+            )
         users, items = data.users[relevant], data.items[relevant]
         list_users = np.unique(users)
         counts = np.bincount(data.items[train_idx], minlength=data.n_items)

@@ -80,6 +80,12 @@ def test_evaluate_reports_top_n_lists_with_their_options(runner, dataset):
     assert "top-5 lists" in table and "mean most_rated" in table and "ndcg@5" in table
 
 
+def test_a_relevance_threshold_above_every_rating_is_a_clear_error(runner, dataset):
+    result = invoke(runner, "--dataset", str(dataset), "--folds", "2", "--relevant-min", "6")
+    assert result.exit_code == 1
+    assert "No held-out rating is >= 6" in result.output
+
+
 def test_evaluate_one_fold_is_a_random_split(runner, dataset):
     result = invoke(runner, "--dataset", str(dataset), "--folds", "1", "--format", "json")
     assert result.exit_code == 0, result.output
