@@ -20,7 +20,9 @@ class ModelConfig:
     by validation inside the training data (see ``bench/accuracy.py``)."""
 
     factors: FactorSettings = field(
-        default_factory=lambda: FactorSettings(n_factors=50, reg=0.1, n_iterations=10)
+        default_factory=lambda: FactorSettings(
+            n_factors=50, reg=0.1, n_iterations=10, implicit_factors=50, implicit_share=0.7
+        )
     )
     bias_weight: float = 1.0
     weights: str = "cosine2"

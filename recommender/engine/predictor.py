@@ -8,6 +8,13 @@ cold start is the baseline plus a damped offset.
 
 One prediction rule (:func:`_predict_rows`) serves the full computation, the incremental
 update, the evaluation's predictions and the explanation of one prediction.
+
+The same neighbours give the second answer, the ranking score (:func:`_score_rows`, DESIGN
+§5b): how strongly the user's own rated movies vote for a candidate. Each of the k nearest
+rated movies votes with its similarity, more when the user liked it (rating above the user's
+mean) and against when the user disliked it, and the sum is scaled by the candidate's evidence
+(how much the learned space knows about it). Recommendations are ordered by it;
+:func:`ranking_scores` gives it for every movie, for the service and the evaluation alike.
 """
 
 from __future__ import annotations
@@ -129,10 +136,18 @@ class PredictorSettings:
     # it cancels out of the weighted mean of residuals; with shrinkage it is what the
     # prediction shrinks toward.
     user_offset: bool = False
+    # Ranking score: a rated neighbour votes with similarity * (1 + like_weight * (r - mean)),
+    # so one rated 1 / like_weight above the user's mean counts twice, one as far below not
+    # at all, and one further below votes against.
+    like_weight: float = 0.5
+    # At or below k ratings the ranking score starts from popularity (in [0, 1]) times this.
+    popularity_weight: float = 1.0
 
     def __post_init__(self) -> None:
         _check_weights_name(self.weights)
         _check_shrinkage(self.shrinkage)
+        if self.like_weight < 0:
+            raise ValueError(f"Expected like_weight >= 0, got {self.like_weight}")
 
 
 # The type each predictor option must have (bool is refused where a number is expected).
@@ -211,6 +226,9 @@ class CatalogueFeatures:
     popularity: NDArray[np.float64]
     global_mean: float
     row_of_movie: Mapping[int, int] = field(repr=False)
+    # Each movie's confidence for the ranking score (the norm of its who-rated-what vector;
+    # None: all equal).
+    evidence: NDArray[np.float64] | None = field(default=None, repr=False)
     # What this version asks of the predictor (learned item factors want cosine2 weights,
     # shrinkage and the user offset); applied by :func:`settings_for` over the service's.
     predictor_options: PredictorOptions = field(default_factory=PredictorOptions, repr=False)
@@ -273,6 +291,8 @@ class UserPredictions:
     neighbour_rows: NDArray[np.int32]
     neighbour_dist: NDArray[np.float64]
     predicted: NDArray[np.float64]
+    # The ranking score of each unrated row (higher: watch it sooner).
+    score: NDArray[np.float64]
 
     _ARRAYS = (
         "rated_rows",
@@ -281,6 +301,7 @@ class UserPredictions:
         "neighbour_rows",
         "neighbour_dist",
         "predicted",
+        "score",
     )
 
     @property
@@ -366,6 +387,29 @@ def _predict_rows(
     return settings.scale.clip(features.item_baseline[query_rows] + offset + correction)
 
 
+def _score_rows(
+    features: CatalogueFeatures,
+    query_rows: NDArray[np.intp],
+    neighbour_rows: NDArray[np.intp],
+    neighbour_dist: NDArray[np.float64],
+    ratings: UserRatings,
+    settings: PredictorSettings,
+) -> NDArray[np.float64]:
+    """The ranking rule: the neighbours' votes, scaled by the candidate's evidence.
+
+    :math:`s_q = e_q \\sum_i \\max(\\cos_{qi}, 0) (1 + \\lambda (r_i - \\bar r))`, with
+    :math:`\\cos = 1 - d^2 / 2` (rows are L2-normalised in the learned space), the user's mean
+    rating :math:`\\bar r`, ``like_weight`` :math:`\\lambda` and the evidence :math:`e`.
+    """
+    vote_of = np.zeros(len(features.movie_ids))
+    vote_of[ratings.rows] = 1.0 + settings.like_weight * (ratings.values - ratings.values.mean())
+    similarity = np.maximum(1.0 - neighbour_dist**2 / 2.0, 0.0)
+    votes = (similarity * vote_of[neighbour_rows]).sum(1)
+    if features.evidence is None:
+        return votes
+    return votes * features.evidence[query_rows]
+
+
 def compute_predictions(
     features: CatalogueFeatures,
     ratings: UserRatings,
@@ -381,6 +425,7 @@ def compute_predictions(
     # int32 halves the entry (row numbers stay far below 2**31).
     neighbour_rows = ratings.rows[index].astype(np.int32)
     predicted = _predict_rows(features, unrated_rows, neighbour_rows, dist, ratings, settings)
+    score = _score_rows(features, unrated_rows, neighbour_rows, dist, ratings, settings)
     return UserPredictions(
         user_id,
         ratings_version,
@@ -391,6 +436,7 @@ def compute_predictions(
         neighbour_rows,
         dist,
         predicted,
+        score,
     )
 
 
@@ -410,6 +456,8 @@ def update_predictions(
     - A row whose neighbour was re-rated keeps its neighbours; its prediction is recomputed.
     Every other row keeps its neighbours and prediction, which equal a full recompute's
     (with ``user_offset`` any change moves the offset, so every row is predicted again).
+    Every change moves the user's mean rating, so every row's ranking score is recomputed
+    (over the neighbours, without a search: as cheap as the predictions).
     """
     settings = settings_for(features, settings)
     rated_rows, rated_values = ratings.rows, ratings.values
@@ -473,6 +521,7 @@ def update_predictions(
             ratings,
             settings,
         )
+    score = _score_rows(features, unrated_rows, neighbour_rows, neighbour_dist, ratings, settings)
     return UserPredictions(
         previous.user_id,
         ratings_version,
@@ -483,6 +532,7 @@ def update_predictions(
         neighbour_rows,
         neighbour_dist,
         predicted,
+        score,
     )
 
 
@@ -622,3 +672,43 @@ def predict_for_rows(
                     replace(settings, k=k),
                 )
     return predicted, cold
+
+
+def cold_start_scores(
+    features: CatalogueFeatures, ratings: UserRatings, settings: PredictorSettings
+) -> NDArray[np.float64]:
+    """The ranking score at or below k ratings, for every catalogue row.
+
+    Popularity among real ratings carries most of the signal for a user who rated little
+    (DESIGN §6): it ranks the list, and each of the user's ratings adds its vote (the ranking
+    rule over all of them as neighbours) on top, so a handful of ratings already steers it.
+    """
+    settings = settings_for(features, settings)
+    score = features.popularity * settings.popularity_weight
+    if len(ratings):
+        rows = np.arange(len(features.movie_ids), dtype=np.intp)
+        model = _fit(features, ratings, replace(settings, k=len(ratings)))
+        dist, index = model.kneighbors(features.matrix)
+        score = score + _score_rows(features, rows, ratings.rows[index], dist, ratings, settings)
+    return score
+
+
+def ranking_scores(
+    features: CatalogueFeatures, ratings: UserRatings, settings: PredictorSettings
+) -> NDArray[np.float64]:
+    """Every catalogue row's ranking score for the user, as the service orders its list.
+
+    Above k ratings (:func:`is_personal`) the ranking rule over the k nearest rated movies
+    (what :func:`compute_predictions` stores as ``score``); at or below,
+    :func:`cold_start_scores`. Rated rows get a score too; callers leave them out.
+
+    Returns
+    -------
+    ndarray of shape (n_movies,)
+    """
+    if not is_personal(len(ratings), settings.k):
+        return cold_start_scores(features, ratings, settings)
+    settings = settings_for(features, settings)
+    rows = np.arange(len(features.movie_ids), dtype=np.intp)
+    dist, index = _fit(features, ratings, settings).kneighbors(features.matrix)
+    return _score_rows(features, rows, ratings.rows[index], dist, ratings, settings)

@@ -36,6 +36,7 @@ def make_features(n_movies: int = 400, n_features: int = 6, seed: int = 0, versi
         popularity=rng.random(n_movies),
         global_mean=3.5,
         row_of_movie={int(m): i for i, m in enumerate(movie_ids)},
+        evidence=rng.uniform(0.5, 2.0, n_movies),
     )
 
 
@@ -50,6 +51,7 @@ def assert_same(incremental: UserPredictions, full: UserPredictions) -> None:
     np.testing.assert_array_equal(incremental.neighbour_rows, full.neighbour_rows)
     np.testing.assert_allclose(incremental.neighbour_dist, full.neighbour_dist, rtol=1e-12)
     np.testing.assert_allclose(incremental.predicted, full.predicted, rtol=1e-12)
+    np.testing.assert_allclose(incremental.score, full.score, rtol=1e-12, atol=1e-12)
 
 
 def test_full_predictions_are_baseline_plus_the_engines_residual_regression():
