@@ -319,3 +319,45 @@ def item_evidence(implicit_item_factors: NDArray[np.float64]) -> NDArray[np.floa
 def _unit_rows(raw: NDArray[np.float64]) -> NDArray[np.float64]:
     norms = np.linalg.norm(raw, axis=1, keepdims=True)
     return np.divide(raw, norms, out=np.zeros_like(raw), where=norms > 0)
+
+
+def place_unrated_items(
+    factors: Factors, attributes: NDArray[np.float64], reg: float = 1.0
+) -> Factors:
+    """``factors`` with every item nobody rated placed from its attributes.
+
+    An item without ratings has zero factors, so all such items would share one place (and one
+    prediction). Here a ridge regression from attribute rows (plus an intercept) to the
+    learned vectors ``[q_i, b_i, v_i]``, fitted on the items that have ratings, places each of
+    them: ``W = (A^T A + reg I)^{-1} A^T Y`` (the intercept unpenalised).
+
+    Parameters
+    ----------
+    attributes : ndarray of shape (n_items, n_attributes)
+        The catalogue feature matrix, rows as the factors' items.
+    """
+    learned = [factors.item_factors, factors.item_bias[:, None]]
+    if factors.implicit_item_factors is not None:
+        learned.append(factors.implicit_item_factors)
+    targets = np.hstack(learned)
+    rated = np.linalg.norm(targets, axis=1) > 0
+    if rated.all() or not rated.any():
+        return factors
+    design = np.c_[attributes, np.ones(len(attributes))]
+    penalty = np.full(design.shape[1], reg)
+    penalty[-1] = 0.0
+    gram = design[rated].T @ design[rated] + np.diag(penalty)
+    weights = np.linalg.lstsq(gram, design[rated].T @ targets[rated], rcond=None)[0]
+    placed = targets.copy()
+    placed[~rated] = design[~rated] @ weights
+    f = factors.item_factors.shape[1]
+    implicit = None if factors.implicit_item_factors is None else placed[:, f + 1 :]
+    return Factors(
+        factors.global_mean,
+        factors.user_bias,
+        placed[:, f],
+        factors.user_factors,
+        placed[:, :f],
+        implicit,
+        factors.implicit_share,
+    )

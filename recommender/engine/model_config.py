@@ -30,6 +30,8 @@ class ModelConfig:
     user_offset: bool = True
     user_damping: float = 10.0
     item_damping: float = ITEM_DAMPING
+    # Ridge penalty of the regression that places movies nobody rated from their attributes.
+    placement_reg: float = 1.0
 
     def predictor_options(self) -> PredictorOptions:
         """What a learned feature version asks of the predictor."""

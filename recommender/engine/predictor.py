@@ -126,8 +126,6 @@ class PredictorSettings:
     weights: str = "distance"
     # The cold-start user offset moves n/(n + 10) of the way to the user's mean residual.
     user_damping: float = 10.0
-    # Cold start recommends among the best-known quarter of the catalogue.
-    known_share: float = 0.25
     # Added to the sum of the weights: the KNN's correction shrinks toward the baseline when
     # the neighbours are few or dissimilar (0: plain weighted mean). Meant for similarity
     # weights, which lie in [0, 1]; 1/d weights have no fixed scale.

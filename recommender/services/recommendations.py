@@ -1,5 +1,8 @@
 """Recommendations: the per-user KNN above k ratings, the cold-start fallback at or below,
-explanations, and the prediction cache with incremental updates (DESIGN §3, §5, §6).
+explanations, and the prediction cache with incremental updates (DESIGN §3, §5, §5b, §6).
+
+Lists are ordered by the ranking score (what to watch next; ties by predicted rating) and
+each item shows its predicted rating too.
 
 The KNN regresses the user's residuals over the item baselines of the feature version and adds
 the baseline back. A user's own offset would cancel out of a weighted mean of residuals, so the
@@ -24,6 +27,7 @@ from recommender.engine.predictor import (
     UserPredictions,
     UserRatings,
     cold_start_predictions,
+    cold_start_scores,
     compute_predictions,
     is_personal,
     personal_goal,
@@ -135,22 +139,22 @@ class Recommender:
             return {**header, "items": []}
         if header["source"] == "cold_start":
             predicted = cold_start_predictions(features, ratings, self.settings)
+            score = cold_start_scores(features, ratings, self.settings)
             unrated = np.ones(len(predicted), dtype=bool)
             unrated[ratings.rows] = False
-            popularity = features.popularity
-            known = unrated & (
-                popularity >= np.quantile(popularity[unrated], 1 - self.settings.known_share)
-                if unrated.any()
-                else unrated
-            )
-            rows = np.flatnonzero(known)
-            best = rows[_top([predicted[rows], popularity[rows]], limit)]
-            items = [(row, predicted[row], None) for row in best]
+            rows = np.flatnonzero(unrated)
+            best = rows[_top([score[rows], predicted[rows]], limit)]
+            items = [(row, score[row], predicted[row], None) for row in best]
         else:
             entry = self._predictions(features, user_id, ratings, version)
-            best = _top([entry.predicted, features.popularity[entry.unrated_rows]], limit)
+            best = _top([entry.score, entry.predicted], limit)
             items = [
-                (entry.unrated_rows[i], entry.predicted[i], self._neighbours_of(features, entry, i))
+                (
+                    entry.unrated_rows[i],
+                    entry.score[i],
+                    entry.predicted[i],
+                    self._neighbours_of(features, entry, i),
+                )
                 for i in best
             ]
         return {**header, "items": self._render(session, features, items)}
@@ -171,11 +175,17 @@ class Recommender:
         header = self._header(len(ratings))
         if header["source"] == "cold_start":
             value = cold_start_predictions(features, ratings, self.settings)[row]
-            item = (row, value, None)
+            score = cold_start_scores(features, ratings, self.settings)[row]
+            item = (row, score, value, None)
         else:
             entry = self._predictions(features, user_id, ratings, version)
             i = int(np.searchsorted(entry.unrated_rows, row))
-            item = (row, entry.predicted[i], self._neighbours_of(features, entry, i))
+            item = (
+                row,
+                entry.score[i],
+                entry.predicted[i],
+                self._neighbours_of(features, entry, i),
+            )
         (rendered,) = self._render(session, features, [item])
         return {**header, **rendered}
 
@@ -277,11 +287,12 @@ class Recommender:
         self,
         session: Session,
         features: CatalogueFeatures,
-        items: list[tuple[int, float, list[Neighbour] | None]],
+        items: list[tuple[int, float, float, list[Neighbour] | None]],
     ) -> list[dict[str, Any]]:
-        """Attach movies and neighbour titles (two queries for the whole list)."""
-        movie_ids = [int(features.movie_ids[row]) for row, _, _ in items]
-        neighbour_ids = {int(features.movie_ids[n[0]]) for _, _, ns in items if ns for n in ns}
+        """Attach movies and neighbour titles (two queries for the whole list). Each item is
+        (row, ranking score, predicted rating, neighbours or None during cold start)."""
+        movie_ids = [int(features.movie_ids[row]) for row, _, _, _ in items]
+        neighbour_ids = {int(features.movie_ids[n[0]]) for _, _, _, ns in items if ns for n in ns}
         movies = {
             m.id: m
             for m in session.scalars(
@@ -294,10 +305,11 @@ class Recommender:
             ).all()
         )
         rendered = []
-        for movie_id, (_, value, neighbours) in zip(movie_ids, items, strict=True):
+        for movie_id, (_, score, value, neighbours) in zip(movie_ids, items, strict=True):
             rendered.append(
                 {
                     "movie": movie_to_dict(movies[movie_id]),
+                    "score": round(float(score), 6),
                     "predicted_rating": round(float(value), 3),
                     "source": "knn" if neighbours is not None else "cold_start",
                     "neighbours": [
