@@ -103,11 +103,15 @@ def score_lists(
     return {name: tuple(np.mean(values, axis=0)) for name, values in results.items()}
 
 
+def scorer_with(features: CatalogueFeatures, settings: PredictorSettings) -> Scorer:
+    return lambda ratings: ranking_scores(features, ratings, settings)
+
+
 def scorers_for(
     features: CatalogueFeatures, counts: NDArray[np.float64], settings: PredictorSettings
 ) -> dict[str, Scorer]:
     return {
-        "ranking score": lambda ratings: ranking_scores(features, ratings, settings),
+        "ranking score": scorer_with(features, settings),
         "most rated": lambda ratings: counts,
     }
 
@@ -158,23 +162,27 @@ def run(data: RatingsData, args: argparse.Namespace) -> None:
 
 
 def select(data: RatingsData, args: argparse.Namespace) -> None:
-    """Validation inside the training split only: the test split is never read."""
+    """Validation inside the training split only (the test split is never read): like_weight
+    over every validation user, popularity_weight over the users of a sparse sub-sample."""
     train_idx, _ = train_test_split(len(data), 0.2, seed=args.seed)
     inner, validation = train_test_split(len(train_idx), 0.2, seed=args.seed + 1)
     inner_idx, validation_idx = train_idx[inner], train_idx[validation]
-    features = learned_features(data, inner_idx, ModelConfig())
     relevant = relevant_by_user(data, validation_idx)
-    ratings_of = user_ratings_of(data, inner_idx)
-    scorers: dict[str, Scorer] = {}
-    for like_weight in (0.0, 0.25, 0.5, 1.0):
-        settings = PredictorSettings(k=args.k, scale=data.scale, like_weight=like_weight)
-        scorers[f"like_weight={like_weight}"] = lambda ratings, s=settings: ranking_scores(
-            features, ratings, s
-        )
-    for name, (ndcg, precision) in score_lists(
-        scorers, ratings_of, relevant, sorted(relevant)
-    ).items():
-        print(f"{name:<22} nDCG@10 {ndcg:.4f}  P@10 {precision:.4f}")
+    base = PredictorSettings(k=args.k, scale=data.scale)
+    grids = (
+        ("like_weight", (0.0, 0.25, 0.5, 1.0), inner_idx, {}),
+        ("popularity_weight", (0.1, 0.3, 1.0, 3.0), *sparse_subsample(data, inner_idx, args.k, 1)),
+    )
+    for name, values, fit_idx, group_of in grids:
+        features = learned_features(data, fit_idx, ModelConfig())
+        ratings_of = user_ratings_of(data, fit_idx)
+        users = [u for u in sorted(relevant) if not group_of or u in group_of]
+        scorers = {
+            f"{name}={value}": scorer_with(features, dataclasses.replace(base, **{name: value}))
+            for value in values
+        }
+        for label, (ndcg, precision) in score_lists(scorers, ratings_of, relevant, users).items():
+            print(f"{label:<24} nDCG@10 {ndcg:.4f}  P@10 {precision:.4f}  ({len(users)} users)")
 
 
 def main() -> None:

@@ -138,8 +138,9 @@ class PredictorSettings:
     # so one rated 1 / like_weight above the user's mean counts twice, one as far below not
     # at all, and one further below votes against.
     like_weight: float = 0.5
-    # At or below k ratings the ranking score starts from popularity (in [0, 1]) times this.
-    popularity_weight: float = 1.0
+    # At or below k ratings the ranking score starts from popularity (in [0, 1]) x the item
+    # baseline x this (chosen by bench/ranking_probe.py --select, as like_weight).
+    popularity_weight: float = 0.3
 
     def __post_init__(self) -> None:
         _check_weights_name(self.weights)
@@ -678,11 +679,13 @@ def cold_start_scores(
     """The ranking score at or below k ratings, for every catalogue row.
 
     Popularity among real ratings carries most of the signal for a user who rated little
-    (DESIGN §6): it ranks the list, and each of the user's ratings adds its vote (the ranking
-    rule over all of them as neighbours) on top, so a handful of ratings already steers it.
+    (DESIGN §6): popularity times the item baseline (much rated *and* well rated, which beat
+    the most-rated list for users without ratings on ML-100K) ranks the list, and each of the
+    user's ratings adds its vote (the ranking rule over all of them as neighbours) on top, so
+    a handful of ratings already steers it.
     """
     settings = settings_for(features, settings)
-    score = features.popularity * settings.popularity_weight
+    score = settings.popularity_weight * features.popularity * features.item_baseline
     if len(ratings):
         rows = np.arange(len(features.movie_ids), dtype=np.intp)
         model = _fit(features, ratings, replace(settings, k=len(ratings)))

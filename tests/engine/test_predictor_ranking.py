@@ -92,15 +92,16 @@ def test_ranking_scores_match_the_cached_entry_above_k():
     np.testing.assert_allclose(scores[entry.unrated_rows], entry.score, rtol=1e-12)
 
 
-def test_cold_start_scores_are_popularity_plus_every_ratings_vote():
+def test_cold_start_scores_are_popularity_times_baseline_plus_every_ratings_vote():
     features = plane_features([0, 90, 60, 30], popularity=[0.1, 0.2, 0.3, 0.9])
-    settings = PredictorSettings(k=5, scale=SCALE, like_weight=0.5, popularity_weight=1.0)
+    features = dataclasses.replace(features, item_baseline=np.array([3.0, 3.0, 2.0, 4.0]))
+    settings = PredictorSettings(k=5, scale=SCALE, like_weight=0.5, popularity_weight=2.0)
     np.testing.assert_allclose(
-        ranking_scores(features, UserRatings.none(), settings), [0.1, 0.2, 0.3, 0.9]
+        ranking_scores(features, UserRatings.none(), settings), [0.6, 1.2, 1.2, 7.2]
     )
-    # Two ratings (at or below k = 5): row 2 gets 0.3 + 0.5 * 2 + cos(30) * 0.
+    # Two ratings (at or below k = 5): row 2 gets 2 * 0.3 * 2 + 0.5 * 2 + cos(30) * 0.
     scores = cold_start_scores(features, UserRatings([0, 1], [5.0, 1.0]), settings)
-    np.testing.assert_allclose(scores[2:], [1.3, 0.9 + np.sqrt(3)], rtol=1e-12)
+    np.testing.assert_allclose(scores[2:], [2.2, 7.2 + np.sqrt(3)], rtol=1e-12)
 
 
 def test_incremental_update_keeps_the_score_equal_to_a_full_recompute():
