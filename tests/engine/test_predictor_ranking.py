@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from recommender.engine.factors import (
+    Factors,
     FactorSettings,
     fit_factors,
     implicit_item_vectors,
     item_evidence,
     item_feature_columns,
+    place_unrated_items,
 )
 from recommender.engine.predictor import (
     CatalogueFeatures,
@@ -159,3 +161,28 @@ def test_item_columns_mix_the_two_cosines_by_the_implicit_share():
     np.testing.assert_allclose(
         matrix @ matrix.T, 0.3 * ratings_part @ ratings_part.T + 0.7 * watched @ watched.T
     )
+
+
+def test_movies_nobody_rated_are_placed_by_a_regression_from_their_attributes():
+    # Learned vectors that are an exact linear function of two attributes (plus an
+    # intercept): with no penalty the regression recovers them for the unrated items.
+    rng = np.random.default_rng(7)
+    attributes = rng.random((12, 2))
+    truth = np.c_[attributes, np.ones(12)] @ rng.normal(size=(3, 4))
+    rated = np.arange(12) < 8
+    zero_unrated = np.where(rated[:, None], truth, 0.0)
+    factors = Factors(
+        3.0,
+        np.zeros(5),
+        zero_unrated[:, 2],
+        np.zeros((5, 2)),
+        zero_unrated[:, :2],
+        zero_unrated[:, 3:],
+        0.5,
+    )
+    placed = place_unrated_items(factors, attributes, reg=0.0)
+    np.testing.assert_allclose(placed.item_factors, truth[:, :2], atol=1e-9)
+    np.testing.assert_allclose(placed.item_bias, truth[:, 2], atol=1e-9)
+    np.testing.assert_allclose(placed.implicit_item_factors, truth[:, 3:], atol=1e-9)
+    # Rated items keep their learned vectors exactly.
+    np.testing.assert_array_equal(placed.item_factors[rated], factors.item_factors[rated])
