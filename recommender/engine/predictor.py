@@ -290,6 +290,10 @@ class UserPredictions:
     neighbour_rows: NDArray[np.int32]
     neighbour_dist: NDArray[np.float64]
     predicted: NDArray[np.float64]
+    # Per row: the sum of the neighbours' similarities and of similarity x rating, from which
+    # the ranking score follows for any user mean (see _score_rows); kept so that a rating
+    # change re-sums only the rows whose neighbours changed.
+    vote_sums: NDArray[np.float64]
     # The ranking score of each unrated row (higher: watch it sooner).
     score: NDArray[np.float64]
 
@@ -300,6 +304,7 @@ class UserPredictions:
         "neighbour_rows",
         "neighbour_dist",
         "predicted",
+        "vote_sums",
         "score",
     )
 
@@ -386,27 +391,53 @@ def _predict_rows(
     return settings.scale.clip(features.item_baseline[query_rows] + offset + correction)
 
 
+def _vote_sums(
+    features: CatalogueFeatures,
+    ratings: UserRatings,
+    neighbours: tuple[NDArray[np.intp], NDArray[np.float64]],
+) -> NDArray[np.float64]:
+    """Per row ``[sum_i sim_i, sum_i sim_i r_i]`` over its (neighbour rows, distances), with
+    :math:`sim = \\max(\\cos, 0)` and :math:`\\cos = 1 - d^2 / 2` (rows are L2-normalised in
+    the learned space)."""
+    neighbour_rows, neighbour_dist = neighbours
+    rating_of = np.zeros(len(features.movie_ids))
+    rating_of[ratings.rows] = ratings.values
+    similarity = np.maximum(1.0 - neighbour_dist**2 / 2.0, 0.0)
+    return np.c_[similarity.sum(1), (similarity * rating_of[neighbour_rows]).sum(1)]
+
+
 def _score_rows(
     features: CatalogueFeatures,
-    query_rows: NDArray[np.intp],
-    neighbour_rows: NDArray[np.intp],
-    neighbour_dist: NDArray[np.float64],
     ratings: UserRatings,
-    settings: PredictorSettings,
+    query_rows: NDArray[np.intp],
+    vote_sums: NDArray[np.float64],
+    like_weight: float,
 ) -> NDArray[np.float64]:
     """The ranking rule: the neighbours' votes, scaled by the candidate's evidence.
 
-    :math:`s_q = e_q \\sum_i \\max(\\cos_{qi}, 0) (1 + \\lambda (r_i - \\bar r))`, with
-    :math:`\\cos = 1 - d^2 / 2` (rows are L2-normalised in the learned space), the user's mean
-    rating :math:`\\bar r`, ``like_weight`` :math:`\\lambda` and the evidence :math:`e`.
+    :math:`s_q = e_q \\sum_i sim_{qi} (1 + \\lambda (r_i - \\bar r))
+    = e_q ((1 - \\lambda \\bar r) \\sum_i sim_{qi} + \\lambda \\sum_i sim_{qi} r_i)`, with the
+    user's mean rating :math:`\\bar r`, ``like_weight`` :math:`\\lambda`, the evidence
+    :math:`e` and the sums of :func:`_vote_sums`.
     """
-    vote_of = np.zeros(len(features.movie_ids))
-    vote_of[ratings.rows] = 1.0 + settings.like_weight * (ratings.values - ratings.values.mean())
-    similarity = np.maximum(1.0 - neighbour_dist**2 / 2.0, 0.0)
-    votes = (similarity * vote_of[neighbour_rows]).sum(1)
+    mean = float(ratings.values.mean())
+    votes = (1.0 - like_weight * mean) * vote_sums[:, 0] + like_weight * vote_sums[:, 1]
     if features.evidence is None:
         return votes
     return votes * features.evidence[query_rows]
+
+
+def _rank_rows(
+    features: CatalogueFeatures,
+    ratings: UserRatings,
+    query_rows: NDArray[np.intp],
+    neighbours: tuple[NDArray[np.intp], NDArray[np.float64]],
+    like_weight: float,
+) -> NDArray[np.float64]:
+    """:func:`_score_rows` straight from the rows' (neighbour rows, distances)."""
+    return _score_rows(
+        features, ratings, query_rows, _vote_sums(features, ratings, neighbours), like_weight
+    )
 
 
 def compute_predictions(
@@ -424,7 +455,8 @@ def compute_predictions(
     # int32 halves the entry (row numbers stay far below 2**31).
     neighbour_rows = ratings.rows[index].astype(np.int32)
     predicted = _predict_rows(features, unrated_rows, neighbour_rows, dist, ratings, settings)
-    score = _score_rows(features, unrated_rows, neighbour_rows, dist, ratings, settings)
+    vote_sums = _vote_sums(features, ratings, (neighbour_rows, dist))
+    score = _score_rows(features, ratings, unrated_rows, vote_sums, settings.like_weight)
     return UserPredictions(
         user_id,
         ratings_version,
@@ -435,6 +467,7 @@ def compute_predictions(
         neighbour_rows,
         dist,
         predicted,
+        vote_sums,
         score,
     )
 
@@ -455,8 +488,8 @@ def update_predictions(
     - A row whose neighbour was re-rated keeps its neighbours; its prediction is recomputed.
     Every other row keeps its neighbours and prediction, which equal a full recompute's
     (with ``user_offset`` any change moves the offset, so every row is predicted again).
-    Every change moves the user's mean rating, so every row's ranking score is recomputed
-    (over the neighbours, without a search: as cheap as the predictions).
+    The ranking score's sums are re-summed for the rows predicted again; every change moves
+    the user's mean rating, so every row's score then follows from its sums (no gather).
     """
     settings = settings_for(features, settings)
     rated_rows, rated_values = ratings.rows, ratings.values
@@ -472,8 +505,11 @@ def update_predictions(
     neighbour_rows = previous.neighbour_rows[keep]
     neighbour_dist = previous.neighbour_dist[keep]
     predicted = previous.predicted[keep]
+    vote_sums = previous.vote_sums[keep]
     research = _rows_using(neighbour_rows, removed)
-    repredict = research | _rows_using(neighbour_rows, changed)
+    # Rows whose neighbours or neighbours' ratings change: their vote sums are re-summed.
+    resum = research | _rows_using(neighbour_rows, changed)
+    repredict = resum.copy()
     if settings.user_offset and (added.size or removed.size or changed.size):
         repredict[:] = True
 
@@ -489,6 +525,7 @@ def update_predictions(
         neighbour_rows[entered] = merged_rows
         neighbour_dist[entered] = merged_dist
         repredict |= entered
+        resum |= entered
 
     if removed.size:  # movies no longer rated are predicted again
         k = neighbour_rows.shape[1]
@@ -498,13 +535,17 @@ def update_predictions(
         )
         neighbour_dist = np.concatenate([neighbour_dist, np.zeros((removed.size, k))])
         predicted = np.concatenate([predicted, np.zeros(removed.size)])
-        research = np.concatenate([research, np.ones(removed.size, dtype=bool)])
-        repredict = np.concatenate([repredict, np.ones(removed.size, dtype=bool)])
-        order = np.argsort(unrated_rows)
-        unrated_rows, neighbour_rows, neighbour_dist, predicted, research, repredict = (
-            a[order]
-            for a in (unrated_rows, neighbour_rows, neighbour_dist, predicted, research, repredict)
+        vote_sums = np.concatenate([vote_sums, np.zeros((removed.size, 2))])
+        new = np.ones(removed.size, dtype=bool)
+        research, repredict, resum = (
+            np.concatenate([a, new]) for a in (research, repredict, resum)
         )
+        order = np.argsort(unrated_rows)
+        arrays = (unrated_rows, neighbour_rows, neighbour_dist, predicted, vote_sums)
+        unrated_rows, neighbour_rows, neighbour_dist, predicted, vote_sums = (
+            a[order] for a in arrays
+        )
+        research, repredict, resum = research[order], repredict[order], resum[order]
 
     if research.any():
         model = _fit(features, ratings, settings)
@@ -520,7 +561,11 @@ def update_predictions(
             ratings,
             settings,
         )
-    score = _score_rows(features, unrated_rows, neighbour_rows, neighbour_dist, ratings, settings)
+    if resum.any():
+        vote_sums[resum] = _vote_sums(
+            features, ratings, (neighbour_rows[resum], neighbour_dist[resum])
+        )
+    score = _score_rows(features, ratings, unrated_rows, vote_sums, settings.like_weight)
     return UserPredictions(
         previous.user_id,
         ratings_version,
@@ -531,6 +576,7 @@ def update_predictions(
         neighbour_rows,
         neighbour_dist,
         predicted,
+        vote_sums,
         score,
     )
 
@@ -690,7 +736,10 @@ def cold_start_scores(
         rows = np.arange(len(features.movie_ids), dtype=np.intp)
         model = _fit(features, ratings, replace(settings, k=len(ratings)))
         dist, index = model.kneighbors(features.matrix)
-        score = score + _score_rows(features, rows, ratings.rows[index], dist, ratings, settings)
+        votes = _rank_rows(
+            features, ratings, rows, (ratings.rows[index], dist), settings.like_weight
+        )
+        score = score + votes
     return score
 
 
@@ -712,4 +761,4 @@ def ranking_scores(
     settings = settings_for(features, settings)
     rows = np.arange(len(features.movie_ids), dtype=np.intp)
     dist, index = _fit(features, ratings, settings).kneighbors(features.matrix)
-    return _score_rows(features, rows, ratings.rows[index], dist, ratings, settings)
+    return _rank_rows(features, ratings, rows, (ratings.rows[index], dist), settings.like_weight)

@@ -93,12 +93,8 @@ def test_a_catalogue_change_on_the_request_path_does_not_learn(two_tastes):
     assert features.columns[0] != "factor_0"  # only retrain learns (it may take a while)
 
 
-def test_recommendations_predict_over_the_learned_features(app, two_tastes):
-    movie_ids, _ = two_tastes
-    recommender = build_recommender(replace(app_settings(app), factor_min_ratings=100))
-    recommender.feature_store.factors = POLICY
-    recommender.feature_store.rebuild(db.session)
-    # A new user who loves the first taste: 8 ratings, above k = 3.
+def newcomer_who_loves_the_first_taste(movie_ids: list[int]) -> User:
+    """A new user with 8 ratings (above k = 3): loves movies 0-3, dislikes 15-18."""
     newcomer = User(username="newcomer", password_hash=None)
     db.session.add(newcomer)
     db.session.flush()
@@ -107,6 +103,15 @@ def test_recommendations_predict_over_the_learned_features(app, two_tastes):
     for movie_id in movie_ids[15:19]:
         db.session.add(Rating(user_id=newcomer.id, movie_id=movie_id, rating=1.0))
     db.session.commit()
+    return newcomer
+
+
+def test_recommendations_predict_over_the_learned_features(app, two_tastes):
+    movie_ids, _ = two_tastes
+    recommender = build_recommender(replace(app_settings(app), factor_min_ratings=100))
+    recommender.feature_store.factors = POLICY
+    recommender.feature_store.rebuild(db.session)
+    newcomer = newcomer_who_loves_the_first_taste(movie_ids)
     liked = recommender.predict(db.session, newcomer.id, movie_ids[10])
     disliked = recommender.predict(db.session, newcomer.id, movie_ids[25])
     assert liked["source"] == "knn"
@@ -147,18 +152,6 @@ RANKING_POLICY = FactorPolicy(
         )
     ),
 )
-
-
-def newcomer_who_loves_the_first_taste(movie_ids: list[int]) -> User:
-    newcomer = User(username="newcomer", password_hash=None)
-    db.session.add(newcomer)
-    db.session.flush()
-    for movie_id in movie_ids[:4]:
-        db.session.add(Rating(user_id=newcomer.id, movie_id=movie_id, rating=5.0))
-    for movie_id in movie_ids[15:19]:
-        db.session.add(Rating(user_id=newcomer.id, movie_id=movie_id, rating=1.0))
-    db.session.commit()
-    return newcomer
 
 
 def test_movies_nobody_rated_each_get_their_own_place_and_prediction(app, two_tastes):
