@@ -138,6 +138,9 @@ class PredictorSettings:
     # so one rated 1 / like_weight above the user's mean counts twice, one as far below not
     # at all, and one further below votes against.
     like_weight: float = 0.5
+    # The ranking score counts this many nearest rated movies (chosen by --select too): one
+    # neighbour search finds max(k, ranking_k) of them, the prediction uses the first k.
+    ranking_k: int = 40
     # At or below k ratings the ranking score starts from popularity (in [0, 1]) x the item
     # baseline x this (chosen by bench/ranking_probe.py --select, as like_weight).
     popularity_weight: float = 0.3
@@ -147,6 +150,13 @@ class PredictorSettings:
         _check_shrinkage(self.shrinkage)
         if self.like_weight < 0:
             raise ValueError(f"Expected like_weight >= 0, got {self.like_weight}")
+        if self.ranking_k < 1:
+            raise ValueError(f"Expected ranking_k >= 1, got {self.ranking_k}")
+
+    def search_k(self, ratings_count: int) -> int:
+        """Neighbours one search finds for both answers: max(k, ranking_k), at most the
+        ratings there are."""
+        return min(max(self.k, self.ranking_k), ratings_count)
 
 
 # The type each predictor option must have (bool is refused where a number is expected).
@@ -278,7 +288,8 @@ class UserPredictions:
     """Every unrated movie's prediction for one user, with its neighbours: the cache entry.
 
     Rows are catalogue matrix rows. ``neighbour_rows[i]`` are the rated rows nearest to
-    ``unrated_rows[i]``, nearest first, with their distances.
+    ``unrated_rows[i]``, nearest first, with their distances: ``settings.search_k`` of them,
+    the first k the prediction's, the first ``ranking_k`` the ranking score's.
     """
 
     user_id: int
@@ -451,11 +462,15 @@ def compute_predictions(
     """Predict every unrated movie from scratch (needs more than k ratings)."""
     settings = settings_for(features, settings)
     unrated_rows = np.setdiff1d(np.arange(len(features.movie_ids)), ratings.rows)
-    dist, index = _fit(features, ratings, settings).kneighbors(features.matrix[unrated_rows])
+    search = replace(settings, k=settings.search_k(len(ratings)))
+    dist, index = _fit(features, ratings, search).kneighbors(features.matrix[unrated_rows])
     # int32 halves the entry (row numbers stay far below 2**31).
     neighbour_rows = ratings.rows[index].astype(np.int32)
-    predicted = _predict_rows(features, unrated_rows, neighbour_rows, dist, ratings, settings)
-    vote_sums = _vote_sums(features, ratings, (neighbour_rows, dist))
+    k, ranking_k = settings.k, settings.ranking_k
+    predicted = _predict_rows(
+        features, unrated_rows, neighbour_rows[:, :k], dist[:, :k], ratings, settings
+    )
+    vote_sums = _vote_sums(features, ratings, (neighbour_rows[:, :ranking_k], dist[:, :ranking_k]))
     score = _score_rows(features, ratings, unrated_rows, vote_sums, settings.like_weight)
     return UserPredictions(
         user_id,
@@ -492,6 +507,18 @@ def update_predictions(
     the user's mean rating, so every row's score then follows from its sums (no gather).
     """
     settings = settings_for(features, settings)
+    search = replace(settings, k=settings.search_k(len(ratings)))
+    if search.k != previous.neighbour_rows.shape[1]:
+        # Fewer ratings than max(k, ranking_k): each change changes how many neighbours a row
+        # keeps, so every row is searched anew.
+        return compute_predictions(
+            features,
+            ratings,
+            settings,
+            user_id=previous.user_id,
+            ratings_version=ratings_version,
+        )
+    k, ranking_k = settings.k, settings.ranking_k
     rated_rows, rated_values = ratings.rows, ratings.values
     added = np.setdiff1d(rated_rows, previous.rated_rows)
     removed = np.setdiff1d(previous.rated_rows, rated_rows)
@@ -528,12 +555,12 @@ def update_predictions(
         resum |= entered
 
     if removed.size:  # movies no longer rated are predicted again
-        k = neighbour_rows.shape[1]
+        width = neighbour_rows.shape[1]
         unrated_rows = np.concatenate([unrated_rows, removed])
         neighbour_rows = np.concatenate(
-            [neighbour_rows, np.zeros((removed.size, k), neighbour_rows.dtype)]
+            [neighbour_rows, np.zeros((removed.size, width), neighbour_rows.dtype)]
         )
-        neighbour_dist = np.concatenate([neighbour_dist, np.zeros((removed.size, k))])
+        neighbour_dist = np.concatenate([neighbour_dist, np.zeros((removed.size, width))])
         predicted = np.concatenate([predicted, np.zeros(removed.size)])
         vote_sums = np.concatenate([vote_sums, np.zeros((removed.size, 2))])
         new = np.ones(removed.size, dtype=bool)
@@ -548,7 +575,7 @@ def update_predictions(
         research, repredict, resum = research[order], repredict[order], resum[order]
 
     if research.any():
-        model = _fit(features, ratings, settings)
+        model = _fit(features, ratings, search)
         dist, index = model.kneighbors(features.matrix[unrated_rows[research]])
         neighbour_rows[research] = rated_rows[index]
         neighbour_dist[research] = dist
@@ -556,14 +583,16 @@ def update_predictions(
         predicted[repredict] = _predict_rows(
             features,
             unrated_rows[repredict],
-            neighbour_rows[repredict],
-            neighbour_dist[repredict],
+            neighbour_rows[repredict, :k],
+            neighbour_dist[repredict, :k],
             ratings,
             settings,
         )
     if resum.any():
         vote_sums[resum] = _vote_sums(
-            features, ratings, (neighbour_rows[resum], neighbour_dist[resum])
+            features,
+            ratings,
+            (neighbour_rows[resum, :ranking_k], neighbour_dist[resum, :ranking_k]),
         )
     score = _score_rows(features, ratings, unrated_rows, vote_sums, settings.like_weight)
     return UserPredictions(
@@ -734,7 +763,7 @@ def cold_start_scores(
     score = settings.popularity_weight * features.popularity * features.item_baseline
     if len(ratings):
         rows = np.arange(len(features.movie_ids), dtype=np.intp)
-        model = _fit(features, ratings, replace(settings, k=len(ratings)))
+        model = _fit(features, ratings, replace(settings, k=min(len(ratings), settings.ranking_k)))
         dist, index = model.kneighbors(features.matrix)
         votes = _rank_rows(
             features, ratings, rows, (ratings.rows[index], dist), settings.like_weight
@@ -760,5 +789,6 @@ def ranking_scores(
         return cold_start_scores(features, ratings, settings)
     settings = settings_for(features, settings)
     rows = np.arange(len(features.movie_ids), dtype=np.intp)
-    dist, index = _fit(features, ratings, settings).kneighbors(features.matrix)
+    model = _fit(features, ratings, replace(settings, k=min(settings.ranking_k, len(ratings))))
+    dist, index = model.kneighbors(features.matrix)
     return _rank_rows(features, ratings, rows, (ratings.rows[index], dist), settings.like_weight)

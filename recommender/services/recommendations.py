@@ -273,8 +273,10 @@ class Recommender:
     def _neighbours_of(
         self, features: CatalogueFeatures, entry: UserPredictions, i: int
     ) -> list[Neighbour]:
-        rows = entry.neighbour_rows[i]
-        dist = entry.neighbour_dist[i]
+        # The entry holds max(k, ranking_k) neighbours; the prediction's are the first k.
+        k = self.settings.k
+        rows = entry.neighbour_rows[i, :k]
+        dist = entry.neighbour_dist[i, :k]
         # The feature version may ask for other weights (learned factors: cosine2).
         shares = weight_shares(dist[None, :], settings_for(features, self.settings))[0]
         rating_at = np.searchsorted(entry.rated_rows, rows)

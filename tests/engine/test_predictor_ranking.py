@@ -186,3 +186,38 @@ def test_movies_nobody_rated_are_placed_by_a_regression_from_their_attributes():
     np.testing.assert_allclose(placed.implicit_item_factors, truth[:, 3:], atol=1e-9)
     # Rated items keep their learned vectors exactly.
     np.testing.assert_array_equal(placed.item_factors[rated], factors.item_factors[rated])
+
+
+def test_one_search_serves_both_answers_when_ranking_k_exceeds_k():
+    rng = np.random.default_rng(8)
+    features = plane_features(rng.uniform(0, 360, 120), evidence=rng.uniform(0.5, 2.0, 120))
+    ratings = UserRatings(np.arange(0, 90, 3), rng.integers(1, 6, 30).astype(float))
+    wide = PredictorSettings(k=4, scale=SCALE, ranking_k=10)
+    entry = compute_predictions(features, ratings, wide)
+    assert entry.neighbour_rows.shape[1] == 10
+    # Predictions are those of a k-only search; scores those of a ranking_k-only search.
+    narrow = compute_predictions(features, ratings, dataclasses.replace(wide, ranking_k=4))
+    np.testing.assert_allclose(entry.predicted, narrow.predicted, rtol=1e-12)
+    ten = compute_predictions(features, ratings, dataclasses.replace(wide, k=10))
+    np.testing.assert_allclose(entry.score, ten.score, rtol=1e-12)
+    assert not np.allclose(entry.score, narrow.score)
+
+
+@pytest.mark.parametrize("n_ratings", [8, 30])  # below and above max(k, ranking_k) = 10
+def test_incremental_update_with_the_wider_search_equals_a_full_recompute(n_ratings):
+    rng = np.random.default_rng(n_ratings)
+    features = plane_features(rng.uniform(0, 360, 120), evidence=rng.uniform(0.5, 2.0, 120))
+    settings = PredictorSettings(k=4, scale=SCALE, ranking_k=10)
+    rows = rng.choice(100, n_ratings, replace=False)
+    values = rng.integers(1, 6, n_ratings).astype(float)
+    previous = compute_predictions(features, UserRatings(rows, values), settings)
+    for new_rows, new_values in (
+        (np.r_[rows, 110], np.r_[values, 5.0]),  # one added
+        (rows[1:], values[1:]),  # one removed
+    ):
+        ratings = UserRatings(new_rows, new_values)
+        updated = update_predictions(features, previous, ratings, settings, ratings_version=1)
+        full = compute_predictions(features, ratings, settings)
+        np.testing.assert_array_equal(updated.neighbour_rows, full.neighbour_rows)
+        np.testing.assert_allclose(updated.predicted, full.predicted, rtol=1e-12)
+        np.testing.assert_allclose(updated.score, full.score, rtol=1e-12, atol=1e-12)
