@@ -2,7 +2,8 @@
 
 Protocol: a seeded 80/20 split; for every test user with a relevant held-out movie (rating >=
 4), rank *all* movies the user did not rate in training; report nDCG@10 and precision@10 of
-the service's ranking score (``engine.predictor.ranking_scores``) and of the most-rated list.
+the service's ranking score (``engine.predictor.ranking_scores``), of the most-rated list and
+of EASE (a small numpy reference, never run-time code).
 The item space is learned on the training ratings only.
 
     python bench/ranking_probe.py                # the full data, every test user
@@ -104,6 +105,25 @@ def score_lists(
     return {name: tuple(np.mean(values, axis=0)) for name, values in results.items()}
 
 
+# EASE's penalty (Steck 2019; lambda = 500 as in issue 13's table).
+EASE_LAMBDA = 500.0
+
+
+def ease_scorer(data: RatingsData, train_idx: NDArray[np.intp]) -> Scorer:
+    """The EASE reference: B = -P / diag(P), P = (X^T X + lambda I)^-1, diag(B) = 0, over the
+    binary who-rated-what matrix; a user's scores are their row of X times B."""
+    binary = np.zeros((data.n_users, data.n_items))
+    binary[data.users[train_idx], data.items[train_idx]] = 1.0
+    inverse = np.linalg.inv(binary.T @ binary + EASE_LAMBDA * np.eye(data.n_items))
+    weights = -inverse / np.diag(inverse)
+    np.fill_diagonal(weights, 0.0)
+
+    def score(ratings: UserRatings) -> NDArray[np.float64]:
+        return weights[ratings.rows].sum(axis=0)
+
+    return score
+
+
 def scorer_with(features: CatalogueFeatures, settings: PredictorSettings) -> Scorer:
     return lambda ratings: ranking_scores(features, ratings, settings)
 
@@ -148,7 +168,7 @@ def run(data: RatingsData, args: argparse.Namespace) -> None:
     features = learned_features(data, train_idx, config)
     counts = np.bincount(data.items[train_idx], minlength=data.n_items).astype(np.float64)
     relevant = relevant_by_user(data, test_idx)
-    scorers = scorers_for(features, counts, settings)
+    scorers = {**scorers_for(features, counts, settings), "EASE": ease_scorer(data, train_idx)}
     ratings_of = user_ratings_of(data, train_idx)
     groups: dict[str, list[int]] = {"all": sorted(relevant)}
     for user in sorted(relevant):

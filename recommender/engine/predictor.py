@@ -138,9 +138,11 @@ class PredictorSettings:
     # so one rated 1 / like_weight above the user's mean counts twice, one as far below not
     # at all, and one further below votes against.
     like_weight: float = 0.5
-    # The ranking score counts this many nearest rated movies (chosen by --select too): one
-    # neighbour search finds max(k, ranking_k) of them, the prediction uses the first k.
-    ranking_k: int = 40
+    # The ranking score counts this many nearest rated movies: one neighbour search finds
+    # max(k, ranking_k) of them, the prediction uses the first k. Validation (--select)
+    # prefers more (40, 80 rank a little better) but at 62,000 movies a search of 40 cost
+    # 1.44x the rating-only path (bench/api.py; goal <= 1.3x), 30 cost 1.33x; 20 costs 1.1x.
+    ranking_k: int = 20
     # At or below k ratings the ranking score starts from popularity (in [0, 1]) x the item
     # baseline x this (chosen by bench/ranking_probe.py --select, as like_weight).
     popularity_weight: float = 0.3
