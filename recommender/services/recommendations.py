@@ -46,6 +46,16 @@ if TYPE_CHECKING:
     from recommender.settings import Settings
 
 
+# Bumped whenever UserPredictions gains or changes arrays (2: the ranking score's arrays).
+ENTRY_LAYOUT = 2
+
+
+def prediction_cache_key(user_id: int) -> str:
+    """The cache key of a user's predictions entry. The entry's layout is in it: entries of an
+    older layout (a shared Redis across a deploy) are never read back into this one."""
+    return f"predictions:{ENTRY_LAYOUT}:{user_id}"
+
+
 def _top(order_keys: Sequence[NDArray[Any]], limit: int) -> NDArray[np.intp]:
     """Indices of the ``limit`` best rows by the keys (first key most significant, descending)."""
     primary = order_keys[0]
@@ -251,7 +261,7 @@ class Recommender:
         does not match makes it a miss, so stale predictions are never served. An entry of the
         same feature version is updated incrementally instead of recomputed.
         """
-        key = f"predictions:{user_id}"
+        key = prediction_cache_key(user_id)
         cached = self.cache.get(key)
         if (
             cached is not None
