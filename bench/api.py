@@ -8,7 +8,10 @@ one user with 1,000 ratings, serves it with ``recommender serve`` (gunicorn, 2 w
   and their ratio (goal: recommendations at least half the /healthz rate);
 - the latency of the first, uncached recommendation request;
 - the time of an incremental update after one new rating against a full recompute
-  (goal: 20x faster), measured in-process over the same data.
+  (goal: 20x faster), measured in-process over the same data;
+- the time of a full recompute of both answers (predicted rating and ranking score) against
+  the rating-only path (one neighbour search and the prediction rule,
+  ``predict_for_rows``) over the same rows (goal: at most 1.3x).
 
 Run: ``make bench-api`` (or ``.venv/bin/python bench/api.py --seconds 5``). Loopback only,
 bounded in time; the server is stopped at the end.
@@ -41,6 +44,7 @@ from recommender.app import create_app  # noqa: E402
 from recommender.engine.predictor import (  # noqa: E402
     UserRatings,
     compute_predictions,
+    predict_for_rows,
     update_predictions,
 )
 from recommender.extensions import db  # noqa: E402
@@ -170,8 +174,11 @@ def wait_until_up(port: int, server: subprocess.Popen, log: Path) -> None:
     raise RuntimeError("server did not start within 60 s")
 
 
-def incremental_against_full(environ: dict[str, str], repeats: int) -> tuple[float, float, int]:
-    """Median seconds of one incremental update and of a full recompute, and the stale rows."""
+def incremental_against_full(
+    environ: dict[str, str], repeats: int
+) -> tuple[float, float, float, int]:
+    """Median seconds of one incremental update, of a full recompute (both answers) and of
+    the rating-only path over the same rows, and the stale rows."""
     app = create_app(environ=environ)
     with app.app_context():
         recommender = app.extensions["recommender"]
@@ -182,18 +189,29 @@ def incremental_against_full(environ: dict[str, str], repeats: int) -> tuple[flo
         # The user as they were before their last-rated movie (highest row) was rated.
         before = UserRatings(ratings.rows[:-1], ratings.values[:-1])
         previous = compute_predictions(features, before, settings)
-        full_times, incremental_times = [], []
+        full_times, incremental_times, rating_only_times = [], [], []
+        unrated = previous.unrated_rows[previous.unrated_rows != ratings.rows[-1]]
         for _ in range(repeats):
             started = time.perf_counter()
             full = compute_predictions(features, ratings, settings)
             full_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            rating_only, _ = predict_for_rows(features, ratings, unrated, settings)
+            rating_only_times.append(time.perf_counter() - started)
             started = time.perf_counter()
             updated = update_predictions(features, previous, ratings, settings, ratings_version=2)
             incremental_times.append(time.perf_counter() - started)
         kept = np.isin(previous.unrated_rows, updated.unrated_rows)
         stale = int((previous.neighbour_rows[kept] != updated.neighbour_rows).any(axis=1).sum())
         assert np.allclose(updated.predicted, full.predicted)
-        return statistics.median(incremental_times), statistics.median(full_times), stale
+        assert np.allclose(updated.score, full.score)
+        assert np.allclose(rating_only[0], full.predicted)
+        return (
+            statistics.median(incremental_times),
+            statistics.median(full_times),
+            statistics.median(rating_only_times),
+            stale,
+        )
 
 
 def main() -> None:
@@ -201,6 +219,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="load duration per endpoint")
     parser.add_argument("--clients", type=int, default=4, help="concurrent client threads")
     parser.add_argument("--repeats", type=int, default=7, help="repeats of the in-process timing")
+    parser.add_argument("--port", type=int, help="the server's port (default: a free one)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
 
@@ -211,7 +230,7 @@ def main() -> None:
             f"database: {CATALOGUE_SIZE:,} movies, 1 user x {USER_RATINGS:,} ratings "
             f"({time.perf_counter() - started:.1f} s to build)"
         )
-        port = free_port()
+        port = args.port or free_port()
         log = Path(tmp) / "server.log"
         command = [
             sys.executable,
@@ -241,7 +260,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-        incremental, full, stale = incremental_against_full(environ, args.repeats)
+        incremental, full, rating_only, stale = incremental_against_full(environ, args.repeats)
 
     ratio = recommendations["rate"] / health["rate"]
     print(f"\n{'endpoint':<32}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}")
@@ -263,6 +282,12 @@ def main() -> None:
         f"{1000 * full:.1f} ms = {speedup:.1f}x (goal >= 20x: "
         f"{'PASS' if speedup >= 20 else 'FAIL'}); {stale:,} of "
         f"{CATALOGUE_SIZE - USER_RATINGS - 1:,} rows changed neighbours"
+    )
+    both = full / rating_only
+    print(
+        f"computed recommendations (rating + ranking score) {1000 * full:.1f} ms vs rating only "
+        f"{1000 * rating_only:.1f} ms = {both:.2f}x (goal <= 1.3x: "
+        f"{'PASS' if both <= 1.3 else 'FAIL'})"
     )
     del spare_movie
 

@@ -117,6 +117,13 @@ class NeighbourOut(Schema):
 
 class PredictionOut(Schema):
     movie = Nested(MovieListItem, required=True)
+    score = Float(
+        required=True,
+        metadata={
+            "description": "Ranking score: how strongly your rated movies vote for this one "
+            "(the list is ordered by it; comparable within one list only)"
+        },
+    )
     predicted_rating = Float(required=True)
     source = String(required=True, validate=OneOf(["knn", "cold_start"]))
     neighbours = List(Nested(NeighbourOut), metadata={"description": "Empty for cold start"})

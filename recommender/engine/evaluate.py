@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from recommender.engine.factors import fit_factors, item_feature_columns
+from recommender.engine.factors import fit_factors, item_evidence, item_feature_columns
 from recommender.engine.knn import KNNClassifier
 from recommender.engine.model_config import ModelConfig
 from recommender.engine.predictor import (
@@ -49,6 +49,7 @@ from recommender.engine.predictor import (
     is_personal,
     item_baselines,
     predict_for_rows,
+    ranking_scores,
     settings_for,
 )
 from recommender.engine.ranking_metrics import hit_matrix, ranking_report, top_n
@@ -207,6 +208,12 @@ def train(data: RatingsData, train_idx: NDArray[np.intp], config: ModelConfig) -
         global_mean=global_mean,
         row_of_movie={int(m): i for i, m in enumerate(data.item_ids)},
         predictor_options=config.predictor_options(),
+        # The ranking score's confidence, as retrain stores it with a feature version.
+        evidence=(
+            None
+            if factors.implicit_item_factors is None
+            else item_evidence(factors.implicit_item_factors)
+        ),
     )
 
     def factor_prediction(u: NDArray[np.intp], i: NDArray[np.intp]) -> NDArray[np.float64]:
@@ -266,25 +273,13 @@ def ours_scores(
 ) -> NDArray[np.float64]:
     """The order the service lists a user's unrated movies in: a score per k and catalogue row.
 
-    Higher is listed first (equal scores: the more popular movie, then the lower row, as the
-    service breaks ties); ``-inf`` is never listed: the rated movies and, in cold start, the
-    movies outside the best-known ``known_share`` of the unrated ones (the service's cold-start
-    candidates). The score is the predicted rating (cold start: the cold-start prediction), the
-    order the service uses today; the list's order comes from this function alone, so a ranking
-    score replaces it here. Returns shape ``(len(ks), catalogue rows)``.
+    Higher is listed first (equal scores: the more popular movie, then the lower row); the
+    rated movies are ``-inf``, never listed. The score is the service's ranking score
+    (:func:`~recommender.engine.predictor.ranking_scores`: the KNN's votes above k ratings,
+    popularity plus the votes at or below). Returns shape ``(len(ks), catalogue rows)``.
     """
-    n_rows = len(features.movie_ids)
-    unrated = np.setdiff1d(np.arange(n_rows), ratings.rows)
-    scores = np.full((len(ks), n_rows), -np.inf)
-    if not unrated.size:
-        return scores
-    predicted, cold = predict_for_rows(features, ratings, unrated, settings, tuple(ks))
-    scores[:, unrated] = predicted
-    if cold.any():
-        popularity = features.popularity[unrated]
-        share = settings_for(features, settings).known_share
-        not_known = unrated[popularity < np.quantile(popularity, 1 - share)]
-        scores[np.ix_(cold, not_known)] = -np.inf
+    scores = np.vstack([ranking_scores(features, ratings, replace(settings, k=k)) for k in ks])
+    scores[:, ratings.rows] = -np.inf
     return scores
 
 

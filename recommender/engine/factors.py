@@ -9,7 +9,10 @@ one batched ``np.linalg.solve``. Everything is seeded: the same ratings and sett
 factors.
 
 The service uses the item factors (and item biases) as collaborative feature columns, so that
-"near" for the per-user KNN means "rated alike by the same people".
+"near" for the per-user KNN means "rated alike by the same people". Beside them, item vectors
+from *who rated what* (a truncated SVD of the binary user x movie matrix, as PureSVD) make
+"near" also mean "watched by the same people", which is what ranks well (DESIGN §5b); their
+norm grows with the evidence behind a movie and serves the ranking score as its confidence.
 """
 
 from __future__ import annotations
@@ -32,8 +35,18 @@ class FactorSettings:
     weighted_reg: bool = True
     init_scale: float = 0.1
     seed: int = 0
+    # Factors of the binary who-rated-what matrix beside the rating factors (0: none), scaled
+    # by singular value ** implicit_power, and their share of the cosine between two movies.
+    implicit_factors: int = 0
+    implicit_power: float = 0.5
+    implicit_share: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.implicit_factors < 0 or not 0.0 <= self.implicit_share < 1.0:
+            raise ValueError(
+                "Expected implicit_factors >= 0 and 0 <= implicit_share < 1, got "
+                f"{self.implicit_factors} and {self.implicit_share}"
+            )
         if self.n_factors < 1:
             raise ValueError(f"Expected n_factors >= 1, got {self.n_factors}")
         if self.n_iterations < 1:
@@ -53,6 +66,9 @@ class Factors:
     item_bias: NDArray[np.float64]  # (n_items,)
     user_factors: NDArray[np.float64]  # (n_users, n_factors)
     item_factors: NDArray[np.float64]  # (n_items, n_factors)
+    # Who-rated-what vectors (n_items, implicit_factors) and their share of the cosine.
+    implicit_item_factors: NDArray[np.float64] | None = None
+    implicit_share: float = 0.0
 
     def predict(self, users: NDArray[np.intp], items: NDArray[np.intp]) -> NDArray[np.float64]:
         """:math:`\\mu + b_u + b_i + p_u \\cdot q_i` for each (user, item) pair."""
@@ -202,7 +218,75 @@ def fit_factors(
         design = np.c_[p, np.ones(n_users)]
         solved = _solve_side(i_sorted, u_of_i, r_of_i - mu - bu[u_of_i], n_items, design, reg_i)
         q, bi = solved[:, :f], solved[:, f]
-    return Factors(mu, bu, bi, p, q)
+    implicit = None
+    if settings.implicit_factors:
+        implicit = implicit_item_vectors(
+            users,
+            items,
+            n_users,
+            n_items,
+            settings.implicit_factors,
+            settings.implicit_power,
+            settings.seed,
+        )
+    return Factors(mu, bu, bi, p, q, implicit, settings.implicit_share)
+
+
+def _sparse_product(
+    rows: NDArray[np.intp], cols: NDArray[np.intp], n_rows: int, dense: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``X @ dense`` for the binary matrix ``X`` with ones at ``(rows, cols)``, rows sorted."""
+    out = np.zeros((n_rows, dense.shape[1]))
+    for start in range(0, len(rows), _BLOCK_RATINGS):
+        block_rows = rows[start : start + _BLOCK_RATINGS]
+        gathered = dense[cols[start : start + _BLOCK_RATINGS]]
+        starts = np.flatnonzero(np.r_[True, block_rows[1:] != block_rows[:-1]])
+        out[block_rows[starts]] += np.add.reduceat(gathered, starts, axis=0)
+    return out
+
+
+# Extra columns and power iterations of the randomised SVD (Halko, Martinsson, Tropp 2011).
+_SVD_OVERSAMPLE = 10
+_SVD_POWER_ITERATIONS = 4
+
+
+def implicit_item_vectors(
+    users: NDArray[np.intp],
+    items: NDArray[np.intp],
+    n_users: int,
+    n_items: int,
+    n_factors: int,
+    power: float = 0.5,
+    seed: int = 0,
+) -> NDArray[np.float64]:
+    """Item vectors of the binary who-rated-what matrix: ``V_f * s_f ** power``.
+
+    ``X = U S V^T`` is the truncated SVD of the users x items matrix with a one per rating,
+    found by a seeded randomised range finder over sparse products (memory: a few
+    ``(n_users + n_items) x (n_factors + 10)`` blocks). Returns shape ``(n_items, n_factors)``;
+    a movie without ratings gets zeros.
+    """
+    n_factors = min(n_factors, n_users, n_items)
+    width = min(n_factors + _SVD_OVERSAMPLE, n_users, n_items)
+    by_user = np.argsort(users, kind="stable")
+    by_item = np.argsort(items, kind="stable")
+    u_sorted, i_of_u = users[by_user], items[by_user]
+    i_sorted, u_of_i = items[by_item], users[by_item]
+
+    def times(dense: NDArray[np.float64]) -> NDArray[np.float64]:  # X @ dense
+        return _sparse_product(u_sorted, i_of_u, n_users, dense)
+
+    def transposed_times(dense: NDArray[np.float64]) -> NDArray[np.float64]:  # X.T @ dense
+        return _sparse_product(i_sorted, u_of_i, n_items, dense)
+
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(times(rng.normal(size=(n_items, width))))
+    for _ in range(_SVD_POWER_ITERATIONS):
+        basis, _ = np.linalg.qr(transposed_times(basis))
+        basis, _ = np.linalg.qr(times(basis))
+    # X.T @ Q = V S (U_b)^T: the SVD of this small matrix gives V and S directly.
+    right, singular, _ = np.linalg.svd(transposed_times(basis), full_matrices=False)
+    return right[:, :n_factors] * singular[:n_factors] ** power
 
 
 def item_feature_columns(
@@ -211,11 +295,69 @@ def item_feature_columns(
     """Item features for cosine-geometry KNN: factors plus the item bias, rows L2-normalised.
 
     Row ``i`` is ``[q_i, bias_weight * b_i] / ||[q_i, bias_weight * b_i]||``; Euclidean distance
-    between such rows is ``sqrt(2 - 2 cos)``. A row of zeros (an item without ratings) stays
-    zero. Returns ``(matrix of shape (n_items, n_factors + 1), column names)``.
+    between such rows is ``sqrt(2 - 2 cos)``. With who-rated-what vectors ``v_i`` the row is
+    ``[sqrt(1 - s) * that, sqrt(s) * v_i / ||v_i||]`` (``s`` the implicit share), still of norm 1,
+    so the cosine of two rows is ``(1 - s) cos_ratings + s cos_watched``. A row of zeros (an
+    item without ratings) stays zero. Returns ``(matrix, column names)``.
     """
-    raw = np.c_[factors.item_factors, bias_weight * factors.item_bias]
-    norms = np.linalg.norm(raw, axis=1, keepdims=True)
-    matrix = np.divide(raw, norms, out=np.zeros_like(raw), where=norms > 0)
+    matrix = _unit_rows(np.c_[factors.item_factors, bias_weight * factors.item_bias])
     names = (*(f"factor_{j}" for j in range(factors.item_factors.shape[1])), "item_bias")
-    return matrix, names
+    implicit = factors.implicit_item_factors
+    if implicit is None:
+        return matrix, names
+    share = factors.implicit_share
+    matrix = np.c_[np.sqrt(1 - share) * matrix, np.sqrt(share) * _unit_rows(implicit)]
+    return matrix, (*names, *(f"watched_{j}" for j in range(implicit.shape[1])))
+
+
+def item_evidence(implicit_item_factors: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each item's confidence for the ranking score: the norm of its who-rated-what vector,
+    which grows with how many people rated the movie. Shape ``(n_items,)``."""
+    return np.linalg.norm(implicit_item_factors, axis=1)
+
+
+def _unit_rows(raw: NDArray[np.float64]) -> NDArray[np.float64]:
+    norms = np.linalg.norm(raw, axis=1, keepdims=True)
+    return np.divide(raw, norms, out=np.zeros_like(raw), where=norms > 0)
+
+
+def place_unrated_items(
+    factors: Factors, attributes: NDArray[np.float64], reg: float = 1.0
+) -> Factors:
+    """``factors`` with every item nobody rated placed from its attributes.
+
+    An item without ratings has zero factors, so all such items would share one place (and one
+    prediction). Here a ridge regression from attribute rows (plus an intercept) to the
+    learned vectors ``[q_i, b_i, v_i]``, fitted on the items that have ratings, places each of
+    them: ``W = (A^T A + reg I)^{-1} A^T Y`` (the intercept unpenalised).
+
+    Parameters
+    ----------
+    attributes : ndarray of shape (n_items, n_attributes)
+        The catalogue feature matrix, rows as the factors' items.
+    """
+    learned = [factors.item_factors, factors.item_bias[:, None]]
+    if factors.implicit_item_factors is not None:
+        learned.append(factors.implicit_item_factors)
+    targets = np.hstack(learned)
+    rated = np.linalg.norm(targets, axis=1) > 0
+    if rated.all() or not rated.any():
+        return factors
+    design = np.c_[attributes, np.ones(len(attributes))]
+    penalty = np.full(design.shape[1], reg)
+    penalty[-1] = 0.0
+    gram = design[rated].T @ design[rated] + np.diag(penalty)
+    weights = np.linalg.lstsq(gram, design[rated].T @ targets[rated], rcond=None)[0]
+    placed = targets.copy()
+    placed[~rated] = design[~rated] @ weights
+    f = factors.item_factors.shape[1]
+    implicit = None if factors.implicit_item_factors is None else placed[:, f + 1 :]
+    return Factors(
+        factors.global_mean,
+        factors.user_bias,
+        placed[:, f],
+        factors.user_factors,
+        placed[:, :f],
+        implicit,
+        factors.implicit_share,
+    )

@@ -20,7 +20,9 @@ class ModelConfig:
     by validation inside the training data (see ``bench/accuracy.py``)."""
 
     factors: FactorSettings = field(
-        default_factory=lambda: FactorSettings(n_factors=50, reg=0.1, n_iterations=10)
+        default_factory=lambda: FactorSettings(
+            n_factors=50, reg=0.1, n_iterations=10, implicit_factors=50, implicit_share=0.7
+        )
     )
     bias_weight: float = 1.0
     weights: str = "cosine2"
@@ -28,6 +30,8 @@ class ModelConfig:
     user_offset: bool = True
     user_damping: float = 10.0
     item_damping: float = ITEM_DAMPING
+    # Ridge penalty of the regression that places movies nobody rated from their attributes.
+    placement_reg: float = 1.0
 
     def predictor_options(self) -> PredictorOptions:
         """What a learned feature version asks of the predictor."""

@@ -8,6 +8,13 @@ cold start is the baseline plus a damped offset.
 
 One prediction rule (:func:`_predict_rows`) serves the full computation, the incremental
 update, the evaluation's predictions and the explanation of one prediction.
+
+The same neighbours give the second answer, the ranking score (:func:`_score_rows`, DESIGN
+§5b): how strongly the user's own rated movies vote for a candidate. Each of the k nearest
+rated movies votes with its similarity, more when the user liked it (rating above the user's
+mean) and against when the user disliked it, and the sum is scaled by the candidate's evidence
+(how much the learned space knows about it). Recommendations are ordered by it;
+:func:`ranking_scores` gives it for every movie, for the service and the evaluation alike.
 """
 
 from __future__ import annotations
@@ -119,8 +126,6 @@ class PredictorSettings:
     weights: str = "distance"
     # The cold-start user offset moves n/(n + 10) of the way to the user's mean residual.
     user_damping: float = 10.0
-    # Cold start recommends among the best-known quarter of the catalogue.
-    known_share: float = 0.25
     # Added to the sum of the weights: the KNN's correction shrinks toward the baseline when
     # the neighbours are few or dissimilar (0: plain weighted mean). Meant for similarity
     # weights, which lie in [0, 1]; 1/d weights have no fixed scale.
@@ -129,10 +134,31 @@ class PredictorSettings:
     # it cancels out of the weighted mean of residuals; with shrinkage it is what the
     # prediction shrinks toward.
     user_offset: bool = False
+    # Ranking score: a rated neighbour votes with similarity * (1 + like_weight * (r - mean)),
+    # so one rated 1 / like_weight above the user's mean counts twice, one as far below not
+    # at all, and one further below votes against.
+    like_weight: float = 0.5
+    # The ranking score counts this many nearest rated movies: one neighbour search finds
+    # max(k, ranking_k) of them, the prediction uses the first k. Validation (--select)
+    # prefers more (40, 80 rank a little better) but at 62,000 movies a search of 40 cost
+    # 1.44x the rating-only path (bench/api.py; goal <= 1.3x), 30 cost 1.33x; 20 costs 1.1x.
+    ranking_k: int = 20
+    # At or below k ratings the ranking score starts from popularity (in [0, 1]) x the item
+    # baseline x this (chosen by bench/ranking_probe.py --select, as like_weight).
+    popularity_weight: float = 0.3
 
     def __post_init__(self) -> None:
         _check_weights_name(self.weights)
         _check_shrinkage(self.shrinkage)
+        if self.like_weight < 0:
+            raise ValueError(f"Expected like_weight >= 0, got {self.like_weight}")
+        if self.ranking_k < 1:
+            raise ValueError(f"Expected ranking_k >= 1, got {self.ranking_k}")
+
+    def search_k(self, ratings_count: int) -> int:
+        """Neighbours one search finds for both answers: max(k, ranking_k), at most the
+        ratings there are."""
+        return min(max(self.k, self.ranking_k), ratings_count)
 
 
 # The type each predictor option must have (bool is refused where a number is expected).
@@ -211,6 +237,9 @@ class CatalogueFeatures:
     popularity: NDArray[np.float64]
     global_mean: float
     row_of_movie: Mapping[int, int] = field(repr=False)
+    # Each movie's confidence for the ranking score (the norm of its who-rated-what vector;
+    # None: all equal).
+    evidence: NDArray[np.float64] | None = field(default=None, repr=False)
     # What this version asks of the predictor (learned item factors want cosine2 weights,
     # shrinkage and the user offset); applied by :func:`settings_for` over the service's.
     predictor_options: PredictorOptions = field(default_factory=PredictorOptions, repr=False)
@@ -261,7 +290,8 @@ class UserPredictions:
     """Every unrated movie's prediction for one user, with its neighbours: the cache entry.
 
     Rows are catalogue matrix rows. ``neighbour_rows[i]`` are the rated rows nearest to
-    ``unrated_rows[i]``, nearest first, with their distances.
+    ``unrated_rows[i]``, nearest first, with their distances: ``settings.search_k`` of them,
+    the first k the prediction's, the first ``ranking_k`` the ranking score's.
     """
 
     user_id: int
@@ -273,6 +303,12 @@ class UserPredictions:
     neighbour_rows: NDArray[np.int32]
     neighbour_dist: NDArray[np.float64]
     predicted: NDArray[np.float64]
+    # Per row: the sum of the neighbours' similarities and of similarity x rating, from which
+    # the ranking score follows for any user mean (see _score_rows); kept so that a rating
+    # change re-sums only the rows whose neighbours changed.
+    vote_sums: NDArray[np.float64]
+    # The ranking score of each unrated row (higher: watch it sooner).
+    score: NDArray[np.float64]
 
     _ARRAYS = (
         "rated_rows",
@@ -281,6 +317,8 @@ class UserPredictions:
         "neighbour_rows",
         "neighbour_dist",
         "predicted",
+        "vote_sums",
+        "score",
     )
 
     @property
@@ -366,6 +404,55 @@ def _predict_rows(
     return settings.scale.clip(features.item_baseline[query_rows] + offset + correction)
 
 
+def _vote_sums(
+    features: CatalogueFeatures,
+    ratings: UserRatings,
+    neighbours: tuple[NDArray[np.intp], NDArray[np.float64]],
+) -> NDArray[np.float64]:
+    """Per row ``[sum_i sim_i, sum_i sim_i r_i]`` over its (neighbour rows, distances), with
+    :math:`sim = \\max(\\cos, 0)` and :math:`\\cos = 1 - d^2 / 2` (rows are L2-normalised in
+    the learned space)."""
+    neighbour_rows, neighbour_dist = neighbours
+    rating_of = np.zeros(len(features.movie_ids))
+    rating_of[ratings.rows] = ratings.values
+    similarity = np.maximum(1.0 - neighbour_dist**2 / 2.0, 0.0)
+    return np.c_[similarity.sum(1), (similarity * rating_of[neighbour_rows]).sum(1)]
+
+
+def _score_rows(
+    features: CatalogueFeatures,
+    ratings: UserRatings,
+    query_rows: NDArray[np.intp],
+    vote_sums: NDArray[np.float64],
+    like_weight: float,
+) -> NDArray[np.float64]:
+    """The ranking rule: the neighbours' votes, scaled by the candidate's evidence.
+
+    :math:`s_q = e_q \\sum_i sim_{qi} (1 + \\lambda (r_i - \\bar r))
+    = e_q ((1 - \\lambda \\bar r) \\sum_i sim_{qi} + \\lambda \\sum_i sim_{qi} r_i)`, with the
+    user's mean rating :math:`\\bar r`, ``like_weight`` :math:`\\lambda`, the evidence
+    :math:`e` and the sums of :func:`_vote_sums`.
+    """
+    mean = float(ratings.values.mean())
+    votes = (1.0 - like_weight * mean) * vote_sums[:, 0] + like_weight * vote_sums[:, 1]
+    if features.evidence is None:
+        return votes
+    return votes * features.evidence[query_rows]
+
+
+def _rank_rows(
+    features: CatalogueFeatures,
+    ratings: UserRatings,
+    query_rows: NDArray[np.intp],
+    neighbours: tuple[NDArray[np.intp], NDArray[np.float64]],
+    like_weight: float,
+) -> NDArray[np.float64]:
+    """:func:`_score_rows` straight from the rows' (neighbour rows, distances)."""
+    return _score_rows(
+        features, ratings, query_rows, _vote_sums(features, ratings, neighbours), like_weight
+    )
+
+
 def compute_predictions(
     features: CatalogueFeatures,
     ratings: UserRatings,
@@ -377,10 +464,16 @@ def compute_predictions(
     """Predict every unrated movie from scratch (needs more than k ratings)."""
     settings = settings_for(features, settings)
     unrated_rows = np.setdiff1d(np.arange(len(features.movie_ids)), ratings.rows)
-    dist, index = _fit(features, ratings, settings).kneighbors(features.matrix[unrated_rows])
+    search = replace(settings, k=settings.search_k(len(ratings)))
+    dist, index = _fit(features, ratings, search).kneighbors(features.matrix[unrated_rows])
     # int32 halves the entry (row numbers stay far below 2**31).
     neighbour_rows = ratings.rows[index].astype(np.int32)
-    predicted = _predict_rows(features, unrated_rows, neighbour_rows, dist, ratings, settings)
+    k, ranking_k = settings.k, settings.ranking_k
+    predicted = _predict_rows(
+        features, unrated_rows, neighbour_rows[:, :k], dist[:, :k], ratings, settings
+    )
+    vote_sums = _vote_sums(features, ratings, (neighbour_rows[:, :ranking_k], dist[:, :ranking_k]))
+    score = _score_rows(features, ratings, unrated_rows, vote_sums, settings.like_weight)
     return UserPredictions(
         user_id,
         ratings_version,
@@ -391,6 +484,8 @@ def compute_predictions(
         neighbour_rows,
         dist,
         predicted,
+        vote_sums,
+        score,
     )
 
 
@@ -410,8 +505,22 @@ def update_predictions(
     - A row whose neighbour was re-rated keeps its neighbours; its prediction is recomputed.
     Every other row keeps its neighbours and prediction, which equal a full recompute's
     (with ``user_offset`` any change moves the offset, so every row is predicted again).
+    The ranking score's sums are re-summed for the rows predicted again; every change moves
+    the user's mean rating, so every row's score then follows from its sums (no gather).
     """
     settings = settings_for(features, settings)
+    search = replace(settings, k=settings.search_k(len(ratings)))
+    if search.k != previous.neighbour_rows.shape[1]:
+        # Fewer ratings than max(k, ranking_k): each change changes how many neighbours a row
+        # keeps, so every row is searched anew.
+        return compute_predictions(
+            features,
+            ratings,
+            settings,
+            user_id=previous.user_id,
+            ratings_version=ratings_version,
+        )
+    k, ranking_k = settings.k, settings.ranking_k
     rated_rows, rated_values = ratings.rows, ratings.values
     added = np.setdiff1d(rated_rows, previous.rated_rows)
     removed = np.setdiff1d(previous.rated_rows, rated_rows)
@@ -425,8 +534,11 @@ def update_predictions(
     neighbour_rows = previous.neighbour_rows[keep]
     neighbour_dist = previous.neighbour_dist[keep]
     predicted = previous.predicted[keep]
+    vote_sums = previous.vote_sums[keep]
     research = _rows_using(neighbour_rows, removed)
-    repredict = research | _rows_using(neighbour_rows, changed)
+    # Rows whose neighbours or neighbours' ratings change: their vote sums are re-summed.
+    resum = research | _rows_using(neighbour_rows, changed)
+    repredict = resum.copy()
     if settings.user_offset and (added.size or removed.size or changed.size):
         repredict[:] = True
 
@@ -442,25 +554,30 @@ def update_predictions(
         neighbour_rows[entered] = merged_rows
         neighbour_dist[entered] = merged_dist
         repredict |= entered
+        resum |= entered
 
     if removed.size:  # movies no longer rated are predicted again
-        k = neighbour_rows.shape[1]
+        width = neighbour_rows.shape[1]
         unrated_rows = np.concatenate([unrated_rows, removed])
         neighbour_rows = np.concatenate(
-            [neighbour_rows, np.zeros((removed.size, k), neighbour_rows.dtype)]
+            [neighbour_rows, np.zeros((removed.size, width), neighbour_rows.dtype)]
         )
-        neighbour_dist = np.concatenate([neighbour_dist, np.zeros((removed.size, k))])
+        neighbour_dist = np.concatenate([neighbour_dist, np.zeros((removed.size, width))])
         predicted = np.concatenate([predicted, np.zeros(removed.size)])
-        research = np.concatenate([research, np.ones(removed.size, dtype=bool)])
-        repredict = np.concatenate([repredict, np.ones(removed.size, dtype=bool)])
-        order = np.argsort(unrated_rows)
-        unrated_rows, neighbour_rows, neighbour_dist, predicted, research, repredict = (
-            a[order]
-            for a in (unrated_rows, neighbour_rows, neighbour_dist, predicted, research, repredict)
+        vote_sums = np.concatenate([vote_sums, np.zeros((removed.size, 2))])
+        new = np.ones(removed.size, dtype=bool)
+        research, repredict, resum = (
+            np.concatenate([a, new]) for a in (research, repredict, resum)
         )
+        order = np.argsort(unrated_rows)
+        arrays = (unrated_rows, neighbour_rows, neighbour_dist, predicted, vote_sums)
+        unrated_rows, neighbour_rows, neighbour_dist, predicted, vote_sums = (
+            a[order] for a in arrays
+        )
+        research, repredict, resum = research[order], repredict[order], resum[order]
 
     if research.any():
-        model = _fit(features, ratings, settings)
+        model = _fit(features, ratings, search)
         dist, index = model.kneighbors(features.matrix[unrated_rows[research]])
         neighbour_rows[research] = rated_rows[index]
         neighbour_dist[research] = dist
@@ -468,11 +585,18 @@ def update_predictions(
         predicted[repredict] = _predict_rows(
             features,
             unrated_rows[repredict],
-            neighbour_rows[repredict],
-            neighbour_dist[repredict],
+            neighbour_rows[repredict, :k],
+            neighbour_dist[repredict, :k],
             ratings,
             settings,
         )
+    if resum.any():
+        vote_sums[resum] = _vote_sums(
+            features,
+            ratings,
+            (neighbour_rows[resum, :ranking_k], neighbour_dist[resum, :ranking_k]),
+        )
+    score = _score_rows(features, ratings, unrated_rows, vote_sums, settings.like_weight)
     return UserPredictions(
         previous.user_id,
         ratings_version,
@@ -483,6 +607,8 @@ def update_predictions(
         neighbour_rows,
         neighbour_dist,
         predicted,
+        vote_sums,
+        score,
     )
 
 
@@ -622,3 +748,49 @@ def predict_for_rows(
                     replace(settings, k=k),
                 )
     return predicted, cold
+
+
+def cold_start_scores(
+    features: CatalogueFeatures, ratings: UserRatings, settings: PredictorSettings
+) -> NDArray[np.float64]:
+    """The ranking score at or below k ratings, for every catalogue row.
+
+    Popularity among real ratings carries most of the signal for a user who rated little
+    (DESIGN §6): popularity times the item baseline (much rated *and* well rated, which beat
+    the most-rated list for users without ratings on ML-100K) ranks the list, and each of the
+    user's ratings adds its vote (the ranking rule over all of them as neighbours) on top, so
+    a handful of ratings already steers it.
+    """
+    settings = settings_for(features, settings)
+    score = settings.popularity_weight * features.popularity * features.item_baseline
+    if len(ratings):
+        rows = np.arange(len(features.movie_ids), dtype=np.intp)
+        model = _fit(features, ratings, replace(settings, k=min(len(ratings), settings.ranking_k)))
+        dist, index = model.kneighbors(features.matrix)
+        votes = _rank_rows(
+            features, ratings, rows, (ratings.rows[index], dist), settings.like_weight
+        )
+        score = score + votes
+    return score
+
+
+def ranking_scores(
+    features: CatalogueFeatures, ratings: UserRatings, settings: PredictorSettings
+) -> NDArray[np.float64]:
+    """Every catalogue row's ranking score for the user, as the service orders its list.
+
+    Above k ratings (:func:`is_personal`) the ranking rule over the k nearest rated movies
+    (what :func:`compute_predictions` stores as ``score``); at or below,
+    :func:`cold_start_scores`. Rated rows get a score too; callers leave them out.
+
+    Returns
+    -------
+    ndarray of shape (n_movies,)
+    """
+    if not is_personal(len(ratings), settings.k):
+        return cold_start_scores(features, ratings, settings)
+    settings = settings_for(features, settings)
+    rows = np.arange(len(features.movie_ids), dtype=np.intp)
+    model = _fit(features, ratings, replace(settings, k=min(settings.ranking_k, len(ratings))))
+    dist, index = model.kneighbors(features.matrix)
+    return _rank_rows(features, ratings, rows, (ratings.rows[index], dist), settings.like_weight)

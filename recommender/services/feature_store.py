@@ -31,7 +31,12 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
-from recommender.engine.factors import fit_factors, item_feature_columns
+from recommender.engine.factors import (
+    fit_factors,
+    item_evidence,
+    item_feature_columns,
+    place_unrated_items,
+)
 from recommender.engine.features import DEFAULT_SPEC, FeatureSpec, build_feature_matrix
 from recommender.engine.model_config import ModelConfig
 from recommender.engine.predictor import CatalogueFeatures, PredictorOptions, item_baselines
@@ -158,9 +163,14 @@ def rating_arrays(session: Session, expected: int) -> _Ratings:
 
 
 def _learn_factors(
-    ratings: _Ratings, movie_ids: NDArray[np.int64], policy: FactorPolicy
-) -> tuple[NDArray[np.float64], tuple[str, ...], dict[str, Any]] | None:
-    """Learned item feature rows for ``movie_ids`` from every rating, or None (too few)."""
+    ratings: _Ratings,
+    movie_ids: NDArray[np.int64],
+    policy: FactorPolicy,
+    catalogue: NDArray[np.float64],
+) -> tuple[dict[str, NDArray[np.float64]], tuple[str, ...], dict[str, Any]] | None:
+    """Learned item feature rows for ``movie_ids`` from every rating (with the evidence of the
+    ranking score when the model learns who-rated-what vectors), or None (too few ratings).
+    Movies nobody rated are placed from their ``catalogue`` rows."""
     user_ids, rated_movie_ids, values = ratings
     _, users = np.unique(user_ids, return_inverse=True)
     n_users = int(users.max()) + 1 if len(users) else 0
@@ -171,15 +181,19 @@ def _learn_factors(
     # and per movie): threads cost more than they give there, most of all on a busy machine.
     with threadpool_limits(limits=1, user_api="blas"):
         factors = fit_factors(users, items, values, n_users, len(movie_ids), policy.model.factors)
-    matrix, columns = item_feature_columns(factors, policy.model.bias_weight)
     fitted = factors.predict(users, items)
+    factors = place_unrated_items(factors, catalogue, policy.model.placement_reg)
+    matrix, columns = item_feature_columns(factors, policy.model.bias_weight)
+    arrays = {"matrix": matrix}
+    if factors.implicit_item_factors is not None:
+        arrays["evidence"] = item_evidence(factors.implicit_item_factors)
     info = {
         "ratings": len(values),
         "users": n_users,
         "train_rmse": float(np.sqrt(np.mean((fitted - values) ** 2))),
         "policy": policy.to_dict(),
     }
-    return matrix, columns, info
+    return arrays, columns, info
 
 
 def _rating_totals(
@@ -253,11 +267,14 @@ def build_features(
     }
     columns = features.columns
     learned = (
-        None if factors is None or ratings is None else _learn_factors(ratings, movie_ids, factors)
+        None
+        if factors is None or ratings is None
+        else _learn_factors(ratings, movie_ids, factors, features.values)
     )
     if learned is not None:
         arrays["catalogue_matrix"] = arrays["matrix"]
-        arrays["matrix"], columns, meta["factors"] = learned
+        learned_arrays, columns, meta["factors"] = learned
+        arrays.update(learned_arrays)
         meta["features"] = FeatureKind.FACTORS
         meta["catalogue_columns"] = list(features.columns)
         meta["predictor_options"] = factors.model.predictor_options().to_dict()
@@ -286,6 +303,7 @@ def _from_row(row: FeatureSet) -> CatalogueFeatures:
             popularity=data["popularity"],
             global_mean=float(data["global_mean"]),
             row_of_movie={int(m): i for i, m in enumerate(movie_ids)},
+            evidence=data["evidence"] if "evidence" in data.files else None,
             predictor_options=PredictorOptions.from_dict(
                 (row.meta or {}).get("predictor_options", {})
             ),

@@ -1,5 +1,8 @@
 """Recommendations: the per-user KNN above k ratings, the cold-start fallback at or below,
-explanations, and the prediction cache with incremental updates (DESIGN §3, §5, §6).
+explanations, and the prediction cache with incremental updates (DESIGN §3, §5, §5b, §6).
+
+Lists are ordered by the ranking score (what to watch next; ties by predicted rating) and
+each item shows its predicted rating too.
 
 The KNN regresses the user's residuals over the item baselines of the feature version and adds
 the baseline back. A user's own offset would cancel out of a weighted mean of residuals, so the
@@ -24,6 +27,7 @@ from recommender.engine.predictor import (
     UserPredictions,
     UserRatings,
     cold_start_predictions,
+    cold_start_scores,
     compute_predictions,
     is_personal,
     personal_goal,
@@ -40,6 +44,16 @@ from recommender.services.feature_store import FactorPolicy, FeatureStore
 if TYPE_CHECKING:
     # A type only: services take plain values and never load the app's settings module.
     from recommender.settings import Settings
+
+
+# Bumped whenever UserPredictions gains or changes arrays (2: the ranking score's arrays).
+ENTRY_LAYOUT = 2
+
+
+def prediction_cache_key(user_id: int) -> str:
+    """The cache key of a user's predictions entry. The entry's layout is in it: entries of an
+    older layout (a shared Redis across a deploy) are never read back into this one."""
+    return f"predictions:{ENTRY_LAYOUT}:{user_id}"
 
 
 def _top(order_keys: Sequence[NDArray[Any]], limit: int) -> NDArray[np.intp]:
@@ -135,22 +149,22 @@ class Recommender:
             return {**header, "items": []}
         if header["source"] == "cold_start":
             predicted = cold_start_predictions(features, ratings, self.settings)
+            score = cold_start_scores(features, ratings, self.settings)
             unrated = np.ones(len(predicted), dtype=bool)
             unrated[ratings.rows] = False
-            popularity = features.popularity
-            known = unrated & (
-                popularity >= np.quantile(popularity[unrated], 1 - self.settings.known_share)
-                if unrated.any()
-                else unrated
-            )
-            rows = np.flatnonzero(known)
-            best = rows[_top([predicted[rows], popularity[rows]], limit)]
-            items = [(row, predicted[row], None) for row in best]
+            rows = np.flatnonzero(unrated)
+            best = rows[_top([score[rows], predicted[rows]], limit)]
+            items = [(row, score[row], predicted[row], None) for row in best]
         else:
             entry = self._predictions(features, user_id, ratings, version)
-            best = _top([entry.predicted, features.popularity[entry.unrated_rows]], limit)
+            best = _top([entry.score, entry.predicted], limit)
             items = [
-                (entry.unrated_rows[i], entry.predicted[i], self._neighbours_of(features, entry, i))
+                (
+                    entry.unrated_rows[i],
+                    entry.score[i],
+                    entry.predicted[i],
+                    self._neighbours_of(features, entry, i),
+                )
                 for i in best
             ]
         return {**header, "items": self._render(session, features, items)}
@@ -171,11 +185,17 @@ class Recommender:
         header = self._header(len(ratings))
         if header["source"] == "cold_start":
             value = cold_start_predictions(features, ratings, self.settings)[row]
-            item = (row, value, None)
+            score = cold_start_scores(features, ratings, self.settings)[row]
+            item = (row, score, value, None)
         else:
             entry = self._predictions(features, user_id, ratings, version)
             i = int(np.searchsorted(entry.unrated_rows, row))
-            item = (row, entry.predicted[i], self._neighbours_of(features, entry, i))
+            item = (
+                row,
+                entry.score[i],
+                entry.predicted[i],
+                self._neighbours_of(features, entry, i),
+            )
         (rendered,) = self._render(session, features, [item])
         return {**header, **rendered}
 
@@ -241,7 +261,7 @@ class Recommender:
         does not match makes it a miss, so stale predictions are never served. An entry of the
         same feature version is updated incrementally instead of recomputed.
         """
-        key = f"predictions:{user_id}"
+        key = prediction_cache_key(user_id)
         cached = self.cache.get(key)
         if (
             cached is not None
@@ -263,8 +283,10 @@ class Recommender:
     def _neighbours_of(
         self, features: CatalogueFeatures, entry: UserPredictions, i: int
     ) -> list[Neighbour]:
-        rows = entry.neighbour_rows[i]
-        dist = entry.neighbour_dist[i]
+        # The entry holds max(k, ranking_k) neighbours; the prediction's are the first k.
+        k = self.settings.k
+        rows = entry.neighbour_rows[i, :k]
+        dist = entry.neighbour_dist[i, :k]
         # The feature version may ask for other weights (learned factors: cosine2).
         shares = weight_shares(dist[None, :], settings_for(features, self.settings))[0]
         rating_at = np.searchsorted(entry.rated_rows, rows)
@@ -277,11 +299,12 @@ class Recommender:
         self,
         session: Session,
         features: CatalogueFeatures,
-        items: list[tuple[int, float, list[Neighbour] | None]],
+        items: list[tuple[int, float, float, list[Neighbour] | None]],
     ) -> list[dict[str, Any]]:
-        """Attach movies and neighbour titles (two queries for the whole list)."""
-        movie_ids = [int(features.movie_ids[row]) for row, _, _ in items]
-        neighbour_ids = {int(features.movie_ids[n[0]]) for _, _, ns in items if ns for n in ns}
+        """Attach movies and neighbour titles (two queries for the whole list). Each item is
+        (row, ranking score, predicted rating, neighbours or None during cold start)."""
+        movie_ids = [int(features.movie_ids[row]) for row, _, _, _ in items]
+        neighbour_ids = {int(features.movie_ids[n[0]]) for _, _, _, ns in items if ns for n in ns}
         movies = {
             m.id: m
             for m in session.scalars(
@@ -294,10 +317,11 @@ class Recommender:
             ).all()
         )
         rendered = []
-        for movie_id, (_, value, neighbours) in zip(movie_ids, items, strict=True):
+        for movie_id, (_, score, value, neighbours) in zip(movie_ids, items, strict=True):
             rendered.append(
                 {
                     "movie": movie_to_dict(movies[movie_id]),
+                    "score": round(float(score), 6),
                     "predicted_rating": round(float(value), 3),
                     "source": "knn" if neighbours is not None else "cold_start",
                     "neighbours": [

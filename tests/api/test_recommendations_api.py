@@ -63,8 +63,9 @@ def test_new_user_gets_cold_start_and_the_number_of_ratings_needed(client, catal
     )
     assert len(body["items"]) == 5
     assert all(item["neighbours"] == [] for item in body["items"])
-    predicted = [item["predicted_rating"] for item in body["items"]]
-    assert predicted == sorted(predicted, reverse=True)
+    # Lists are ordered by the ranking score (issue 13), not by predicted rating.
+    scores = [item["score"] for item in body["items"]]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_knn_switches_on_at_exactly_k_plus_one_ratings_and_off_after_a_delete(client, catalogue):
@@ -111,8 +112,8 @@ def test_knn_explanations_are_the_users_own_ratings(client, catalogue):
         assert distances == sorted(distances)
         assert sum(n["weight"] for n in neighbours) == pytest.approx(1.0, abs=1e-5)
         assert 0.5 <= item["predicted_rating"] <= 5.0
-    predicted = [item["predicted_rating"] for item in body["items"]]
-    assert predicted == sorted(predicted, reverse=True)
+    scores = [item["score"] for item in body["items"]]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_one_prediction_matches_its_place_in_the_recommendations(client, catalogue):
@@ -126,6 +127,7 @@ def test_one_prediction_matches_its_place_in_the_recommendations(client, catalog
     body = response.get_json()
     assert body["source"] == "knn" and body["needed"] == 0 and body["ratings_count"] == 6
     assert body["predicted_rating"] == listed[target.id]["predicted_rating"]
+    assert body["score"] == listed[target.id]["score"]
     assert body["neighbours"] == listed[target.id]["neighbours"]
 
 
@@ -246,3 +248,11 @@ def test_the_json_body_is_what_the_openapi_schema_describes(client, catalogue):
     for body in (cold, warm):
         assert schema.dump(body) == body  # the schema would have produced the same JSON
         assert schema.validate(body) == {}
+
+
+def test_the_openapi_document_describes_score_and_predicted_rating(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    item = spec["components"]["schemas"]["PredictionOut"]
+    assert {"score", "predicted_rating"} <= set(item["required"])
+    assert item["properties"]["score"]["type"] == "number"
+    assert "ordered by it" in item["properties"]["score"]["description"]

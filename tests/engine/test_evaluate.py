@@ -9,7 +9,12 @@ import pytest
 from recommender.engine import evaluate as ev
 from recommender.engine.factors import FactorSettings
 from recommender.engine.model_config import ModelConfig
-from recommender.engine.predictor import PredictorSettings, UserRatings, compute_predictions
+from recommender.engine.predictor import (
+    PredictorSettings,
+    UserRatings,
+    cold_start_scores,
+    compute_predictions,
+)
 from recommender.engine.scale import RatingScale
 from recommender.services.evaluation import load_dataset_ratings
 
@@ -246,7 +251,7 @@ def test_rank_fold_baseline_lists_by_hand():
     assert set(result.per_k[1]) == set(ev.RANKING_METRICS)
 
 
-def test_ours_scores_are_the_predictions_with_rated_movies_never_listed():
+def test_ours_scores_are_the_services_ranking_scores_with_rated_movies_never_listed():
     data = synthetic()
     train_idx, _ = ev.train_test_split(len(data), 0.2, seed=0)
     model = ev.train(data, train_idx, FAST)
@@ -257,22 +262,22 @@ def test_ours_scores_are_the_predictions_with_rated_movies_never_listed():
     scores = ev.ours_scores(model.features, ratings, settings, (5,))
     entry = compute_predictions(model.features, ratings, settings)
     assert np.isneginf(scores[0, ratings.rows]).all()
-    np.testing.assert_allclose(scores[0, entry.unrated_rows], entry.predicted)
+    np.testing.assert_allclose(scores[0, entry.unrated_rows], entry.score)
 
 
-def test_ours_scores_in_cold_start_list_only_the_best_known_share():
+def test_ours_scores_in_cold_start_rank_every_unrated_movie_by_the_cold_start_score():
     data = synthetic()
     train_idx, _ = ev.train_test_split(len(data), 0.2, seed=0)
     model = ev.train(data, train_idx, FAST)
-    settings = PredictorSettings(k=5, scale=data.scale, known_share=0.25)
+    settings = PredictorSettings(k=5, scale=data.scale)
     ratings = UserRatings(np.array([0, 1]), np.array([5.0, 4.0]))  # 2 <= k: cold start
     scores = ev.ours_scores(model.features, ratings, settings, (5, 1))
-    popularity = model.features.popularity
     unrated = np.arange(2, data.n_items)
-    known = unrated[popularity[unrated] >= np.quantile(popularity[unrated], 0.75)]
-    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(scores[0])), known)
-    # At k = 1 the same user is personal: every unrated movie is listed.
-    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(scores[1])), unrated)
+    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(scores[0])), unrated)
+    cold = cold_start_scores(model.features, ratings, settings)
+    np.testing.assert_allclose(scores[0, unrated], cold[unrated])
+    # At k = 1 the same user is personal: the KNN's votes, a different order.
+    assert not np.allclose(scores[1, unrated], cold[unrated])
 
 
 def test_cross_validate_reports_top_n_beside_rmse_per_fold_and_mean():

@@ -21,7 +21,9 @@ from recommender.engine.predictor import (
 )
 from recommender.engine.scale import RatingScale
 
-SETTINGS = PredictorSettings(k=5, scale=RatingScale(0.5, 5.0, 0.5))
+# One search of k neighbours (ranking_k = k): these tests are about the neighbours'
+# bookkeeping; the wider search for the ranking score has its own in test_predictor_ranking.py.
+SETTINGS = PredictorSettings(k=5, scale=RatingScale(0.5, 5.0, 0.5), ranking_k=5)
 
 
 def make_features(n_movies: int = 400, n_features: int = 6, seed: int = 0, version: int = 1):
@@ -36,6 +38,7 @@ def make_features(n_movies: int = 400, n_features: int = 6, seed: int = 0, versi
         popularity=rng.random(n_movies),
         global_mean=3.5,
         row_of_movie={int(m): i for i, m in enumerate(movie_ids)},
+        evidence=rng.uniform(0.5, 2.0, n_movies),
     )
 
 
@@ -50,6 +53,7 @@ def assert_same(incremental: UserPredictions, full: UserPredictions) -> None:
     np.testing.assert_array_equal(incremental.neighbour_rows, full.neighbour_rows)
     np.testing.assert_allclose(incremental.neighbour_dist, full.neighbour_dist, rtol=1e-12)
     np.testing.assert_allclose(incremental.predicted, full.predicted, rtol=1e-12)
+    np.testing.assert_allclose(incremental.score, full.score, rtol=1e-12, atol=1e-12)
 
 
 def test_full_predictions_are_baseline_plus_the_engines_residual_regression():
@@ -221,9 +225,15 @@ def test_explained_prediction_is_the_computed_one_with_its_neighbours(metric):
     entry = compute_predictions(features, ratings, settings)
     for i in (0, 17, len(entry.unrated_rows) - 1):
         explained = explain_prediction(features, ratings, int(entry.unrated_rows[i]), settings)
-        # Same neighbours; Euclidean distances may differ in the last bit with the position of
-        # the query in its block (see engine/knn.py).
-        np.testing.assert_array_equal(ratings.rows[explained.neighbours], entry.neighbour_rows[i])
-        np.testing.assert_allclose(explained.distances, entry.neighbour_dist[i], rtol=1e-12)
+        # Same neighbours (the entry's first k: it holds max(k, ranking_k) for the ranking
+        # score); Euclidean distances may differ in the last bit with the position of the
+        # query in its block (see engine/knn.py).
+        first_k = slice(0, settings.k)
+        np.testing.assert_array_equal(
+            ratings.rows[explained.neighbours], entry.neighbour_rows[i, first_k]
+        )
+        np.testing.assert_allclose(
+            explained.distances, entry.neighbour_dist[i, first_k], rtol=1e-12
+        )
         assert explained.predicted == pytest.approx(entry.predicted[i], rel=1e-12)
         assert explained.shares.sum() == pytest.approx(1.0)

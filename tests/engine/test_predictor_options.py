@@ -107,6 +107,7 @@ def test_incremental_update_matches_full_recompute_with_the_user_offset():
     full = compute_predictions(features, UserRatings(new_rows, new_values), LEARNED)
     np.testing.assert_array_equal(updated.unrated_rows, full.unrated_rows)
     np.testing.assert_allclose(updated.predicted, full.predicted, rtol=1e-12)
+    np.testing.assert_allclose(updated.score, full.score, rtol=1e-12, atol=1e-12)
 
 
 def test_feature_version_options_override_the_service_settings():

@@ -26,6 +26,7 @@ from flask_migrate import upgrade
 from recommender.app import create_app
 from recommender.extensions import db
 from recommender.services import accounts
+from recommender.services.recommendations import prediction_cache_key
 from tests.conftest import unavailable
 from tests.factories import make_movie
 from tests.faults.conftest import free_port, start_gunicorn, wait_for_port
@@ -149,7 +150,7 @@ def test_a_rating_through_one_server_is_seen_at_once_by_the_other(
         assert (personal["source"], personal["ratings_count"]) == ("knn", K + 1)
         assert movie_ids[K] not in recommended_ids(personal)
         assert one.recommendations() == personal
-        assert redis.Redis.from_url(shared_redis).exists(f"predictions:{user_id}")
+        assert redis.Redis.from_url(shared_redis).exists(prediction_cache_key(user_id))
 
         # Rating one's top pick through two: one drops it from its (cached) list at once.
         top = recommended_ids(one.recommendations())[0]

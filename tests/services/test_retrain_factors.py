@@ -93,12 +93,8 @@ def test_a_catalogue_change_on_the_request_path_does_not_learn(two_tastes):
     assert features.columns[0] != "factor_0"  # only retrain learns (it may take a while)
 
 
-def test_recommendations_predict_over_the_learned_features(app, two_tastes):
-    movie_ids, _ = two_tastes
-    recommender = build_recommender(replace(app_settings(app), factor_min_ratings=100))
-    recommender.feature_store.factors = POLICY
-    recommender.feature_store.rebuild(db.session)
-    # A new user who loves the first taste: 8 ratings, above k = 3.
+def newcomer_who_loves_the_first_taste(movie_ids: list[int]) -> User:
+    """A new user with 8 ratings (above k = 3): loves movies 0-3, dislikes 15-18."""
     newcomer = User(username="newcomer", password_hash=None)
     db.session.add(newcomer)
     db.session.flush()
@@ -107,6 +103,15 @@ def test_recommendations_predict_over_the_learned_features(app, two_tastes):
     for movie_id in movie_ids[15:19]:
         db.session.add(Rating(user_id=newcomer.id, movie_id=movie_id, rating=1.0))
     db.session.commit()
+    return newcomer
+
+
+def test_recommendations_predict_over_the_learned_features(app, two_tastes):
+    movie_ids, _ = two_tastes
+    recommender = build_recommender(replace(app_settings(app), factor_min_ratings=100))
+    recommender.feature_store.factors = POLICY
+    recommender.feature_store.rebuild(db.session)
+    newcomer = newcomer_who_loves_the_first_taste(movie_ids)
     liked = recommender.predict(db.session, newcomer.id, movie_ids[10])
     disliked = recommender.predict(db.session, newcomer.id, movie_ids[25])
     assert liked["source"] == "knn"
@@ -136,3 +141,49 @@ def test_retrain_reads_every_rating_in_chunks_whatever_the_count_said(two_tastes
     assert sorted(zip(users.tolist(), movies.tolist(), values.tolist(), strict=True)) == sorted(
         tuple(row) for row in rows
     )
+
+
+RANKING_POLICY = FactorPolicy(
+    min_ratings=100,
+    min_users=10,
+    model=ModelConfig(
+        factors=FactorSettings(
+            n_factors=4, reg=0.05, n_iterations=10, implicit_factors=3, implicit_share=0.7
+        )
+    ),
+)
+
+
+def test_movies_nobody_rated_each_get_their_own_place_and_prediction(app, two_tastes):
+    movie_ids, _ = two_tastes
+    genres = ("Drama", "Comedy", "Horror", "Western", "Musical", "Drama")
+    unrated = [
+        make_movie(f"Unrated {i}", 1950 + 7 * i, (genre,), runtime_min=80 + 9 * i).id
+        for i, genre in enumerate(genres)
+    ]
+    recommender = build_recommender(replace(app_settings(app), factor_min_ratings=100))
+    recommender.feature_store.factors = RANKING_POLICY
+    features = recommender.feature_store.rebuild(db.session)
+    rows = features.rows_for(np.array(unrated))
+    assert (np.linalg.norm(features.matrix[rows], axis=1) > 0.99).all()  # not a zero vector
+    assert (features.evidence[rows] > 0).all()
+    newcomer = newcomer_who_loves_the_first_taste(movie_ids)
+    _, entry = recommender.personal_predictions(db.session, newcomer.id)
+    predicted = entry.predicted[np.searchsorted(entry.unrated_rows, rows)]
+    assert len(set(np.round(predicted, 9).tolist())) == len(unrated)
+
+
+def test_recommendations_are_ordered_by_the_ranking_score(app, two_tastes):
+    movie_ids, _ = two_tastes
+    recommender = build_recommender(replace(app_settings(app), factor_min_ratings=100))
+    recommender.feature_store.factors = RANKING_POLICY
+    features = recommender.feature_store.rebuild(db.session)
+    loaded = FeatureStore(SCALE, check_seconds=0, factors=RANKING_POLICY).current(db.session)
+    np.testing.assert_array_equal(loaded.evidence, features.evidence)  # stored with the version
+    newcomer = newcomer_who_loves_the_first_taste(movie_ids)
+    body = recommender.recommend(db.session, newcomer.id, limit=8)
+    scores = [item["score"] for item in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+    # The loved taste (movies 0-14) fills the top of the list.
+    assert {item["movie"]["id"] for item in body["items"]} <= set(movie_ids[:15])
+    assert all("predicted_rating" in item for item in body["items"])
