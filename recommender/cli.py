@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+import numpy as np
 from apiflask import APIFlask
 from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, NoAppException, ScriptInfo
@@ -19,10 +20,12 @@ from flask.cli import AppGroup, FlaskGroup, NoAppException, ScriptInfo
 import recommender.app
 from recommender.datasets import DatasetUnavailable, fetch_ml100k
 from recommender.engine.evaluate import (
+    RatingsData,
     cross_validate,
     cross_validate_classifier,
     cross_validate_items_classifier,
     fit_and_predict,
+    fit_and_recommend,
     format_table,
 )
 from recommender.extensions import db
@@ -175,12 +178,24 @@ def _parse_ks(ctx: click.Context, param: click.Parameter, value: str) -> list[in
     return ks
 
 
+def _ratings_of(dataset: Path | None) -> RatingsData:
+    """The ratings of the dataset at ``dataset``, or the database's when it is None."""
+    if dataset is not None:
+        return evaluation.load_dataset_ratings(dataset)
+    return evaluation.load_database_ratings(db.session, current_settings().rating_scale)
+
+
+DATASET_HELP = (
+    "A ratings dataset folder or file (RecBole .inter, u.data, ratings.dat, ratings.csv); "
+    "default: the ratings in the database."
+)
+
+
 @click.command("evaluate")
 @click.option(
     "--dataset",
     type=click.Path(path_type=Path),
-    help="A ratings dataset folder or file (RecBole .inter, u.data, ratings.dat, ratings.csv); "
-    "default: the ratings in the database.",
+    help=DATASET_HELP,
 )
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(1, 100))
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -222,13 +237,9 @@ def evaluate(
     damped-mean lists. classify: "good movie" (rating >= 4) accuracy per k; without --dataset
     and without ratings, the catalogue's IMDb >= 7.0 from its features.
     """
-    scale = current_settings().rating_scale
     with domain_errors_as_click(), progress_bar("Evaluating folds") as progress:
         try:
-            if dataset is not None:
-                data = evaluation.load_dataset_ratings(dataset)
-            else:
-                data = evaluation.load_database_ratings(db.session, scale)
+            data = _ratings_of(dataset)
             if task == "regress":
                 report = cross_validate(
                     data,
@@ -279,6 +290,31 @@ def predict(dataset: Path, pairs: Path, out: Path, k: int | None) -> None:
     click.echo(f"Wrote {len(predicted):,} predictions to {out} ({int(cold.sum()):,} cold start).")
 
 
+@click.command("recommend")
+@click.option("--dataset", type=click.Path(path_type=Path), help=DATASET_HELP)
+@click.option("--users", required=True, type=click.Path(path_type=Path), help="CSV user_id")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1), help="Per user.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--k", default=None, type=click.IntRange(1), help="Neighbours (default: app's k).")
+def recommend(dataset: Path | None, users: Path, limit: int, out: Path, k: int | None) -> None:
+    """Train on DATASET (default: the database's ratings) and write each listed user's top
+    --limit movies they have not rated as user_id,rank,movie_id,score,predicted_rating,source.
+
+    Ordered by the service's ranking score, rank 1 first. Ids are the dataset's; an unknown
+    user gets the cold-start list (source cold_start, as for users with k ratings or fewer).
+    """
+    with domain_errors_as_click():
+        user_ids = evaluation.read_users(users)
+        data = _ratings_of(dataset)
+        lists = fit_and_recommend(data, user_ids, limit, k or current_settings().k)
+        evaluation.write_recommendations(out, lists)
+    listed = len(np.unique(lists.user_ids))
+    cold = len(np.unique(lists.user_ids[lists.cold]))
+    click.echo(
+        f"Wrote {len(lists):,} recommendations for {listed:,} users to {out} ({cold:,} cold start)."
+    )
+
+
 datasets_group = AppGroup("datasets", help="Fetch public rating datasets (never committed).")
 
 
@@ -302,7 +338,16 @@ def fetch_dataset(name: str, cache_dir: Path) -> None:
 
 
 def init_app(app: APIFlask) -> None:
-    for command in (import_group, users_group, datasets_group, retrain, serve, evaluate, predict):
+    for command in (
+        import_group,
+        users_group,
+        datasets_group,
+        retrain,
+        serve,
+        evaluate,
+        predict,
+        recommend,
+    ):
         app.cli.add_command(command)
 
 

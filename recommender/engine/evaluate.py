@@ -52,7 +52,7 @@ from recommender.engine.predictor import (
     ranking_scores,
     settings_for,
 )
-from recommender.engine.ranking_metrics import hit_matrix, ranking_report, top_n
+from recommender.engine.ranking_metrics import PADDING, hit_matrix, ranking_report, top_n
 from recommender.engine.scale import RatingScale
 
 GOOD_RATING = 4.0  # "good movie" for the classifier: a user rating of at least this
@@ -738,12 +738,8 @@ def fit_and_predict(
     config = config or ModelConfig()
     all_idx = np.arange(len(data))
     model = train(data, all_idx, config)
-    user_ids = np.asarray(user_ids, dtype=np.int64)
-    item_ids = np.asarray(item_ids, dtype=np.int64)
-    u = np.searchsorted(data.user_ids, user_ids)
-    i = np.searchsorted(data.item_ids, item_ids)
-    known_u = (u < data.n_users) & (data.user_ids[np.minimum(u, data.n_users - 1)] == user_ids)
-    known_i = (i < data.n_items) & (data.item_ids[np.minimum(i, data.n_items - 1)] == item_ids)
+    u, known_u = _positions(data.user_ids, user_ids)
+    i, known_i = _positions(data.item_ids, item_ids)
     predicted = np.full(len(user_ids), data.scale.clip(model.global_mean))
     cold = np.ones(len(user_ids), dtype=bool)
     ok = known_u & known_i
@@ -754,6 +750,77 @@ def fit_and_predict(
     only_item = ~known_u & known_i
     predicted[only_item] = data.scale.clip(model.features.item_baseline[i[only_item]])
     return predicted, cold
+
+
+def _positions(
+    known_ids: NDArray[np.int64], ids: NDArray[np.int64]
+) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+    """Each dataset id's index in the sorted ``known_ids``, and whether it is there at all."""
+    ids = np.asarray(ids, dtype=np.int64)
+    at = np.searchsorted(known_ids, ids)
+    last = max(len(known_ids) - 1, 0)
+    return at, (at < len(known_ids)) & (known_ids[np.minimum(at, last)] == ids)
+
+
+@dataclass(frozen=True)
+class TopNLists:
+    """Top-N lists, one row per listed movie: users in the order asked, each user's rank 1
+    first. ``cold`` marks the rows of users answered by cold start."""
+
+    user_ids: NDArray[np.int64]
+    ranks: NDArray[np.intp]
+    movie_ids: NDArray[np.int64]
+    scores: NDArray[np.float64]
+    predicted: NDArray[np.float64]
+    cold: NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.movie_ids)
+
+
+def fit_and_recommend(
+    data: RatingsData,
+    user_ids: NDArray[np.int64],
+    n: int,
+    k: int,
+    config: ModelConfig | None = None,
+) -> TopNLists:
+    """Train on every rating and list each user's ``n`` best movies they have not rated.
+
+    The order is the service's (:func:`ours_scores`; equal scores: the more popular movie, then
+    the lower row, as :func:`~recommender.engine.ranking_metrics.top_n` breaks them), each
+    movie with its predicted rating. A user id unknown to the dataset gets the cold-start list
+    of a user without ratings; an id listed twice is listed once, where it first appears; a
+    user who rated nearly everything gets a shorter list.
+    """
+    if n < 1:
+        raise ValueError(f"Expected a list length n >= 1, got {n}")
+    config = config or ModelConfig()
+    model = train(data, np.arange(len(data)), config)
+    settings = PredictorSettings(k=k, scale=data.scale)
+    user_ids = np.asarray(user_ids, dtype=np.int64)
+    user_ids = user_ids[np.sort(np.unique(user_ids, return_index=True)[1])]
+    positions, known = _positions(data.user_ids, user_ids)
+    order, bounds = _by_user(data.users, data.n_users)
+    columns: list[list[NDArray[Any]]] = [[] for _ in range(6)]
+    for user_id, user, is_known in zip(user_ids, positions, known, strict=True):
+        rated = order[bounds[user] : bounds[user + 1]] if is_known else order[:0]
+        ratings = UserRatings(data.items[rated], data.ratings[rated])
+        scores = ours_scores(model.features, ratings, settings, (k,))
+        listed = top_n(scores, n, tiebreak=model.features.popularity)[0]
+        listed = listed[listed != PADDING]
+        predicted, cold = predict_for_rows(model.features, ratings, listed, settings)
+        row = (
+            np.full(len(listed), user_id, dtype=np.int64),
+            np.arange(1, len(listed) + 1),
+            data.item_ids[listed],
+            scores[0, listed],
+            predicted[0],
+            np.full(len(listed), cold[0]),
+        )
+        for column, values in zip(columns, row, strict=True):
+            column.append(values)
+    return TopNLists(*(np.concatenate(c) if c else np.empty(0) for c in columns))
 
 
 def format_table(report: EvaluationReport) -> str:

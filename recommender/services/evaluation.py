@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from recommender.engine.evaluate import EvaluationReport, RatingsData
+from recommender.engine.evaluate import EvaluationReport, RatingsData, TopNLists
 from recommender.engine.features import DEFAULT_SPEC, FeatureSpec, build_feature_matrix
 from recommender.engine.scale import RatingScale
 from recommender.importers.movielens.layouts import LAYOUTS, Layout
@@ -130,41 +131,72 @@ def load_database_ratings(session: Session, scale: RatingScale) -> RatingsData:
     )
 
 
-def read_pairs(path: Path) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """A CSV of ``user_id,movie_id`` (a header line first) -> two id arrays."""
-    # Every problem counted, the first MAX_PROBLEMS shown.
+def _read_id_columns(path: Path, columns: tuple[str, ...], what: str) -> list[NDArray[np.int64]]:
+    """A CSV whose header starts with ``columns`` -> one id array per column (integers).
+
+    ``what`` names the rows in errors ("pairs", "users"); every problem is counted, the first
+    MAX_PROBLEMS shown, each with the file and line.
+    """
     problems = Problems(limit=sys.maxsize)
-    users: list[int] = []
-    movies: list[int] = []
+    ids: list[list[int]] = [[] for _ in columns]
+    expected = ",".join(columns)
     try:
         with path.open(encoding="utf-8", newline="") as stream:
             reader = csv.reader(stream)
             header = next(reader, None)
             if header is None:
                 raise InvalidInput(f"{path} line 1: the file is empty")
-            if [c.strip() for c in header[:2]] != ["user_id", "movie_id"]:
+            if [c.strip() for c in header[: len(columns)]] != list(columns):
                 raise InvalidInput(
-                    f"{path} line 1: expected the header 'user_id,movie_id', found "
+                    f"{path} line 1: expected the header '{expected}', found "
                     f"{','.join(header)[:100]!r}"
                 )
             for row in reader:
                 location = f"{path.name} line {reader.line_num}"
                 if not row or not "".join(row).strip():
                     continue
-                if len(row) < 2:
-                    problems.add(location, f"expected 2 fields, found {len(row)}")
+                if len(row) < len(columns):
+                    problems.add(location, f"expected {len(columns)} fields, found {len(row)}")
                     continue
-                u = _number(row[0], int, location, "user_id", problems)
-                m = _number(row[1], int, location, "movie_id", problems)
-                if u is not None and m is not None:
-                    users.append(u)
-                    movies.append(m)
+                values = [
+                    _number(text, int, location, name, problems)
+                    for text, name in zip(row, columns, strict=False)
+                ]
+                if None not in values:
+                    for column, value in zip(ids, values, strict=True):
+                        column.append(value)
     except FileNotFoundError:
-        raise InvalidInput(f"Pairs file {path} does not exist") from None
+        raise InvalidInput(f"{what.capitalize()} file {path} does not exist") from None
     except UnicodeDecodeError as error:
         raise InvalidInput(f"{path}: not UTF-8 text ({error.reason})") from None
-    _raise_if_any(problems, f"Cannot read the pairs in {path}")
-    return np.array(users, dtype=np.int64), np.array(movies, dtype=np.int64)
+    _raise_if_any(problems, f"Cannot read the {what} in {path}")
+    return [np.array(column, dtype=np.int64) for column in ids]
+
+
+def read_pairs(path: Path) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """A CSV of ``user_id,movie_id`` (a header line first) -> two id arrays."""
+    users, movies = _read_id_columns(path, ("user_id", "movie_id"), "pairs")
+    return users, movies
+
+
+def read_users(path: Path) -> NDArray[np.int64]:
+    """A CSV whose first column is ``user_id`` (a header line first) -> the user ids."""
+    (users,) = _read_id_columns(path, ("user_id",), "users")
+    return users
+
+
+def _write_csv(path: Path, header: list[str], rows: Iterable[list[Any]]) -> None:
+    try:
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(header)
+            writer.writerows(rows)
+    except OSError as error:
+        raise InvalidInput(f"Cannot write {path}: {error.strerror}") from None
+
+
+def _source(cold: bool) -> str:
+    return "cold_start" if cold else "knn"
 
 
 def write_predictions(
@@ -175,11 +207,29 @@ def write_predictions(
     cold: NDArray[np.bool_],
 ) -> None:
     """Write ``user_id,movie_id,predicted_rating,source`` rows (source: knn or cold_start)."""
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["user_id", "movie_id", "predicted_rating", "source"])
-        for u, m, p, c in zip(user_ids, movie_ids, predicted, cold, strict=True):
-            writer.writerow([int(u), int(m), f"{p:.4f}", "cold_start" if c else "knn"])
+    rows = (
+        [int(u), int(m), f"{p:.4f}", _source(c)]
+        for u, m, p, c in zip(user_ids, movie_ids, predicted, cold, strict=True)
+    )
+    _write_csv(path, ["user_id", "movie_id", "predicted_rating", "source"], rows)
+
+
+def write_recommendations(path: Path, lists: TopNLists) -> None:
+    """Write ``user_id,rank,movie_id,score,predicted_rating,source`` rows (rank 1 first)."""
+    rows = (
+        [int(u), int(r), int(m), f"{s:.6f}", f"{p:.4f}", _source(c)]
+        for u, r, m, s, p, c in zip(
+            lists.user_ids,
+            lists.ranks,
+            lists.movie_ids,
+            lists.scores,
+            lists.predicted,
+            lists.cold,
+            strict=True,
+        )
+    )
+    header = ["user_id", "rank", "movie_id", "score", "predicted_rating", "source"]
+    _write_csv(path, header, rows)
 
 
 def plot_curve(report: EvaluationReport, path: Path) -> None:
