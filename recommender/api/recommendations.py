@@ -10,7 +10,7 @@ from flask import Response, current_app
 from recommender.api.auth import current_user, token_auth
 from recommender.api.schemas import PredictionDetailOut, RecommendationQuery, RecommendationsOut
 from recommender.extensions import db
-from recommender.services.recommendations import Recommender
+from recommender.services.recommendations import ListOptions, Recommender
 
 bp = APIBlueprint("recommendations", __name__, url_prefix="/api/v1/me", tag="Recommendations")
 
@@ -24,11 +24,23 @@ def recommender() -> Recommender:
 @bp.input(RecommendationQuery, location="query", arg_name="query")
 @bp.output(RecommendationsOut)
 def get_recommendations(query: dict[str, Any]) -> Response:
-    """Your top predictions (knn above k ratings, cold start at or below), with neighbours."""
+    """Your top predictions (knn above k ratings, cold start at or below), with neighbours,
+    one page at a time; filters narrow the list and ``total`` counts what passes them."""
     user = current_user()
     # The service hands back JSON it cached with the body (in the shape of RecommendationsOut,
     # which a test checks): a warm request then skips serialisation altogether.
-    body = recommender().recommend_json(db.session, user.id, query["limit"], user.ratings_version)
+    options = ListOptions(
+        order=query["order"],
+        genre=query.get("genre"),
+        year_min=query.get("year_min"),
+        year_max=query.get("year_max"),
+        exclude=tuple(query["exclude"]),
+        page=query["page"],
+    )
+    per_page = query.get("per_page", query["limit"])
+    body = recommender().recommend_json(
+        db.session, user.id, per_page, user.ratings_version, options
+    )
     return current_app.response_class(body, mimetype="application/json")
 
 

@@ -27,6 +27,7 @@ from recommender.services.accounts import (
     USERNAME_PATTERN,
 )
 from recommender.services.catalogue import SORT_KEYS
+from recommender.services.recommendations import ORDERS
 
 
 class Text(String):
@@ -40,20 +41,41 @@ class Text(String):
         return text
 
 
-class MovieQuery(Schema):
-    q = Text(validate=Length(max=200), metadata={"description": "Substring of the title"})
-    genre = Text(validate=Length(max=60))
+class MovieFilterQuery(Schema):
+    """The movie filters that the catalogue search and the recommendations share."""
+
+    genre = Text(validate=Length(max=60), metadata={"description": "A genre name (any case)"})
     year_min = Integer(validate=Range(min=1800, max=2200))
     year_max = Integer(validate=Range(min=1800, max=2200))
-    sort = String(load_default="title", validate=OneOf(SORT_KEYS))
-    page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))
-    per_page = Integer(load_default=20, validate=Range(min=1, max=100))
 
     @validates_schema
     def _years_in_order(self, data: dict, **_: object) -> None:
         low, high = data.get("year_min"), data.get("year_max")
         if low is not None and high is not None and low > high:
             raise ValidationError(f"year_min ({low}) must not exceed year_max ({high})", "year_min")
+
+
+class MovieQuery(MovieFilterQuery):
+    q = Text(validate=Length(max=200), metadata={"description": "Substring of the title"})
+    sort = String(load_default="title", validate=OneOf(SORT_KEYS))
+    page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))
+    per_page = Integer(load_default=20, validate=Range(min=1, max=100))
+
+
+MAX_EXCLUDED = 500
+
+
+class MovieIdList(String):
+    """Movie ids as one comma-separated parameter (``exclude=3,17,42``), loaded as a list."""
+
+    def _deserialize(self, value: object, attr: str | None, data: object, **kwargs: object):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        if len(parts) > MAX_EXCLUDED:
+            raise ValidationError(f"At most {MAX_EXCLUDED} movie ids.")
+        if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in parts):
+            raise ValidationError("Must be movie ids (positive integers) separated by commas.")
+        return [int(part) for part in parts]
 
 
 class MovieOut(Schema):
@@ -103,8 +125,26 @@ class ErrorOut(Schema):
     error = Nested(ErrorDetail, required=True)
 
 
-class RecommendationQuery(Schema):
-    limit = Integer(load_default=20, validate=Range(min=1, max=100))
+class RecommendationQuery(MovieFilterQuery):
+    order = String(
+        load_default="match",
+        validate=OneOf(ORDERS),
+        metadata={"description": "match: by the ranking score; rating: by predicted rating"},
+    )
+    exclude = MovieIdList(
+        load_default=list,
+        metadata={
+            "description": f"Movie ids to leave out, comma-separated (at most {MAX_EXCLUDED})",
+            "pattern": r"^[0-9, ]*$",
+        },
+    )
+    page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))
+    per_page = Integer(validate=Range(min=1, max=100), metadata={"description": "Default 20"})
+    limit = Integer(
+        load_default=20,
+        validate=Range(min=1, max=100),
+        metadata={"description": "The older name of per_page; per_page wins when both are given"},
+    )
 
 
 class NeighbourOut(Schema):
@@ -134,6 +174,9 @@ class RecommendationsOut(Schema):
     k = Integer(required=True)
     ratings_count = Integer(required=True)
     needed = Integer(required=True, metadata={"description": "Ratings still needed for knn"})
+    page = Integer(required=True)
+    per_page = Integer(required=True)
+    total = Integer(required=True, metadata={"description": "Unrated movies that pass the filters"})
     items = List(Nested(PredictionOut))
 
 

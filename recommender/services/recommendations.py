@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from recommender.engine.predictor import (
     update_predictions,
     weight_shares,
 )
-from recommender.models import Movie, Rating, User
+from recommender.models import Genre, Movie, Rating, User
 from recommender.services.cache import Cache, LRUCache, RedisCache
 from recommender.services.catalogue import movie_to_dict
 from recommender.services.errors import Conflict, NotFound
@@ -56,6 +57,61 @@ def prediction_cache_key(user_id: int) -> str:
     return f"predictions:{ENTRY_LAYOUT}:{user_id}"
 
 
+ORDERS = ("match", "rating")
+
+
+@dataclass(frozen=True)
+class ListOptions:
+    """Which unrated movies a recommendations list holds, in what order, and which page of it.
+
+    ``order`` is ``match`` (the ranking score, ties by predicted rating) or ``rating`` (the
+    predicted rating, ties by the score); ``exclude`` holds movie ids left out of the list.
+    """
+
+    order: str = "match"
+    genre: str | None = None
+    year_min: int | None = None
+    year_max: int | None = None
+    exclude: tuple[int, ...] = field(default=())
+    page: int = 1
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        # Sorted and unique, so equal option sets give one response cache key.
+        object.__setattr__(self, "exclude", tuple(sorted(set(self.exclude))))
+
+    @property
+    def filters_movies(self) -> bool:
+        return self.genre is not None or self.year_min is not None or self.year_max is not None
+
+    def allowed_rows(self, session: Session, features: CatalogueFeatures) -> NDArray[np.bool_]:
+        """A mask over the feature version's rows: True where the movie passes every filter."""
+        allowed = np.ones(len(features.movie_ids), dtype=bool)
+        if self.filters_movies:
+            allowed[:] = False
+            allowed[
+                [
+                    features.row_of_movie[m]
+                    for m in self._matching_ids(session)
+                    if m in features.row_of_movie
+                ]
+            ] = True
+        excluded = [features.row_of_movie[m] for m in self.exclude if m in features.row_of_movie]
+        allowed[excluded] = False
+        return allowed
+
+    def _matching_ids(self, session: Session) -> list[int]:
+        query = sa.select(Movie.id)
+        if self.genre is not None:
+            query = query.where(Movie.genres.any(sa.func.lower(Genre.name) == self.genre.lower()))
+        if self.year_min is not None:
+            query = query.where(Movie.year >= self.year_min)
+        if self.year_max is not None:
+            query = query.where(Movie.year <= self.year_max)
+        return list(session.scalars(query))
+
+
 def _top(order_keys: Sequence[NDArray[Any]], limit: int) -> NDArray[np.intp]:
     """Indices of the ``limit`` best rows by the keys (first key most significant, descending)."""
     primary = order_keys[0]
@@ -68,6 +124,19 @@ def _top(order_keys: Sequence[NDArray[Any]], limit: int) -> NDArray[np.intp]:
         candidates = np.arange(len(primary))
     keys = [-key[candidates] for key in reversed(order_keys)]
     return candidates[np.lexsort(keys)][:limit]
+
+
+def _order_keys(
+    options: ListOptions, score: NDArray[Any], predicted: NDArray[Any]
+) -> list[NDArray[Any]]:
+    return [score, predicted] if options.order == "match" else [predicted, score]
+
+
+def _page(order_keys: Sequence[NDArray[Any]], offset: int, limit: int) -> NDArray[np.intp]:
+    """Indices of rows ``offset`` to ``offset + limit`` in the keys' order."""
+    if offset >= len(order_keys[0]):
+        return np.empty(0, dtype=np.intp)
+    return _top(order_keys, offset + limit)[offset:]
 
 
 # --------------------------------------------------------------------------------------------
@@ -107,31 +176,50 @@ class Recommender:
         self.responses: LRUCache[_Response] = LRUCache(max_size=2048)
 
     def recommend(
-        self, session: Session, user_id: int, limit: int, ratings_version: int | None = None
+        self,
+        session: Session,
+        user_id: int,
+        limit: int,
+        ratings_version: int | None = None,
+        options: ListOptions | None = None,
     ) -> dict[str, Any]:
-        """The user's top ``limit`` unrated movies with predictions and explanations.
+        """One page of ``limit`` unrated movies with predictions and explanations, and the
+        ``total`` that pass the options' filters.
 
         ``ratings_version`` is the user's version as already read in this request (by the
         token check), which saves a query; it must be read before the ratings.
         """
-        return self._response(session, user_id, limit, ratings_version).body
+        return self._response(session, user_id, limit, ratings_version, options).body
 
     def recommend_json(
-        self, session: Session, user_id: int, limit: int, ratings_version: int | None = None
+        self,
+        session: Session,
+        user_id: int,
+        limit: int,
+        ratings_version: int | None = None,
+        options: ListOptions | None = None,
     ) -> bytes:
         """:meth:`recommend` encoded as JSON, cached with it."""
-        return self._response(session, user_id, limit, ratings_version).json
+        return self._response(session, user_id, limit, ratings_version, options).json
 
     def _response(
-        self, session: Session, user_id: int, limit: int, version: int | None
+        self,
+        session: Session,
+        user_id: int,
+        limit: int,
+        version: int | None,
+        options: ListOptions | None,
     ) -> _Response:
+        options = options or ListOptions()
         if version is None:
             version = self._ratings_version(session, user_id)
         features = self.feature_store.current(session)
-        key = f"{user_id}:{version}:{features and features.version}:{limit}"
+        # Every option is in the key (a frozen dataclass's repr lists them all).
+        key = f"{user_id}:{version}:{features and features.version}:{limit}:{options!r}"
         response = self.responses.get(key)
         if response is None:
-            response = _Response(self._recommend(session, user_id, version, features, limit))
+            body = self._recommend(session, user_id, version, features, limit, options)
+            response = _Response(body)
             self.responses.set(key, response)
         return response
 
@@ -142,22 +230,27 @@ class Recommender:
         version: int,
         features: CatalogueFeatures | None,
         limit: int,
+        options: ListOptions,
     ) -> dict[str, Any]:
         ratings = self.user_ratings(session, user_id, features)
         header = self._header(len(ratings))
+        header.update(page=options.page, per_page=limit)
         if features is None:
-            return {**header, "items": []}
+            return {**header, "total": 0, "items": []}
+        allowed = options.allowed_rows(session, features)
+        offset = (options.page - 1) * limit
         if header["source"] == "cold_start":
             predicted = cold_start_predictions(features, ratings, self.settings)
             score = cold_start_scores(features, ratings, self.settings)
-            unrated = np.ones(len(predicted), dtype=bool)
-            unrated[ratings.rows] = False
-            rows = np.flatnonzero(unrated)
-            best = rows[_top([score[rows], predicted[rows]], limit)]
+            allowed[ratings.rows] = False
+            rows = np.flatnonzero(allowed)
+            best = rows[_page(_order_keys(options, score[rows], predicted[rows]), offset, limit)]
             items = [(row, score[row], predicted[row], None) for row in best]
         else:
             entry = self._predictions(features, user_id, ratings, version)
-            best = _top([entry.score, entry.predicted], limit)
+            rows = np.flatnonzero(allowed[entry.unrated_rows])
+            keys = _order_keys(options, entry.score[rows], entry.predicted[rows])
+            best = rows[_page(keys, offset, limit)]
             items = [
                 (
                     entry.unrated_rows[i],
@@ -167,7 +260,7 @@ class Recommender:
                 )
                 for i in best
             ]
-        return {**header, "items": self._render(session, features, items)}
+        return {**header, "total": len(rows), "items": self._render(session, features, items)}
 
     def predict(self, session: Session, user_id: int, movie_id: int) -> dict[str, Any]:
         """One movie's prediction for the user, with its neighbours."""
