@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import socket
 
 import pytest
@@ -256,3 +257,137 @@ def test_the_openapi_document_describes_score_and_predicted_rating(client):
     assert {"score", "predicted_rating"} <= set(item["required"])
     assert item["properties"]["score"]["type"] == "number"
     assert "ordered by it" in item["properties"]["score"]["description"]
+
+
+# -- order, filters, exclude and paging (issue 13 item 6) ---------------------------------------
+
+
+def listing(client, headers, query):
+    response = client.get(f"/api/v1/me/recommendations?{query}", headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def ids(body):
+    return [item["movie"]["id"] for item in body["items"]]
+
+
+@pytest.fixture
+def knn_user(client, catalogue):
+    """A knn user who rated the first six films (Drama, Comedy, Action, Horror, Romance, Drama)."""
+    headers = token_headers(client.application, "ann")
+    for movie, value in zip(catalogue[:6], [5, 1, 4, 2, 3, 4.5], strict=True):
+        rate(client, headers, movie, value)
+    return headers
+
+
+def test_order_rating_sorts_by_predicted_rating_and_match_by_score(client, catalogue, knn_user):
+    by_match = listing(client, knn_user, "per_page=100")
+    by_rating = listing(client, knn_user, "per_page=100&order=rating")
+    assert by_match["total"] == by_rating["total"] == 34
+    assert set(ids(by_match)) == set(ids(by_rating))
+    scores = [item["score"] for item in by_match["items"]]
+    predicted = [item["predicted_rating"] for item in by_rating["items"]]
+    assert scores == sorted(scores, reverse=True)
+    assert predicted == sorted(predicted, reverse=True)
+    assert ids(by_match) != ids(by_rating)  # the two orders differ on this catalogue
+
+
+@pytest.mark.parametrize("personal", [False, True], ids=["cold_start", "knn"])
+def test_genre_filter_keeps_only_that_genre_case_insensitively(client, catalogue, personal):
+    headers = token_headers(client.application, "ann")
+    if personal:
+        for movie in catalogue[:6]:
+            rate(client, headers, movie, 4.0)
+    body = listing(client, headers, "genre=comedy&per_page=100")
+    # Comedies are films 1, 6, 11, ..., 36 (eight); the knn user rated film 1.
+    expected = {m.id for i, m in enumerate(catalogue) if i % 5 == 1 and not (personal and i < 6)}
+    assert set(ids(body)) == expected
+    assert body["total"] == len(expected) == (7 if personal else 8)
+    assert all(item["movie"]["genres"] == ["Comedy"] for item in body["items"])
+
+
+def test_year_filters_bound_the_list_and_its_total(client, catalogue, knn_user):
+    body = listing(client, knn_user, "year_min=1970&year_max=1989&per_page=100")
+    expected = {m.id for m in catalogue[6:] if 1970 <= m.year <= 1989}
+    assert set(ids(body)) == expected and body["total"] == len(expected) > 0
+    only_min = listing(client, knn_user, "year_min=2000&per_page=100")
+    assert set(ids(only_min)) == {m.id for m in catalogue[6:] if m.year >= 2000}
+
+
+def test_exclude_leaves_those_movies_out(client, catalogue, knn_user):
+    full = listing(client, knn_user, "per_page=100")
+    left_out = ids(full)[:3]
+    body = listing(client, knn_user, f"per_page=100&exclude={','.join(map(str, left_out))}")
+    assert ids(body) == [movie_id for movie_id in ids(full) if movie_id not in left_out]
+    assert body["total"] == full["total"] - 3
+    # A rated or unknown id excludes nothing more.
+    rated_and_unknown = listing(client, knn_user, f"per_page=100&exclude={catalogue[0].id},999999")
+    assert rated_and_unknown["total"] == full["total"]
+
+
+def test_pages_split_the_full_list_and_keep_its_total(client, catalogue, knn_user):
+    full = listing(client, knn_user, "per_page=100")
+    pages = [listing(client, knn_user, f"per_page=10&page={page}") for page in (1, 2, 3, 4)]
+    assert [len(p["items"]) for p in pages] == [10, 10, 10, 4]
+    assert [(p["page"], p["per_page"], p["total"]) for p in pages] == [
+        (page, 10, 34) for page in (1, 2, 3, 4)
+    ]
+    assert [movie_id for p in pages for movie_id in ids(p)] == ids(full)
+    past_the_end = listing(client, knn_user, "per_page=10&page=5")
+    assert past_the_end["items"] == [] and past_the_end["total"] == 34
+
+
+def test_limit_still_works_and_per_page_wins_over_it(client, catalogue, knn_user):
+    by_limit = listing(client, knn_user, "limit=7")
+    assert (len(by_limit["items"]), by_limit["per_page"], by_limit["page"]) == (7, 7, 1)
+    assert ids(by_limit) == ids(listing(client, knn_user, "per_page=7"))
+    both = listing(client, knn_user, "limit=7&per_page=3")
+    assert (len(both["items"]), both["per_page"]) == (3, 3)
+    assert listing(client, knn_user, "")["per_page"] == 20
+
+
+def test_the_cache_never_serves_one_parameter_set_to_another(client, catalogue, knn_user):
+    queries = [
+        "per_page=100",
+        "per_page=100&order=rating",
+        "per_page=100&genre=Drama",
+        "per_page=100&year_min=1990",
+        "per_page=100&year_max=1969",
+        f"per_page=100&exclude={catalogue[10].id}",
+        "per_page=5",
+        "per_page=5&page=2",
+    ]
+    first = {query: listing(client, knn_user, query) for query in queries}
+    again = {query: listing(client, knn_user, query) for query in reversed(queries)}
+    assert first == again
+    bodies = [json.dumps(body, sort_keys=True) for body in first.values()]
+    assert len(set(bodies)) == len(queries)  # every parameter set got its own answer
+    # The same exclusions in another order are the same list.
+    a, b = catalogue[10].id, catalogue[20].id
+    assert listing(client, knn_user, f"exclude={a},{b}") == listing(
+        client, knn_user, f"exclude={b},{a}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("order=best", "order"),
+        ("genre=" + "x" * 61, "genre"),
+        ("year_min=1700", "year_min"),
+        ("year_max=abc", "year_max"),
+        ("year_min=2000&year_max=1990", "year_min"),
+        ("exclude=abc", "exclude"),
+        ("exclude=1,-2", "exclude"),
+        ("exclude=" + ",".join(["1"] * 501), "exclude"),
+        ("page=0", "page"),
+        ("per_page=101", "per_page"),
+        ("per_page=0", "per_page"),
+    ],
+)
+def test_bad_list_parameters_are_a_422_naming_the_field(client, catalogue, query, field):
+    headers = token_headers(client.application, "ann")
+    response = client.get(f"/api/v1/me/recommendations?{query}", headers=headers)
+    assert response.status_code == 422
+    assert field in response.get_json()["error"]["details"]["query"]
