@@ -52,6 +52,7 @@ from recommender.app import create_app  # noqa: E402
 from recommender.extensions import db  # noqa: E402
 from recommender.models import Rating  # noqa: E402
 from recommender.services.cache import LRUCache  # noqa: E402
+from recommender.services.recommendations import ListOptions  # noqa: E402
 
 BIN = Path(sys.executable).parent
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -266,14 +267,14 @@ def measure_latency(url: str, requests: int, cached_requests: int) -> list[Laten
                 service.responses = LRUCache(max_size=2048)
                 service.cache = LRUCache(256 * 2**20, size_of=lambda e: e.nbytes)
                 started, started_cpu = time.perf_counter(), time.process_time()
-                service.recommend_json(db.session, user_id, LIMIT)
+                service.recommend_json(db.session, user_id, LIMIT, None, ListOptions())
                 computed.append(time.perf_counter() - started)
                 cpu.append(time.process_time() - started_cpu)
                 db.session.rollback()
             cached = []
             for _ in range(cached_requests):
                 started = time.perf_counter()
-                service.recommend_json(db.session, user_id, LIMIT)
+                service.recommend_json(db.session, user_id, LIMIT, None, ListOptions())
                 cached.append(time.perf_counter() - started)
                 db.session.rollback()
             rows.append(

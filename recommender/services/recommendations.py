@@ -192,15 +192,11 @@ class Recommender:
         return self._response(session, user_id, limit, ratings_version, options).body
 
     def recommend_json(
-        self,
-        session: Session,
-        user_id: int,
-        limit: int,
-        ratings_version: int | None = None,
-        options: ListOptions | None = None,
+        self, session: Session, user_id: int, limit: int, version: int | None, options: ListOptions
     ) -> bytes:
-        """:meth:`recommend` encoded as JSON, cached with it."""
-        return self._response(session, user_id, limit, ratings_version, options).json
+        """:meth:`recommend` encoded as JSON, cached with it (the API's route: it has read the
+        ratings version and parsed the options already)."""
+        return self._response(session, user_id, limit, version, options).json
 
     def _response(
         self,
