@@ -31,7 +31,7 @@ def get_recommendations(query: dict[str, Any]) -> Response:
     # which a test checks): a warm request then skips serialisation altogether.
     options = ListOptions(
         order=query["order"],
-        genre=query.get("genre"),
+        genre=query.get("genre") or None,  # an empty genre filters nothing, as in /movies
         year_min=query.get("year_min"),
         year_max=query.get("year_max"),
         exclude=tuple(query["exclude"]),
