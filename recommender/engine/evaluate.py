@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from recommender.engine.factors import fit_factors, item_evidence, item_feature_columns
+from recommender.engine.factors import fit_factors, item_feature_columns
 from recommender.engine.knn import KNNClassifier
 from recommender.engine.model_config import ModelConfig
 from recommender.engine.predictor import (
@@ -209,11 +209,7 @@ def train(data: RatingsData, train_idx: NDArray[np.intp], config: ModelConfig) -
         row_of_movie={int(m): i for i, m in enumerate(data.item_ids)},
         predictor_options=config.predictor_options(),
         # The ranking score's confidence, as retrain stores it with a feature version.
-        evidence=(
-            None
-            if factors.implicit_item_factors is None
-            else item_evidence(factors.implicit_item_factors)
-        ),
+        evidence=factors.evidence(),
     )
 
     def factor_prediction(u: NDArray[np.intp], i: NDArray[np.intp]) -> NDArray[np.float64]:

@@ -70,6 +70,13 @@ class Factors:
     implicit_item_factors: NDArray[np.float64] | None = None
     implicit_share: float = 0.0
 
+    def evidence(self) -> NDArray[np.float64] | None:
+        """The ranking score's per-item confidence (:func:`item_evidence`), or None when the
+        fit learned no who-rated-what vectors."""
+        if self.implicit_item_factors is None:
+            return None
+        return item_evidence(self.implicit_item_factors)
+
     def predict(self, users: NDArray[np.intp], items: NDArray[np.intp]) -> NDArray[np.float64]:
         """:math:`\\mu + b_u + b_i + p_u \\cdot q_i` for each (user, item) pair."""
         predicted = np.empty(len(users))

@@ -33,7 +33,6 @@ from threadpoolctl import threadpool_limits
 
 from recommender.engine.factors import (
     fit_factors,
-    item_evidence,
     item_feature_columns,
     place_unrated_items,
 )
@@ -185,8 +184,8 @@ def _learn_factors(
     factors = place_unrated_items(factors, catalogue, policy.model.placement_reg)
     matrix, columns = item_feature_columns(factors, policy.model.bias_weight)
     arrays = {"matrix": matrix}
-    if factors.implicit_item_factors is not None:
-        arrays["evidence"] = item_evidence(factors.implicit_item_factors)
+    if (evidence := factors.evidence()) is not None:
+        arrays["evidence"] = evidence
     info = {
         "ratings": len(values),
         "users": n_users,
