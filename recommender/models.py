@@ -62,10 +62,20 @@ class User(db.Model):
 
 
 class Genre(db.Model):
+    """A genre; names are unique regardless of case ("Drama" and "drama" are one genre).
+
+    The importers store the canonical names of ``recommender.importers.genres``; the index on
+    lower(name) keeps any other name unique by case too, on SQLite and PostgreSQL alike, and
+    serves the case-insensitive genre filter.
+    """
+
     __tablename__ = "genres"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(60), unique=True)
+
+
+Index("uq_genres_lower_name", func.lower(Genre.name), unique=True)
 
 
 class Movie(db.Model):

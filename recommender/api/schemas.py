@@ -280,6 +280,10 @@ class ImportReportOut(Schema):
     unchanged = Integer()
     skipped = List(Dict(), metadata={"description": "{location, reason} of each skipped record"})
     corrected = List(Dict(), metadata={"description": "{location, message} of each correction"})
+    repaired = List(
+        Dict(),
+        metadata={"description": "{location, field, before, after} of each text repaired"},
+    )
     genres_created = Integer()
     # MovieLens imports:
     layout = String(metadata={"description": "100k, 1m, latest or recbole"})

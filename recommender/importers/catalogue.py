@@ -33,9 +33,10 @@ from typing import Any, BinaryIO, Literal, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from recommender.importers.genres import movie_genres
 from recommender.importers.problems import Problems, TooManyProblems, refusal
 from recommender.importers.runs import Progress, finish_run, tracked_run
-from recommender.importers.text import NUMBER, binary_kind, encoding_hint
+from recommender.importers.text import NUMBER, binary_kind, encoding_hint, repair_text
 from recommender.models import Genre, ImportStatus, Movie, utcnow
 
 Format = Literal["json", "csv"]
@@ -75,6 +76,10 @@ MOVIE_COLUMNS = (
     "imdb_votes",
     "rt_rating",
 )
+# The text columns whose mis-decoded characters are repaired ("LÈon" -> "Léon").
+TEXT_COLUMNS = ("title", "mpaa", "director", "distributor", "creative_type", "source_material")
+# How many repairs the one-line summary quotes.
+SUMMARY_EXAMPLES = 3
 # The sample's keys -> field names.
 JSON_KEYS: dict[str, str] = {
     "Title": "title",
@@ -118,6 +123,8 @@ class ImportReport:
     unchanged: int = 0
     skipped: list[dict[str, Any]] = field(default_factory=list)
     corrected: list[dict[str, Any]] = field(default_factory=list)
+    # {location, field, before, after} of each mis-decoded text repaired.
+    repaired: list[dict[str, Any]] = field(default_factory=list)
     genres_created: int = 0
 
     def counts(self) -> dict[str, int]:
@@ -128,16 +135,31 @@ class ImportReport:
             "unchanged": self.unchanged,
             "skipped": len(self.skipped),
             "corrected": len(self.corrected),
+            "repaired": len(self.repaired),
             "genres_created": self.genres_created,
         }
 
     def summary(self) -> str:
-        """Return one line saying what the import did."""
-        return (
+        """Return one line saying what the import did (and a second for repaired text)."""
+        line = (
             f"Imported {self.filename}: {self.inserted:,} inserted, {self.updated:,} updated, "
             f"{self.unchanged:,} unchanged, {len(self.skipped):,} skipped, "
             f"{len(self.corrected):,} corrected."
         )
+        return line if not self.repaired else f"{line}\n{self.repaired_summary()}"
+
+    def repaired_summary(self) -> str:
+        """Return "repaired text: 18 titles, e.g. 'LÈon' -> 'Léon', ..." ("" if none)."""
+        if not self.repaired:
+            return ""
+        fields = Counter(item["field"] for item in self.repaired)
+        counts = ", ".join(
+            f"{n:,} {name}{'s' if n != 1 else ''}" for name, n in fields.most_common()
+        )
+        examples = ", ".join(
+            f"{item['before']!r} -> {item['after']!r}" for item in self.repaired[:SUMMARY_EXAMPLES]
+        )
+        return f"repaired text: {counts}, e.g. {examples}"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as plain JSON-ready data."""
@@ -183,6 +205,7 @@ class ParsedCatalogue:
     records: list[_Record] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     corrected: list[dict[str, Any]] = field(default_factory=list)
+    repaired: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
     truncated: bool = False
 
@@ -562,12 +585,32 @@ def _validate(raw: _RawRecord, latest_year: int, problems: Problems, out: Parsed
     if clean["year"] is not None and clean["year"] < MIN_YEAR:
         problems.add(raw.location, f"the year {clean['year']} is before {MIN_YEAR}")
         return
+    _repair(raw, clean, out)
     title = raw.values["title"]
     if isinstance(title, int):
         message = f"{raw.label('title')} {title} is a number: imported as the text {str(title)!r}"
         out.corrected.append({"location": raw.location, "message": message})
     values = {name: clean[name] for name in MOVIE_COLUMNS}
-    out.records.append(_Record(raw.location, values, clean["genres"] or ()))
+    genres = movie_genres(clean["genres"] or (), clean["creative_type"])
+    out.records.append(_Record(raw.location, values, genres))
+
+
+def _repair(raw: _RawRecord, clean: dict[str, Any], out: ParsedCatalogue) -> None:
+    """Repair mis-decoded text in ``clean``'s text fields and genres, noting each in ``out``."""
+    for name in TEXT_COLUMNS:
+        if clean[name] is not None and (fixed := repair_text(clean[name])) != clean[name]:
+            out.repaired.append(
+                {"location": raw.location, "field": name, "before": clean[name], "after": fixed}
+            )
+            clean[name] = fixed
+    if clean["genres"]:
+        fixed_genres = tuple(repair_text(name) for name in clean["genres"])
+        for before, after in zip(clean["genres"], fixed_genres, strict=True):
+            if before != after:
+                out.repaired.append(
+                    {"location": raw.location, "field": "genre", "before": before, "after": after}
+                )
+        clean["genres"] = fixed_genres
 
 
 def _drop_duplicates(out: ParsedCatalogue) -> None:
@@ -704,6 +747,12 @@ def _write_records(
 # --------------------------------------------------------------------------------------------
 
 
+def _repair_note(item: dict[str, Any]) -> dict[str, Any]:
+    """Return a repaired-text item as a run note: {location, message}."""
+    message = f"{item['field']} {item['before']!r} was mis-decoded: read as {item['after']!r}"
+    return {"location": item["location"], "message": message}
+
+
 def _source_name(source: str | Path | BinaryIO) -> str:
     """Return the bare file name of ``source``, or "upload" for a nameless stream."""
     if isinstance(source, str | Path):
@@ -782,11 +831,14 @@ def import_catalogue(
             ImportStatus.SUCCEEDED,
             skipped=parsed.skipped,
             corrected=parsed.corrected,
+            repaired=parsed.repaired,
         )
         _write_records(session, parsed.records, report, progress, batch_size)
-        notes = [{"kind": "skipped", **item} for item in report.skipped] + [
-            {"kind": "corrected", **item} for item in report.corrected
-        ]
+        notes = (
+            [{"kind": "skipped", **item} for item in report.skipped]
+            + [{"kind": "corrected", **item} for item in report.corrected]
+            + [{"kind": "repaired", **_repair_note(item)} for item in report.repaired]
+        )
         finish_run(session, run, report.counts(), notes)
     return report
 

@@ -21,6 +21,7 @@ from typing import ClassVar, Self
 
 from recommender.importers.movielens.sources import DatasetFiles, DatasetRefused
 from recommender.importers.problems import Problems
+from recommender.importers.text import repair_text
 
 # The genre flags of ML-100K's u.item, in order, when the folder has no u.genre.
 ML100K_GENRES = (
@@ -146,7 +147,11 @@ def dataset_movie(
     location: str, external_id: str, title: str, year: int | None, genres: list[str]
 ) -> DatasetMovie:
     names = tuple(dict.fromkeys(g.strip() for g in genres if g.strip() and g not in NO_GENRE))
-    return DatasetMovie(location, external_id.strip(), natural_title(title.strip()), year, names)
+    title = title.strip()
+    notes = []
+    if (repaired := repair_text(title)) != title:
+        notes.append(f"title {title!r} was mis-decoded: read as {repaired!r}")
+    return DatasetMovie(location, external_id.strip(), natural_title(repaired), year, names, notes)
 
 
 def _recbole_columns(
@@ -423,7 +428,7 @@ class RecBole(Layout):
                     notes.append(f"release_year {given!r} is not a year: ignored")
             genres = fields[columns["class"]].split() if "class" in columns else []
             movie = dataset_movie(location, fields[columns["item_id"]], title, year, genres)
-            movie.notes = notes
+            movie.notes += notes
             yield movie
 
     def read_ratings(

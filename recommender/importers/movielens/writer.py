@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from recommender.importers.genres import canonical_genres
 from recommender.importers.movielens.layouts import DatasetMovie, natural_title
 from recommender.importers.problems import Problems
 from recommender.models import Genre, Movie, MovieExternalId, Rating, User, movie_genres, utcnow
@@ -171,12 +172,14 @@ class Writer:
         rows = [{"title": m.title, "year": m.year} for m in new_by_key.values()]
         ids = connection.execute(statement, rows).scalars().all()
         id_of_key = dict(zip(new_by_key, ids, strict=True))
-        genre_ids = self._genre_ids({name for m in new_by_key.values() for name in m.genres})
+        # The dataset's genre names in the one vocabulary ("Children's" -> "Children").
+        genres_of = [canonical_genres(m.genres) for m in new_by_key.values()]
+        genre_ids = self._genre_ids({name for names in genres_of for name in names})
         links = [
             (movie_id, genre_id)
-            for movie_id, movie in zip(ids, new_by_key.values(), strict=True)
+            for movie_id, names in zip(ids, genres_of, strict=True)
             # Two spellings of one genre ("Drama", "drama") are one link.
-            for genre_id in dict.fromkeys(genre_ids[name.casefold()] for name in movie.genres)
+            for genre_id in dict.fromkeys(genre_ids[name.casefold()] for name in names)
         ]
         self._executemany(f"{movie_genres.name} (movie_id, genre_id)", links)
         return id_of_key
