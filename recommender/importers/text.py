@@ -55,17 +55,17 @@ FTFY_CONFIG = ftfy.TextFixerConfig(
 )
 
 
-def _misread(text: str, index: int, repaired: str) -> bool:
-    """Return whether ``text[index]`` reads as ``repaired`` misread through Mac Roman.
+def _misread(text: str, candidate: str, index: int) -> bool:
+    """Return whether ``text[index]`` reads as ``candidate[index]`` misread through Mac Roman.
 
-    True only where the misreading shows: a capital or a symbol inside a lower-case word
-    ("LÈon", "DÈj‡ Vu"), a letter standing alone where punctuation belongs ("You Ö Don't",
-    "2Ω:"), or a symbol starting a word for its capital ("…cole"). A real "Ö" in "Ödipussi" or
-    "Á" in "Á köldum klaka" is none of these.
+    True only where the misreading shows, its neighbours taken as repaired: a capital or a
+    symbol inside a lower-case word ("LÈon", "DÈj‡ Vu"), a letter standing alone where
+    punctuation belongs ("You Ö Don't", "2Ω:"), or a symbol starting a word for its capital
+    ("…cole"). A real "Ö" in "Ödipussi" or "Á" in "Á köldum klaka" is none of these.
     """
-    char = text[index]
-    before = text[index - 1] if index > 0 else " "
-    after = text[index + 1] if index + 1 < len(text) else " "
+    char, repaired = text[index], candidate[index]
+    before = candidate[index - 1] if index > 0 else " "
+    after = candidate[index + 1] if index + 1 < len(candidate) else " "
     if repaired.isalpha() and repaired.islower():
         return not char.islower() and before.isalpha()
     if repaired.isalpha():
@@ -90,7 +90,7 @@ def _repair_mac_roman(text: str) -> str:
         return text
     # Both encodings are one byte per character, so characters pair up one to one.
     changed = [i for i, (old, new) in enumerate(zip(text, candidate, strict=True)) if old != new]
-    if changed and all(_misread(text, i, candidate[i]) for i in changed):
+    if changed and all(_misread(text, candidate, i) for i in changed):
         return candidate
     return text
 
@@ -98,7 +98,9 @@ def _repair_mac_roman(text: str) -> str:
 def repair_text(text: str) -> str:
     """Return ``text`` with mis-decoded characters repaired ("LÈon" -> "Léon"), else unchanged.
 
-    ftfy first (UTF-8 misread as Windows-1252 or Latin-1, NFC normalisation), then the narrow
-    Mac Roman repair. Pure function of the text, shared by the importers and migration 0005.
+    The narrow Mac Roman repair first, then ftfy (UTF-8 misread as Windows-1252 or Latin-1,
+    NFC normalisation): the other order lets ftfy take a Mac Roman pair such as "Ëˆ" ("èö"
+    misread) for UTF-8 misread as Windows-1252 and turn it into U+02C8. Pure function of the
+    text, shared by the importers and migration 0005.
     """
-    return _repair_mac_roman(ftfy.fix_text(text, FTFY_CONFIG))
+    return ftfy.fix_text(_repair_mac_roman(text), FTFY_CONFIG)

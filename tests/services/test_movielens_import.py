@@ -147,6 +147,7 @@ def test_each_layout_imports_matches_the_catalogue_and_is_idempotent(app, tmp_pa
         "ratings_unchanged": 0,
         "ratings_merged": 0,
         "rating_lines": 7,
+        "titles_repaired": 0,
     }
     assert count(Movie) == 6 and count(Rating) == 7 and count(MovieExternalId) == 5
     users = db.session.scalars(sa.select(User).order_by(User.username)).all()

@@ -117,6 +117,10 @@ class MovieLensReport:
             f"  ratings: {c['ratings_inserted']:,} inserted, {c['ratings_updated']:,} updated, "
             f"{c['ratings_unchanged']:,} unchanged, {c['ratings_merged']:,} merged "
             f"(one user, two ids of one movie)"
+        ) + (
+            f"\n  text: {c['titles_repaired']:,} mis-decoded titles repaired (the run's notes)"
+            if c.get("titles_repaired")
+            else ""
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,6 +160,15 @@ def _movie_notes(movies: list[DatasetMovie]) -> list[dict[str, Any]]:
         {"kind": "corrected", "location": movie.location, "message": message}
         for movie in movies
         for message in movie.notes
+    ] + [
+        {
+            "kind": "repaired",
+            "location": movie.location,
+            "message": f"title {movie.mis_decoded_title!r} was mis-decoded: read as "
+            f"{movie.title!r}",
+        }
+        for movie in movies
+        if movie.mis_decoded_title is not None
     ]
 
 
@@ -359,5 +372,6 @@ def import_movielens(
         writer.bump_versions()
         report = MovieLensReport(run.id, KIND, name, ImportStatus.SUCCEEDED, chosen.name, dataset)
         report.counts = writer.counts
+        report.counts["titles_repaired"] = sum(1 for m in movies if m.mis_decoded_title)
         finish_run(session, run, writer.counts, writer.notes)
     return report

@@ -68,6 +68,8 @@ class DatasetMovie:
     genres: tuple[str, ...]
     # What was ignored or corrected on the way, for the run's notes.
     notes: list[str] = field(default_factory=list)
+    # The title as the file has it when it was mis-decoded ("AmÃ©lie") and ``title`` repaired.
+    mis_decoded_title: str | None = None
 
 
 # One ratings line as read: (line number, user id, movie id, rating, timestamp or None), raw
@@ -148,10 +150,11 @@ def dataset_movie(
 ) -> DatasetMovie:
     names = tuple(dict.fromkeys(g.strip() for g in genres if g.strip() and g not in NO_GENRE))
     title = title.strip()
-    notes = []
-    if (repaired := repair_text(title)) != title:
-        notes.append(f"title {title!r} was mis-decoded: read as {repaired!r}")
-    return DatasetMovie(location, external_id.strip(), natural_title(repaired), year, names, notes)
+    repaired = repair_text(title)
+    movie = DatasetMovie(location, external_id.strip(), natural_title(repaired), year, names)
+    if repaired != title:
+        movie.mis_decoded_title = title
+    return movie
 
 
 def _recbole_columns(
