@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app, request
 from flask_login import current_user
 
+from recommender.services.onboarding import StarterCache
 from recommender.services.recommendations import Recommender
 from recommender.services.stats import scale_steps
 from recommender.settings import current_settings
@@ -39,6 +40,11 @@ def user_id() -> int:
 
 def recommender() -> Recommender:
     return current_app.extensions["recommender"]
+
+
+def starter_cache() -> StarterCache:
+    """The app's cache of onboarding picks (made on first use)."""
+    return current_app.extensions.setdefault("starter_cache", StarterCache())
 
 
 def is_htmx() -> bool:

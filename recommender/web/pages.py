@@ -10,7 +10,7 @@ from recommender.engine.predictor import personal_goal
 from recommender.extensions import db
 from recommender.services import catalogue, explanations, onboarding
 from recommender.settings import current_settings
-from recommender.web.common import int_arg, recommender, text_arg, user_id
+from recommender.web.common import int_arg, recommender, starter_cache, text_arg, user_id
 
 bp = APIBlueprint("pages", __name__, enable_openapi=False)
 PER_PAGE = 24
@@ -68,7 +68,13 @@ def welcome() -> str:
     """Onboarding: rate a few well-known movies of different genres to unlock predictions."""
     goal = personal_goal(current_settings().k)
     # A few more than needed, so nobody is stuck with films they have not seen.
-    movies = onboarding.starter_movies(db.session, max(goal + 4, 12))
+    features = recommender().feature_store.current(db.session)
+    movies = onboarding.starter_movies(
+        db.session,
+        max(goal + 4, 12),
+        cache=starter_cache(),
+        version=features.version if features is not None else None,
+    )
     movie_ids = [movie["id"] for movie in movies]
     yours = onboarding.user_ratings(db.session, user_id(), movie_ids)
     predicted = explanations.predictions_for(recommender(), db.session, user_id(), movie_ids)
