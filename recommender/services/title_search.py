@@ -99,18 +99,27 @@ def relevance(query_words: Sequence[str], title: str, year: int | None) -> int:
     """
     wanted = [word for word in query_words if not (YEAR_WORD.fullmatch(word) and int(word) == year)]
     title_words = words(title)
-    if wanted[:1] and wanted[0] in ARTICLES:
-        wanted = wanted[1:]
-    if title_words[:1] and title_words[0] in ARTICLES:
-        title_words = title_words[1:]
-    if wanted == title_words or not wanted:
+    # Each comparison is tried as typed and with a leading article set aside on both sides.
+    forms = [(wanted, title_words), (_without_article(wanted), _without_article(title_words))]
+    if not wanted or any(asked == have for asked, have in forms):
         return 0
-    head = title_words[: len(wanted)]
-    if len(head) == len(wanted) and head[:-1] == wanted[:-1] and head[-1].startswith(wanted[-1]):
+    if any(_starts(have, asked) for asked, have in forms):
         return 1
     if set(wanted) <= set(title_words):
         return 2
     return 3
+
+
+def _without_article(title_words: list[str]) -> list[str]:
+    if len(title_words) > 1 and title_words[0] in ARTICLES:
+        return title_words[1:]
+    return title_words
+
+
+def _starts(title_words: list[str], asked: list[str]) -> bool:
+    """Whether the title begins with the asked words, the last of them perhaps cut short."""
+    head = title_words[: len(asked)]
+    return len(head) == len(asked) and head[:-1] == asked[:-1] and head[-1].startswith(asked[-1])
 
 
 def rank(query_words: Sequence[str], candidates: Sequence[Candidate]) -> list[int]:

@@ -233,6 +233,8 @@ def test_words_fold_accents_case_and_compatibility_forms(text, expected):
         ("wars star", "Star Wars", 1977, 2),
         ("rings lord", "The Lord of the Rings", 2001, 2),
         ("lord ring", "The Lord of the Rings", 2001, 3),
+        ("the", "The Godfather", 1972, 1),  # an article alone is a word like any other
+        ("the", "Return of the Jedi", 1983, 2),
     ],
 )
 def test_relevance_tiers(q, title, year, tier):
