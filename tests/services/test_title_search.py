@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
+from recommender.importers import catalogue as catalogue_import
 from recommender.importers.movielens.importer import import_movielens
 from recommender.models import Movie, Rating, User
 from recommender.services import title_search
@@ -239,3 +240,25 @@ def test_words_fold_accents_case_and_compatibility_forms(text, expected):
 )
 def test_relevance_tiers(q, title, year, tier):
     assert title_search.relevance(title_search.words(q), title, year) == tier
+
+
+# --- the shipped catalogue ------------------------------------------------------------------
+
+
+# One import of the sample (a second a backend) for every example, not one per example.
+SAMPLE_EXAMPLES = {
+    "lord rings": ("The Lord of the Rings: The Fellowship of the Ring", 2001),
+    "star wars 1977": ("Star Wars Ep. IV: A New Hope", 1977),
+    "se7en": ("Se7en", 1995),
+    "godfather": ("The Godfather", 1972),
+}
+
+
+def test_the_issue_examples_find_their_film_in_the_sample_catalogue(app):
+    catalogue_import.import_sample_catalogue(db.session)
+    firsts = {q: found(q)[:1] for q in SAMPLE_EXAMPLES}
+    assert firsts == {q: [film] for q, film in SAMPLE_EXAMPLES.items()}
+    # Mis-decoded "AmÈlie" until the importer repairs it to "Amélie": both fold to "amelie".
+    (title, year), *others = found("amelie")
+    assert title_search.words(title)[-2:] == ["amelie", "poulain"] and year == 2001
+    assert others == []
