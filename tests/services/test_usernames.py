@@ -105,7 +105,7 @@ def revision() -> str:
     return db.session.scalar(sa.text("SELECT version_num FROM alembic_version"))
 
 
-def insert_user_at_0004(username: str) -> int:
+def insert_user_before_0006(username: str) -> int:
     return db.session.scalar(
         sa.text(
             "INSERT INTO users (username, is_admin, ratings_version, source, created_at)"
@@ -116,21 +116,21 @@ def insert_user_at_0004(username: str) -> int:
 
 
 @pytest.fixture
-def at_0004(app):
-    """The database migrated down to 0004 (before 0006); back at head afterwards."""
+def before_0006(app):
+    """The database migrated down to 0005 (just before 0006); back at head afterwards."""
     db.session.remove()
-    downgrade(revision="0004")
+    downgrade(revision="0005")
     yield
     db.session.remove()
     upgrade()
 
 
-def test_migration_stops_on_colliding_usernames_naming_them_and_changes_nothing(at_0004):
-    alice = insert_user_at_0004("Alice")
-    bob = insert_user_at_0004("bob")
-    lower_alice = insert_user_at_0004("alice")
-    insert_user_at_0004("BOB")
-    insert_user_at_0004("carol")
+def test_migration_stops_on_colliding_usernames_naming_them_and_changes_nothing(before_0006):
+    alice = insert_user_before_0006("Alice")
+    bob = insert_user_before_0006("bob")
+    lower_alice = insert_user_before_0006("alice")
+    insert_user_before_0006("BOB")
+    insert_user_before_0006("carol")
     db.session.commit()
     db.session.remove()
     # Alembic's own command, for the error itself (`recommender db upgrade` prints its text
@@ -142,7 +142,7 @@ def test_migration_stops_on_colliding_usernames_naming_them_and_changes_nothing(
     assert f"usernames 'Alice' (id {alice}) and 'alice' (id {lower_alice})" in message
     assert f"'bob' (id {bob}) and 'BOB'" in message
     assert message.endswith("rename one of each, then upgrade again")
-    assert revision() == "0004"
+    assert revision() == "0005"
     assert "username_key" not in {c["name"] for c in sa.inspect(db.engine).get_columns("users")}
     assert db.session.scalar(sa.text("SELECT count(*) FROM users")) == 5  # nobody renamed
 
@@ -157,7 +157,7 @@ def test_migration_stops_on_colliding_usernames_naming_them_and_changes_nothing(
     assert keys == {"alice2": "alice2", "bob": "bob", "alice": "alice", "carol": "carol"}
 
 
-def test_migration_indexes_the_movies_already_there(at_0004):
+def test_migration_indexes_the_movies_already_there(before_0006):
     db.session.execute(
         sa.text(
             "INSERT INTO movies (title, year, created_at, updated_at)"
