@@ -199,3 +199,38 @@ def test_stats_on_an_empty_site_have_every_bin_at_zero(app, client, admin):
     body = client.get("/api/v1/admin/stats", headers=admin).get_json()
     assert (body["users"], body["movies"], body["ratings"]) == (1, 0, 0)
     assert body["rating_histogram"] == [{"rating": float(r), "count": 0} for r in range(1, 11)]
+
+
+def test_an_upload_reports_the_text_it_repaired_and_stores_canonical_genres(
+    client, admin, tmp_path
+):
+    catalogue = tmp_path / "dirty.csv"
+    catalogue.write_text(
+        "title,year,genres,creative_type\n"
+        "LÈon,1994,Thriller/Suspense|drama,Contemporary Fiction\n"
+        "AmÃ©lie,2001,Romantic Comedy,\n"
+        "2001: A Space Odyssey,1968,,Science Fiction\n",
+        encoding="utf-8",
+    )
+
+    response = upload(client, admin, catalogue)
+
+    assert response.status_code == 201, response.get_json()
+    report = response.get_json()
+    assert report["repaired"] == [
+        {"location": "line 2", "field": "title", "before": "LÈon", "after": "Léon"},
+        {"location": "line 3", "field": "title", "before": "AmÃ©lie", "after": "Amélie"},
+    ]
+    movies = client.get("/api/v1/movies?sort=title", headers=admin).get_json()["items"]
+    assert {m["title"]: m["genres"] for m in movies} == {
+        "2001: A Space Odyssey": ["Sci-Fi"],
+        "Amélie": ["Comedy", "Romance"],
+        "Léon": ["Drama", "Thriller"],
+    }
+    run = client.get(f"{IMPORTS}/{report['run_id']}", headers=admin).get_json()
+    assert run["counts"]["repaired"] == 2
+    assert {
+        "kind": "repaired",
+        "location": "line 2",
+        "message": "title 'LÈon' was mis-decoded: read as 'Léon'",
+    } in run["notes"]

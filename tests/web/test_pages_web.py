@@ -6,6 +6,8 @@ import io
 import re
 from pathlib import Path
 
+from recommender.extensions import db
+from recommender.models import Rating, User
 from tests.web.conftest import post
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "catalogue"
@@ -153,3 +155,19 @@ def test_server_errors_get_a_friendly_page(app, client):
     assert response.status_code == 500
     page = response.get_data(as_text=True)
     assert "Something went wrong on our side" in page and "kaput" not in page
+
+
+def test_welcome_offers_what_people_rated_most_and_liked_once_there_are_ratings(alice, catalogue):
+    users = [User(username=f"fan{n}", source="test", external_id=str(n)) for n in range(25)]
+    db.session.add_all(users)
+    db.session.flush()
+    # Film 00 and Film 01 have the fewest IMDb votes, but 25 people rated each well.
+    for movie in catalogue[:2]:
+        db.session.add_all(Rating(user_id=u.id, movie_id=movie.id, rating=4.5) for u in users)
+    db.session.commit()
+
+    page = alice.get("/welcome").get_data(as_text=True)
+
+    titles = re.findall(r'<h3 class="title">(Film \d\d)', page)
+    assert titles[:2] == ["Film 00", "Film 01"]
+    assert len(titles) == len(set(titles)) == 12
