@@ -36,10 +36,12 @@ from recommender.server import run_gunicorn
 from recommender.services import accounts, catalogue, evaluation
 from recommender.services.errors import DomainError
 from recommender.services.feature_store import FeatureKind
+from recommender.services.merge import merge_movies
 from recommender.settings import ConfigError, current_settings
 
 import_group = AppGroup("import", help="Import catalogues and rating datasets.")
 users_group = AppGroup("users", help="Manage user accounts.")
+movies_group = AppGroup("movies", help="Manage the catalogue: find and merge duplicate films.")
 
 
 @contextmanager
@@ -315,6 +317,23 @@ def recommend(dataset: Path | None, users: Path, limit: int, out: Path, k: int |
     )
 
 
+@movies_group.command("merge")
+@click.argument("keep_id", type=int)
+@click.argument("drop_id", type=int)
+def merge_movies_command(keep_id: int, drop_id: int) -> None:
+    """Merge movie DROP_ID into KEEP_ID (one film, two rows), in one transaction.
+
+    DROP's ratings move to KEEP (a user who rated both keeps the later rating), its dataset
+    ids point to KEEP, KEEP gains its genres and fills its empty attributes from it, and DROP
+    is deleted. The feature version changes: run `recommender retrain` afterwards to relearn
+    the item factors.
+    """
+    with domain_errors_as_click():
+        summary = merge_movies(db.session, keep_id, drop_id)
+    current_app.extensions["recommender"].feature_store.expire()
+    click.echo("\n".join(summary.lines()))
+
+
 datasets_group = AppGroup("datasets", help="Fetch public rating datasets (never committed).")
 
 
@@ -341,6 +360,7 @@ def init_app(app: APIFlask) -> None:
     for command in (
         import_group,
         users_group,
+        movies_group,
         datasets_group,
         retrain,
         serve,
