@@ -35,6 +35,7 @@ from recommender.importers.movielens.layouts import LAYOUTS
 from recommender.server import run_gunicorn
 from recommender.services import accounts, catalogue, evaluation
 from recommender.services.errors import DomainError
+from recommender.services.export import EXPORT_LAYOUTS, export_dataset
 from recommender.services.feature_store import FeatureKind
 from recommender.services.merge import merge_movies
 from recommender.settings import ConfigError, current_settings
@@ -334,6 +335,31 @@ def merge_movies_command(keep_id: int, drop_id: int) -> None:
     click.echo("\n".join(summary.lines()))
 
 
+@click.command("export")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--layout",
+    type=click.Choice(list(EXPORT_LAYOUTS)),
+    default="latest",
+    show_default=True,
+    help="The dataset layout to write (latest: MovieLens movies.csv + ratings.csv).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace a dataset already in PATH.")
+def export(path: Path, layout: str, overwrite: bool) -> None:
+    """Write the database's movies and ratings into the folder PATH as a dataset that
+    `recommender import movielens PATH` reads back.
+
+    userId is the database's user id: the import creates users named <dataset>-<userId>
+    (dataset: the folder's name if it starts with ml-, else ml-latest). Only titles, years,
+    genres and ratings are written; users without ratings are not.
+    """
+    with domain_errors_as_click(), progress_bar("Exporting ratings") as progress:
+        report = export_dataset(
+            db.session, path, layout=layout, overwrite=overwrite, progress=progress
+        )
+    click.echo(report.summary())
+
+
 datasets_group = AppGroup("datasets", help="Fetch public rating datasets (never committed).")
 
 
@@ -367,6 +393,7 @@ def init_app(app: APIFlask) -> None:
         evaluate,
         predict,
         recommend,
+        export,
     ):
         app.cli.add_command(command)
 
