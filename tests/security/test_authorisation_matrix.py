@@ -83,6 +83,7 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("DELETE", "/api/v1/me/ratings/<int:movie_id>"): Call(
         "/api/v1/me/ratings/{R}", each(401, 204, 404, 404)
     ),
+    ("GET", "/api/v1/me/ratings.csv"): Call("/api/v1/me/ratings.csv", each(401, 200, 200, 200)),
     ("GET", "/api/v1/me/recommendations"): Call(
         "/api/v1/me/recommendations", each(401, 200, 200, 200)
     ),
@@ -114,6 +115,7 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("POST", "/signup"): Call("/signup", each(302, 302, 302, 302), body=new_account, form=True),
     ("POST", "/logout"): Call("/logout", each(LOGIN, 302, 302, 302), form=True),
     ("GET", "/ratings"): Call("/ratings", each(LOGIN, 200, 200, 200)),
+    ("GET", "/ratings.csv"): Call("/ratings.csv", each(LOGIN, 200, 200, 200)),
     # The rating widget posts with htmx: a session that ended is a 401 its script explains.
     ("POST", "/ratings/<int:movie_id>"): Call(
         "/ratings/{R}", each(401, 200, 200, 200), body=lambda _: {"rating": "1.5"}, form=True

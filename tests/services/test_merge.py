@@ -192,29 +192,32 @@ def test_the_feature_version_changes(pair):
 
 def test_a_failure_after_the_ratings_moved_changes_nothing(pair, monkeypatch):
     before = dump()
-    moved: list[int] = []
-    real = merge._merge_ratings
+    seen_inside: list[tuple[int, int]] = []
 
-    def then_fail(*args: Any) -> Any:
-        result = real(*args)
-        moved.append(result[0])
+    def fail_midway() -> dt.datetime:
+        # Called for KEEP's new updated_at: the ratings, ids and genres are written by now.
+        on_drop, on_keep = (
+            db.session.scalar(sa.select(sa.func.count()).where(Rating.movie_id == movie_id))
+            for movie_id in (pair.drop, pair.keep)
+        )
+        seen_inside.append((on_drop, on_keep))
         raise RuntimeError("disk full")
 
-    # The ratings step does its work, then the merge fails before its other steps.
-    monkeypatch.setattr(merge, "_merge_ratings", then_fail)
+    monkeypatch.setattr(merge, "utcnow", fail_midway)
     with pytest.raises(RuntimeError, match="disk full"):
         merge_movies(db.session, pair.keep, pair.drop)
-    assert moved == [1]  # the ratings had really moved inside the transaction
+    assert seen_inside == [(0, 4)]  # inside the transaction, the ratings had really moved
     assert dump() == before
 
 
 def test_a_failure_at_the_last_step_changes_nothing(pair, monkeypatch):
     before = dump()
 
-    def fail(*_: Any) -> None:
+    def fail(**_: Any) -> None:
         raise RuntimeError("connection lost")
 
-    monkeypatch.setattr(merge, "_bump_ratings_versions", fail)
+    # The summary is made after every write, just before the commit.
+    monkeypatch.setattr(merge, "MergeSummary", fail)
     with pytest.raises(RuntimeError, match="connection lost"):
         merge_movies(db.session, pair.keep, pair.drop)
     assert dump() == before
