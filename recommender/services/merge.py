@@ -223,8 +223,9 @@ def merge_movies(session: Session, keep_id: int, drop_id: int) -> MergeSummary:
     except sa.exc.IntegrityError as error:
         session.rollback()
         raise Conflict(
-            f"Merging movie {drop_id} into {keep_id} would break a uniqueness rule "
-            "(another movie has that title and year?); nothing was changed",
+            f"Merging movie {drop_id} into {keep_id} would break a uniqueness rule (another "
+            "movie with that title and the filled year, or a rating made meanwhile); "
+            "nothing was changed",
             {"keep_id": keep_id, "drop_id": drop_id, "database": str(error.orig)[:200]},
         ) from None
     except BaseException:
