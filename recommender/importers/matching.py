@@ -52,6 +52,9 @@ RULES = ("exact", "alternative_title", "series", "fuzzy")
 # duplicate. Chosen on the labelled pairs (bench/matching.py --sweep shows the trade-off).
 FUZZY_ACCEPT = 90.0
 FUZZY_GREY = 85.0
+# Two words at least this alike (rapidfuzz ratio) are one word spelt two ways: "Pointe" and
+# "Point" (91), not "Glory" and "Story" (80).
+WORD_SPELLING = 85.0
 # Two fuzzy candidates closer than this are too close to choose between.
 FUZZY_MARGIN = 3.0
 # Keys shorter than this (letters and digits) say too little to stand on their own: a
@@ -421,7 +424,7 @@ class TitleIndex:
                 (score, entry)
                 for _, score, i in found
                 if (entry := block.entries[i]).movie_id != exclude
-                and not _words_added(words, set(entry.forms.folded.split()))
+                and not _whole_words_differ(words, set(entry.forms.folded.split()))
             ]
         if not scored:
             return NO_MATCH
@@ -438,9 +441,21 @@ def _lookup(keys: Iterable[str], *tables: Table) -> list[Entry]:
     return [entry for table in tables for k in keys for entry in table.get(k, ())]
 
 
-def _words_added(a: set[str], b: set[str]) -> bool:
-    """Whether one title is the other plus whole words: a sequel or a subtitle, not a typo."""
-    return a != b and (a <= b or b <= a)
+def _whole_words_differ(a: set[str], b: set[str]) -> bool:
+    """Whether two titles differ by whole words, not by a typo or spelling of one.
+
+    One title the other plus words ("I Still Know What You Did Last Summer"), or a word of one
+    with no look-alike in the other ("The Work and the Glory", "The Work and the Story"), is
+    another film; "Grosse Pointe Blank" and "Grosse Point Blank" differ by a spelling.
+    """
+    only_a, only_b = a - b, b - a
+    if not only_a or not only_b:
+        return a != b
+
+    def unmatched(words: set[str], others: set[str]) -> bool:
+        return any(max(fuzz.ratio(w, o) for o in others) < WORD_SPELLING for w in words)
+
+    return unmatched(only_a, only_b) or unmatched(only_b, only_a)
 
 
 def _unique(entries: list[Entry]) -> tuple[Entry, ...]:
