@@ -76,7 +76,7 @@ def _rating_counts(session: Session, movie_ids: set[int]) -> dict[int, int]:
             .where(Rating.movie_id.in_(chunk))
             .group_by(Rating.movie_id)
         )
-        counts.update(dict(session.execute(query).tuples().all()))
+        counts.update(dict(session.execute(query).all()))
     return counts
 
 
@@ -86,7 +86,7 @@ def likely_duplicates(session: Session) -> list[DuplicatePair]:
     Order: matched pairs before possible ones, stronger rules first, then the pairs with the
     most ratings between them (the ones that split the most ratings).
     """
-    rows = session.execute(sa.select(Movie.id, Movie.title, Movie.year)).tuples().all()
+    rows = session.execute(sa.select(Movie.id, Movie.title, Movie.year)).all()
     index = TitleIndex.of(rows)
     found = _pairs(index)
     counts = _rating_counts(session, {movie_id for pair in found for movie_id in pair})
