@@ -87,6 +87,8 @@ ROMAN_VALUES = {"i": 1, "v": 5, "x": 10, "l": 50}
 # After these words even a lone "i" is a numeral ("Part I").
 NUMBERING_WORDS = {"part", "episode", "ep", "chapter", "vol", "volume", "book"}
 NUMBER = re.compile(r"[0-9]+")
+APOSTROPHES = re.compile(r"['\u2019`]")
+NOT_WORD = re.compile(r"[^0-9a-z]+")
 # Characters NFKD leaves alone that stand for letters or words in titles ("Ri¢hie Ri¢h").
 STAND_INS = str.maketrans({"&": " and ", "+": " and ", "¢": "c", "$": "s", "@": "a"})
 
@@ -121,18 +123,16 @@ def fold(title: str) -> str:
     "Shawshank Redemption, The" -> "the shawshank redemption"; "Léon" -> "leon";
     "Star Wars Ep. VI" -> "star wars ep 6"; "Batman & Robin" -> "batman and robin".
     """
-    text = unicodedata.normalize("NFKD", front_article(repair(title)).translate(STAND_INS))
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    text = front_article(repair(title)).translate(STAND_INS)
+    if not text.isascii():  # Most titles are ASCII: no decomposition to do.
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
     # Apostrophes join ("Schindler's" -> "schindlers"); other punctuation separates words.
-    text = re.sub(r"['\u2019`]", "", text)
-    words = re.sub(r"[^0-9a-z]+", " ", text).split()
-    out = []
+    words = NOT_WORD.sub(" ", APOSTROPHES.sub("", text.casefold())).split()
     for index, word in enumerate(words):
-        numbering = index > 0 and words[index - 1] in NUMBERING_WORDS
-        if ROMAN.match(word) and (word != "i" or numbering):
-            word = str(_roman_value(word))
-        out.append(word)
-    return " ".join(out)
+        if ROMAN.match(word) and (word != "i" or (index and words[index - 1] in NUMBERING_WORDS)):
+            words[index] = str(_roman_value(word))
+    return " ".join(words)
 
 
 def key(folded: str) -> str:
@@ -202,9 +202,10 @@ def title_forms(title: str) -> TitleForms:
         if m["inner"].strip() and not RELEASE_NOTE.match(m["inner"].strip())
     ]
     main = front_article(BRACKETS.sub("", title).strip() or title)
-    folded = fold(main + "".join(f" ({part})" for part in bracketed))
+    folded_main = fold(main)
+    folded = fold(main + "".join(f" ({part})" for part in bracketed)) if bracketed else folded_main
     exact, bare = key(folded), bare_key(folded)
-    alternatives = {bare_key(fold(main))}
+    alternatives = {bare_key(folded_main)}
     alternatives |= {k for part in bracketed if len(k := bare_key(fold(part))) >= 5}
     alternatives -= {"", bare}
     episodes: set[str] = set()
@@ -224,7 +225,7 @@ def title_forms(title: str) -> TitleForms:
         episode_titles=frozenset(episodes - names),
         series_names=frozenset(series - names),
         weak_names=frozenset(weak - names),
-        numbers=frozenset(NUMBER.findall(fold(main))),
+        numbers=frozenset(NUMBER.findall(folded_main)),
     )
 
 

@@ -142,7 +142,7 @@ class Writer:
             index = TitleIndex.of(session.execute(sa.select(Movie.id, Movie.title, Movie.year)))
         # Which film of the dataset holds each row: its identity, the rule that matched.
         holders: dict[int, tuple[Identity, str]] = {}
-        for movie in movies:
+        for movie in movies if forms else ():
             if (movie_id := linked.get(movie.external_id)) is not None:
                 holders.setdefault(movie_id, (_identity(movie, title_forms(movie.title)), KNOWN))
         matched: dict[str, tuple[int, str]] = {}
@@ -161,7 +161,7 @@ class Writer:
         new_rows, possible = self._place_new(movies, forms, unplaced)
         id_of_new = self._insert_movies(new_rows)
         self._link(movies, linked, matched, id_of_new)
-        self._note_possible_duplicates(movies, possible, index, id_of_new)
+        self._note_possible_duplicates(movies, possible, id_of_new)
 
     def _strongest_first(
         self, movies: list[DatasetMovie], forms: dict[str, TitleForms], index: TitleIndex
@@ -253,7 +253,6 @@ class Writer:
         self,
         movies: list[DatasetMovie],
         possible: dict[str, list[Entry]],
-        index: TitleIndex,
         id_of_new: dict[int, int],
     ) -> None:
         """Record each film inserted beside rows it may be, for the report and the run."""
