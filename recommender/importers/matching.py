@@ -49,7 +49,9 @@ from rapidfuzz import fuzz, process
 RULES = ("exact", "alternative_title", "series", "fuzzy")
 # A fuzzy score (0-100, rapidfuzz's token_sort_ratio of the folded titles) at or above
 # FUZZY_ACCEPT is the same film; from FUZZY_GREY up it may be, and is listed as a possible
-# duplicate. Chosen on the labelled pairs (bench/matching.py --sweep shows the trade-off).
+# duplicate. On the labelled pairs (bench/matching.py --sweep) precision stays 1.0 from 70 to
+# 95 once the guards below (length, numbers, whole words) have done their part, and recall
+# drops at 100 ("Grosse Pointe Blank", 97); 90 is one letter in ten, in the middle of that.
 FUZZY_ACCEPT = 90.0
 FUZZY_GREY = 85.0
 # Two words at least this alike (rapidfuzz ratio) are one word spelt two ways: "Pointe" and
