@@ -275,6 +275,7 @@ class _Probe:
 
     certain: list[Entry] = field(default_factory=list)
     same_year_only: list[Entry] = field(default_factory=list)
+    possible_only: list[Entry] = field(default_factory=list)  # never more than possible
 
 
 def _table() -> Table:
@@ -371,6 +372,9 @@ class TitleIndex:
                 for e in probe.same_year_only
                 if e.year in years and e.year != year and e.movie_id != exclude
             ]
+            possible += [
+                e for e in probe.possible_only if e.year in years and e.movie_id != exclude
+            ]
             if certain:
                 return _choose(rule, certain, year, title)
             if possible:
@@ -380,7 +384,13 @@ class TitleIndex:
     def _probes(self, forms: TitleForms) -> Iterable[tuple[str, _Probe]]:
         """Yield each rule's candidates, strongest rule first, each looked up only when asked."""
         names = forms.names
-        yield "exact", _Probe(self.exact.get(forms.exact, []), self.bare.get(forms.bare, []))
+        # Without a leading article: "Devil's Advocate" = "The Devil's Advocate" in the same
+        # year, but "A Great Promise" and "The Great Promise" are only possibly one film.
+        bare = [e for e in self.bare.get(forms.bare, []) if e.forms.exact != forms.exact]
+        has_article = forms.exact != forms.bare
+        one_article = [e for e in bare if not (has_article and e.forms.exact != e.forms.bare)]
+        two_articles = [e for e in bare if has_article and e.forms.exact != e.forms.bare]
+        yield "exact", _Probe(self.exact.get(forms.exact, []), one_article, two_articles)
         yield (
             "alternative_title",
             _Probe(_lookup(names, self.alternatives) + _lookup(forms.alternatives, self.bare)),

@@ -89,6 +89,7 @@ CATALOGUE = [
     (27, "Untitled", None),
     (28, "Rocky II", 1979),
     (29, "Nikita", 1991),
+    (30, "The Great Promise", 1981),
 ]
 
 
@@ -153,6 +154,7 @@ def test_a_different_film_is_not_matched(index, title, year):
         ("Bram Stoker's Dracula", 1993, {19}, "series"),
         ("The Fear", 1995, {20}, "exact"),  # "Fear" a year off, but only without "The"
         ("Peter Pan", 2003, {26}, "series"),
+        ("Great Promise, A", 1981, {30}, "exact"),  # another article, not none
     ],
 )
 def test_a_match_it_cannot_be_sure_of_is_listed_not_guessed(index, title, year, possible, rule):
