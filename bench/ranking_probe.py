@@ -9,9 +9,9 @@ The item space is learned on the training ratings only.
     python bench/ranking_probe.py                # the full data, every test user
     python bench/ranking_probe.py --cold         # a sub-sample where most users rated little:
                                                  # groups 0, 1-5 and 6-k training ratings
-    python bench/ranking_probe.py --select       # choose like_weight, ranking_k and
-                                                 # popularity_weight by validation inside the
-                                                 # training split
+    python bench/ranking_probe.py --select       # choose like_weight, ranking_k,
+                                                 # profile_weight and popularity_weight by
+                                                 # validation inside the training split
 
 Metrics here are small on purpose (a bench, not the evaluation suite).
 """
@@ -183,9 +183,9 @@ def run(data: RatingsData, args: argparse.Namespace) -> None:
 
 
 def select(data: RatingsData, args: argparse.Namespace) -> None:
-    """Validation inside the training split only (the test split is never read): like_weight
-    and ranking_k over every validation user, popularity_weight over the users of a sparse
-    sub-sample."""
+    """Validation inside the training split only (the test split is never read): like_weight,
+    ranking_k and profile_weight over every validation user, popularity_weight over the users
+    of a sparse sub-sample."""
     train_idx, _ = train_test_split(len(data), 0.2, seed=args.seed)
     inner, validation = train_test_split(len(train_idx), 0.2, seed=args.seed + 1)
     inner_idx, validation_idx = train_idx[inner], train_idx[validation]
@@ -194,6 +194,7 @@ def select(data: RatingsData, args: argparse.Namespace) -> None:
     grids = (
         ("like_weight", (0.0, 0.25, 0.5, 1.0), inner_idx, {}),
         ("ranking_k", (20, 40, 80), inner_idx, {}),
+        ("profile_weight", (0.0, 0.1, 0.2, 0.4, 0.8, 1.6), inner_idx, {}),
         ("popularity_weight", (0.1, 0.3, 1.0, 3.0), *sparse_subsample(data, inner_idx, args.k, 1)),
     )
     for name, values, fit_idx, group_of in grids:

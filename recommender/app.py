@@ -27,6 +27,7 @@ from recommender.extensions import (
 )
 from recommender.importers.runs import fail_interrupted_runs
 from recommender.services.recommendations import build_recommender
+from recommender.services.title_search import include_in_migrations
 from recommender.settings import EXTENSION_KEY, Settings, load_settings, setting_names
 
 
@@ -88,7 +89,15 @@ def _init_database(app: APIFlask, settings: Settings) -> None:
         "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     )
     db.init_app(app)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    migrate.init_app(
+        app,
+        db,
+        directory=MIGRATIONS_DIR,
+        render_as_batch=True,
+        compare_type=True,
+        # The search index (migration 0006) is no model: autogenerate must not drop it.
+        include_name=include_in_migrations,
+    )
     with app.app_context():
         configure_sqlite(db.engine, settings.sqlite_busy_timeout_ms)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import unicodedata
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from recommender.extensions import db
@@ -41,13 +43,29 @@ movie_genres = Table(
 )
 
 
+def username_key(username: str) -> str:
+    """The form two usernames are compared in: NFKC, case folded, NFKC again (Unicode's
+    caseless identifier match), so "Alice", "alice" and a fullwidth "Alice" are one name."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", username).casefold())
+
+
+def _username_key_default(context: DefaultExecutionContext) -> str:
+    # Any insert through SQLAlchemy (ORM or Core executemany) fills the key from the username
+    # it writes; the NOT NULL column refuses a path that writes neither.
+    return username_key(context.get_current_parameters()["username"])
+
+
 class User(db.Model):
     __tablename__ = "users"
     # A dataset's own user id, so a re-import finds the user it created before.
     __table_args__ = (UniqueConstraint("source", "external_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # Displayed as the user typed it; unique regardless of case and Unicode form by its key.
     username: Mapped[str] = mapped_column(String(80), unique=True)
+    username_key: Mapped[str] = mapped_column(
+        String(255), unique=True, default=_username_key_default
+    )
     # NULL for users imported from rating datasets: they cannot sign in.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(default=False)

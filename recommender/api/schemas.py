@@ -56,8 +56,20 @@ class MovieFilterQuery(Schema):
 
 
 class MovieQuery(MovieFilterQuery):
-    q = Text(validate=Length(max=200), metadata={"description": "Substring of the title"})
-    sort = String(load_default="title", validate=OneOf(SORT_KEYS))
+    q = Text(
+        validate=Length(max=200),
+        metadata={
+            "description": "Words of the title or its year, in any order, accents and case"
+            " aside; each word matches the start of a title word"
+        },
+    )
+    sort = String(
+        validate=OneOf(SORT_KEYS),
+        metadata={
+            "description": "Order of the results. Default: relevance when q is given (best"
+            " match first, then most rated), title otherwise"
+        },
+    )
     page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))
     per_page = Integer(load_default=20, validate=Range(min=1, max=100))
 

@@ -12,9 +12,11 @@ update, the evaluation's predictions and the explanation of one prediction.
 The same neighbours give the second answer, the ranking score (:func:`_score_rows`, DESIGN
 §5b): how strongly the user's own rated movies vote for a candidate. Each of the k nearest
 rated movies votes with its similarity, more when the user liked it (rating above the user's
-mean) and against when the user disliked it, and the sum is scaled by the candidate's evidence
-(how much the learned space knows about it). Recommendations are ordered by it;
-:func:`ranking_scores` gives it for every movie, for the service and the evaluation alike.
+mean) and against when the user disliked it; every rated movie adds the same vote through its
+plain cosine to the candidate, scaled down (the profile vote: the user's taste as a whole); and
+the sum is scaled by the candidate's evidence (how much the learned space knows about it).
+Recommendations are ordered by it; :func:`ranking_scores` gives it for every movie, for the
+service and the evaluation alike.
 """
 
 from __future__ import annotations
@@ -139,10 +141,16 @@ class PredictorSettings:
     # at all, and one further below votes against.
     like_weight: float = 0.5
     # The ranking score counts this many nearest rated movies: one neighbour search finds
-    # max(k, ranking_k) of them, the prediction uses the first k. Validation (--select)
-    # prefers more (40, 80 rank a little better) but at 62,000 movies a search of 40 cost
-    # 1.44x the rating-only path (bench/api.py; goal <= 1.3x), 30 cost 1.33x; 20 costs 1.1x.
+    # max(k, ranking_k) of them, the prediction uses the first k. Without the profile vote
+    # below, validation (--select) preferred 80, which at 62,000 movies cost 2x the
+    # rating-only path's search; with it 20 ranks as well as 40 or 80.
     ranking_k: int = 20
+    # Every rated movie also votes, with its plain cosine to the candidate (negative: against)
+    # times the same (1 + like_weight (r - mean)), scaled by this: the user's taste as a whole
+    # beside the nearest neighbours' vote (the k = all, linear-kernel limit of the same vote).
+    # On ML-100K it ranks like a search of 80 neighbours for one matrix-vector product
+    # (bench/ranking_probe.py --select chose 0.4 inside the training split).
+    profile_weight: float = 0.4
     # At or below k ratings the ranking score starts from popularity (in [0, 1]) x the item
     # baseline x this (chosen by bench/ranking_probe.py --select, as like_weight).
     popularity_weight: float = 0.3
@@ -154,6 +162,8 @@ class PredictorSettings:
             raise ValueError(f"Expected like_weight >= 0, got {self.like_weight}")
         if self.ranking_k < 1:
             raise ValueError(f"Expected ranking_k >= 1, got {self.ranking_k}")
+        if self.profile_weight < 0:
+            raise ValueError(f"Expected profile_weight >= 0, got {self.profile_weight}")
 
     def search_k(self, ratings_count: int) -> int:
         """Neighbours one search finds for both answers: max(k, ranking_k), at most the
@@ -419,22 +429,45 @@ def _vote_sums(
     return np.c_[similarity.sum(1), (similarity * rating_of[neighbour_rows]).sum(1)]
 
 
+def _profile_votes(
+    features: CatalogueFeatures, ratings: UserRatings, like_weight: float
+) -> NDArray[np.float64]:
+    """Every catalogue row's vote from all of the user's rated movies:
+    :math:`\\sum_j \\cos_{qj} v_j` with :math:`v_j = 1 + \\lambda (r_j - \\bar r)`.
+
+    The cosine is the one :func:`_vote_sums` uses, :math:`1 - d^2 / 2`, unclipped; with
+    :math:`d^2 = \\|x_q\\|^2 + \\|x_j\\|^2 - 2 x_q \\cdot x_j` the sum is one matrix-vector
+    product: :math:`x_q \\cdot \\sum_j v_j x_j + (1 - \\|x_q\\|^2 / 2) \\sum_j v_j
+    - \\sum_j v_j \\|x_j\\|^2 / 2`.
+    """
+    votes = 1.0 + like_weight * (ratings.values - ratings.values.mean())
+    profile = votes @ features.matrix[ratings.rows]
+    constant = votes.sum() - votes @ features.sq_norms[ratings.rows] / 2.0
+    return features.matrix @ profile + constant - votes.sum() * features.sq_norms / 2.0
+
+
 def _score_rows(
     features: CatalogueFeatures,
     ratings: UserRatings,
     query_rows: NDArray[np.intp],
     vote_sums: NDArray[np.float64],
-    like_weight: float,
+    settings: PredictorSettings,
 ) -> NDArray[np.float64]:
-    """The ranking rule: the neighbours' votes, scaled by the candidate's evidence.
+    """The ranking rule: the neighbours' votes and the whole profile's, scaled by the
+    candidate's evidence.
 
-    :math:`s_q = e_q \\sum_i sim_{qi} (1 + \\lambda (r_i - \\bar r))
-    = e_q ((1 - \\lambda \\bar r) \\sum_i sim_{qi} + \\lambda \\sum_i sim_{qi} r_i)`, with the
-    user's mean rating :math:`\\bar r`, ``like_weight`` :math:`\\lambda`, the evidence
-    :math:`e` and the sums of :func:`_vote_sums`.
+    :math:`s_q = e_q (\\sum_{i \\in N(q)} sim_{qi} v_i + \\mu \\sum_j \\cos_{qj} v_j)`
+    with :math:`v_i = 1 + \\lambda (r_i - \\bar r)`: the user's mean rating :math:`\\bar r`,
+    ``like_weight`` :math:`\\lambda`, ``profile_weight`` :math:`\\mu`, the evidence :math:`e`.
+    The neighbours' part follows from the sums of :func:`_vote_sums` for any mean:
+    :math:`(1 - \\lambda \\bar r) \\sum_i sim_{qi} + \\lambda \\sum_i sim_{qi} r_i`.
     """
+    like_weight = settings.like_weight
     mean = float(ratings.values.mean())
     votes = (1.0 - like_weight * mean) * vote_sums[:, 0] + like_weight * vote_sums[:, 1]
+    if settings.profile_weight:
+        profile = _profile_votes(features, ratings, like_weight)
+        votes = votes + settings.profile_weight * profile[query_rows]
     if features.evidence is None:
         return votes
     return votes * features.evidence[query_rows]
@@ -445,11 +478,11 @@ def _rank_rows(
     ratings: UserRatings,
     query_rows: NDArray[np.intp],
     neighbours: tuple[NDArray[np.intp], NDArray[np.float64]],
-    like_weight: float,
+    settings: PredictorSettings,
 ) -> NDArray[np.float64]:
     """:func:`_score_rows` straight from the rows' (neighbour rows, distances)."""
     return _score_rows(
-        features, ratings, query_rows, _vote_sums(features, ratings, neighbours), like_weight
+        features, ratings, query_rows, _vote_sums(features, ratings, neighbours), settings
     )
 
 
@@ -473,7 +506,7 @@ def compute_predictions(
         features, unrated_rows, neighbour_rows[:, :k], dist[:, :k], ratings, settings
     )
     vote_sums = _vote_sums(features, ratings, (neighbour_rows[:, :ranking_k], dist[:, :ranking_k]))
-    score = _score_rows(features, ratings, unrated_rows, vote_sums, settings.like_weight)
+    score = _score_rows(features, ratings, unrated_rows, vote_sums, settings)
     return UserPredictions(
         user_id,
         ratings_version,
@@ -596,7 +629,7 @@ def update_predictions(
             ratings,
             (neighbour_rows[resum, :ranking_k], neighbour_dist[resum, :ranking_k]),
         )
-    score = _score_rows(features, ratings, unrated_rows, vote_sums, settings.like_weight)
+    score = _score_rows(features, ratings, unrated_rows, vote_sums, settings)
     return UserPredictions(
         previous.user_id,
         ratings_version,
@@ -767,9 +800,7 @@ def cold_start_scores(
         rows = np.arange(len(features.movie_ids), dtype=np.intp)
         model = _fit(features, ratings, replace(settings, k=min(len(ratings), settings.ranking_k)))
         dist, index = model.kneighbors(features.matrix)
-        votes = _rank_rows(
-            features, ratings, rows, (ratings.rows[index], dist), settings.like_weight
-        )
+        votes = _rank_rows(features, ratings, rows, (ratings.rows[index], dist), settings)
         score = score + votes
     return score
 
@@ -793,4 +824,4 @@ def ranking_scores(
     rows = np.arange(len(features.movie_ids), dtype=np.intp)
     model = _fit(features, ratings, replace(settings, k=min(settings.ranking_k, len(ratings))))
     dist, index = model.kneighbors(features.matrix)
-    return _rank_rows(features, ratings, rows, (ratings.rows[index], dist), settings.like_weight)
+    return _rank_rows(features, ratings, rows, (ratings.rows[index], dist), settings)

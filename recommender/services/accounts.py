@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from recommender.models import ApiToken, User, utcnow
+from recommender.models import ApiToken, User, username_key, utcnow
 from recommender.services.errors import Conflict, InvalidInput
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,80}$")
@@ -48,10 +48,13 @@ def create_user(
             f"Password must be at least {MIN_PASSWORD_LENGTH} characters"
             f" (and at most {MAX_PASSWORD_LENGTH})"
         )
-    if session.scalar(sa.select(User.id).where(User.username == username)) is not None:
+    # "Alice" is taken once "alice" exists: names are compared by their key.
+    key = username_key(username)
+    if session.scalar(sa.select(User.id).where(User.username_key == key)) is not None:
         raise Conflict(f"User {username!r} already exists", {"username": username})
     user = User(
         username=username,
+        username_key=key,
         password_hash=generate_password_hash(password, method=hash_method),
         is_admin=is_admin,
     )
@@ -68,8 +71,11 @@ def create_user(
 def authenticate(
     session: Session, username: str, password: str, *, hash_method: str = "scrypt"
 ) -> User:
-    """Return the user with these credentials, or raise :class:`InvalidCredentials`."""
-    user = session.scalar(sa.select(User).where(User.username == username))
+    """Return the user with these credentials, or raise :class:`InvalidCredentials`.
+
+    The username may come in any case or Unicode form ("ALICE" signs in as "alice").
+    """
+    user = session.scalar(sa.select(User).where(User.username_key == username_key(username)))
     # Dataset users have no password and cannot sign in; unknown names cost the same hash
     # check as known ones, so response times do not reveal which names exist.
     stored = user.password_hash if user is not None and user.password_hash else None

@@ -8,7 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from recommender.models import Genre, Movie
+from recommender.models import Genre, Movie, Rating
+from recommender.services import title_search
 from recommender.services.errors import NotFound
 
 # Public sort keys -> column; a leading "-" sorts descending. Missing values always sort last.
@@ -19,7 +20,9 @@ SORT_COLUMNS = {
     "imdb_votes": Movie.imdb_votes,
     "runtime": Movie.runtime_min,
 }
-SORT_KEYS = tuple(key for name in SORT_COLUMNS for key in (name, f"-{name}"))
+# "relevance" ranks by how well the title matches the search (title order without one).
+RELEVANCE = "relevance"
+SORT_KEYS = (RELEVANCE, *(key for name in SORT_COLUMNS for key in (name, f"-{name}")))
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,19 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _title_filter(session: Session, q: str) -> tuple[list[str], sa.ColumnElement[bool]]:
+    """The query's words and the WHERE clause that finds them (see ``title_search``).
+
+    A query with no letter or digit at all ("%", "'") has no words: it is matched as a literal
+    substring of the title instead, so it still finds "100% Love" and never every film.
+    """
+    query_words = title_search.words(q)
+    if not query_words:
+        return [], Movie.title.ilike(f"%{_escape_like(q)}%", escape="\\")
+    dialect = session.get_bind().dialect.name
+    return query_words, title_search.match_clause(dialect, query_words)
+
+
 def search_movies(
     session: Session,
     *,
@@ -75,16 +91,24 @@ def search_movies(
     genre: str | None = None,
     year_min: int | None = None,
     year_max: int | None = None,
-    sort: str = "title",
+    sort: str | None = None,
     page: int = 1,
     per_page: int = 20,
 ) -> Page:
-    """Return one page of movies matching every given filter, sorted by ``sort``."""
-    if sort not in SORT_KEYS:
+    """Return one page of movies matching every given filter.
+
+    ``q`` matches when each of its words starts a word of the title or is the year, in any
+    order, accents and case aside. ``sort`` None (or "relevance") ranks by match quality
+    when ``q`` is given (``title_search.relevance``, then most rated) and by title when not; a
+    column sort keeps its order for the matching movies.
+    """
+    if sort is not None and sort not in SORT_KEYS:
         raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
     query = sa.select(Movie)
+    query_words: list[str] = []
     if q:
-        query = query.where(Movie.title.ilike(f"%{_escape_like(q)}%", escape="\\"))
+        query_words, title_filter = _title_filter(session, q)
+        query = query.where(title_filter)
     if genre:
         query = query.where(Movie.genres.any(sa.func.lower(Genre.name) == genre.lower()))
     if year_min is not None:
@@ -92,9 +116,12 @@ def search_movies(
     if year_max is not None:
         query = query.where(Movie.year <= year_max)
 
+    if q and sort in (None, RELEVANCE):
+        return _page_by_relevance(session, query, query_words, page, per_page)
     total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    column = SORT_COLUMNS[sort.lstrip("-")]
-    direction = column.desc() if sort.startswith("-") else column.asc()
+    column_sort = "title" if sort in (None, RELEVANCE) else sort
+    column = SORT_COLUMNS[column_sort.lstrip("-")]
+    direction = column.desc() if column_sort.startswith("-") else column.asc()
     movies = session.scalars(
         query.options(selectinload(Movie.genres))
         .order_by(column.is_(None), direction, Movie.id)
@@ -102,6 +129,30 @@ def search_movies(
         .offset((page - 1) * per_page)
     ).all()
     return Page([movie_to_dict(m) for m in movies], page, per_page, total)
+
+
+def _page_by_relevance(
+    session: Session, query: sa.Select, query_words: list[str], page: int, per_page: int
+) -> Page:
+    """One page of ``query``'s movies, best match first, ranked in Python (the same on every
+    backend) over the matching rows' titles and rating counts."""
+    ratings = (
+        sa.select(sa.func.count())
+        .where(Rating.movie_id == Movie.id)
+        .correlate(Movie)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        query.with_only_columns(Movie.id, Movie.title, Movie.year, ratings, Movie.imdb_votes)
+    ).all()
+    candidates = [title_search.Candidate(*row) for row in rows]
+    ranked = title_search.rank(query_words, candidates)
+    wanted = ranked[(page - 1) * per_page : page * per_page]
+    movies = session.scalars(
+        sa.select(Movie).where(Movie.id.in_(wanted)).options(selectinload(Movie.genres))
+    ).all()
+    by_id = {movie.id: movie for movie in movies}
+    return Page([movie_to_dict(by_id[i]) for i in wanted], page, per_page, len(ranked))
 
 
 def get_movie(session: Session, movie_id: int) -> dict[str, Any]:

@@ -161,12 +161,25 @@ def rating_arrays(session: Session, expected: int) -> _Ratings:
     return user_ids[:filled], movie_ids[:filled], values[:filled]
 
 
+@dataclass(frozen=True)
+class _Learned:
+    """What a retrain learns from the ratings: the arrays stored with the version (matrix,
+    evidence), their column names, the model's summary, and each movie's rating as its learned
+    bias tells it (``global mean + item bias``, placed from attributes for movies nobody
+    rated)."""
+
+    arrays: dict[str, NDArray[np.float64]]
+    columns: tuple[str, ...]
+    info: dict[str, Any]
+    bias_rating: NDArray[np.float64]
+
+
 def _learn_factors(
     ratings: _Ratings,
     movie_ids: NDArray[np.int64],
     policy: FactorPolicy,
     catalogue: NDArray[np.float64],
-) -> tuple[dict[str, NDArray[np.float64]], tuple[str, ...], dict[str, Any]] | None:
+) -> _Learned | None:
     """Learned item feature rows for ``movie_ids`` from every rating (with the evidence of the
     ranking score when the model learns who-rated-what vectors), or None (too few ratings).
     Movies nobody rated are placed from their ``catalogue`` rows."""
@@ -192,7 +205,7 @@ def _learn_factors(
         "train_rmse": float(np.sqrt(np.mean((fitted - values) ** 2))),
         "policy": policy.to_dict(),
     }
-    return arrays, columns, info
+    return _Learned(arrays, columns, info, factors.global_mean + factors.item_bias)
 
 
 def _rating_totals(
@@ -244,6 +257,17 @@ def build_features(
             session, session.scalar(sa.select(sa.func.count()).select_from(Rating)) or 0
         )
     counts, sums = _rating_totals(session, movie_ids, ratings)
+    learned = (
+        None
+        if factors is None or ratings is None
+        else _learn_factors(ratings, movie_ids, factors, features.values)
+    )
+    if learned is not None:
+        # A movie nobody rated and without an IMDb rating is anchored at its placed bias:
+        # otherwise all such movies share the global mean as baseline (and, far from every
+        # movie a user rated, one prediction).
+        placed = scale.clip(learned.bias_rating)
+        prior = np.where(np.isnan(prior) & (counts == 0), placed, prior)
     baseline, global_mean = item_baselines(prior, sums, counts)
     if np.isnan(global_mean):  # no ratings and no IMDb rating anywhere: the scale's middle
         global_mean = (scale.minimum + scale.maximum) / 2
@@ -265,15 +289,10 @@ def build_features(
         "features": FeatureKind.CATALOGUE,
     }
     columns = features.columns
-    learned = (
-        None
-        if factors is None or ratings is None
-        else _learn_factors(ratings, movie_ids, factors, features.values)
-    )
     if learned is not None:
         arrays["catalogue_matrix"] = arrays["matrix"]
-        learned_arrays, columns, meta["factors"] = learned
-        arrays.update(learned_arrays)
+        arrays.update(learned.arrays)
+        columns, meta["factors"] = learned.columns, learned.info
         meta["features"] = FeatureKind.FACTORS
         meta["catalogue_columns"] = list(features.columns)
         meta["predictor_options"] = factors.model.predictor_options().to_dict()

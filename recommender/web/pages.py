@@ -30,13 +30,14 @@ def progress_context() -> dict[str, object]:
 @bp.get("/")
 def index() -> str:
     """List the catalogue with search, genre and year filters, sorted and paginated."""
-    sort = request.args.get("sort", "title")
+    sort = request.args.get("sort")
     filters = {
         "q": text_arg("q"),
         "genre": text_arg("genre", max_length=60),
         "year_min": int_arg("year_min"),
         "year_max": int_arg("year_max"),
-        "sort": sort if sort in catalogue.SORT_KEYS else "title",
+        # No sort chosen: best match first when searching, by title otherwise.
+        "sort": sort if sort in catalogue.SORT_KEYS else None,
     }
     page = max(int_arg("page") or 1, 1)
     result = catalogue.search_movies(db.session, **filters, page=page, per_page=PER_PAGE)

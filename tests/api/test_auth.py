@@ -123,7 +123,8 @@ def test_token_lifetime_defaults_to_thirty_days_and_reads_token_ttl_hours():
 
 @pytest.mark.parametrize(
     ("username", "password"),
-    [("alice", "wrong password"), ("nobody", PASSWORD), ("ALICE", PASSWORD)],
+    # (Another case of the name is the same account: tests/services/test_usernames.py.)
+    [("alice", "wrong password"), ("nobody", PASSWORD), ("ALICE", "wrong password")],
 )
 def test_wrong_credentials_are_401_and_do_not_say_which_part_was_wrong(client, username, password):
     register(client)

@@ -53,7 +53,7 @@ def test_score_is_evidence_times_the_similarity_weighted_votes():
     # Rated: row 0 (at 0 deg, rated 5) and row 1 (at 90 deg, rated 1); user mean 3.
     # Candidate row 2 at 60 deg: cos 0.5 to row 0, cos 0.5 (30 deg) to row 1.
     features = plane_features([0, 90, 60, 30], evidence=[1.0, 1.0, 2.0, 1.0])
-    settings = PredictorSettings(k=2, scale=SCALE, like_weight=0.5)
+    settings = PredictorSettings(k=2, scale=SCALE, like_weight=0.5, profile_weight=0.0)
     entry = compute_predictions(features, UserRatings([0, 1], [5.0, 1.0]), settings)
     # votes: 1 + 0.5 * (5 - 3) = 2 and 1 + 0.5 * (1 - 3) = 0
     # row 2: 2 * (0.5 * 2 + cos(30) * 0) = 2.0; row 3: 1 * (cos(30) * 2 + cos(60) * 0)
@@ -62,7 +62,7 @@ def test_score_is_evidence_times_the_similarity_weighted_votes():
 
 def test_a_liked_neighbour_raises_the_score_and_a_disliked_one_lowers_it():
     features = plane_features([0, 90, 10, 80])
-    settings = PredictorSettings(k=2, scale=SCALE, like_weight=0.5)
+    settings = PredictorSettings(k=2, scale=SCALE, like_weight=0.5, profile_weight=0.0)
     neutral = compute_predictions(features, UserRatings([0, 1], [3.0, 3.0]), settings).score
     liked = compute_predictions(features, UserRatings([0, 1], [5.0, 3.0]), settings).score
     # Row 2 sits beside row 0: liking row 0 raises it; row 3 sits beside row 1, which now
@@ -78,9 +78,41 @@ def test_a_liked_neighbour_raises_the_score_and_a_disliked_one_lowers_it():
 def test_dissimilar_neighbours_cast_no_vote():
     # Row 2 is at 180 deg from row 0 (cos -1): clipped to 0, not a negative vote.
     features = plane_features([0, 90, 180])
-    settings = PredictorSettings(k=1, scale=SCALE)
+    settings = PredictorSettings(k=1, scale=SCALE, profile_weight=0.0)
     entry = compute_predictions(features, UserRatings([0, 1], [5.0, 5.0]), settings)
     np.testing.assert_allclose(entry.score, [0.0], atol=1e-12)
+
+
+def test_every_rated_movie_also_votes_with_its_plain_cosine():
+    # Rated: row 0 (0 deg, rated 5) and row 1 (90 deg, rated 1); like_weight 1: votes 3, -1.
+    features = plane_features([0, 90, 180, 30])
+    settings = PredictorSettings(k=1, scale=SCALE, like_weight=1.0, profile_weight=0.4, ranking_k=1)
+    entry = compute_predictions(features, UserRatings([0, 1], [5.0, 1.0]), settings)
+    cos30 = np.sqrt(3) / 2
+    # Row 2 (180 deg): its nearest rated movie, row 1, is at cos 0 (no neighbour vote); the
+    # profile votes cos(180) * 3 + cos(90) * -1 = -3: against.
+    # Row 3 (30 deg): the neighbour row 0 votes cos30 * 3; the profile cos30 * 3 + cos60 * -1.
+    expected = [0.4 * -3.0, 3 * cos30 + 0.4 * (3 * cos30 - 0.5)]
+    np.testing.assert_allclose(entry.score, expected, rtol=1e-12)
+
+
+def test_the_profile_vote_uses_the_neighbours_cosine_off_the_unit_sphere_too():
+    # Content features are not L2-normalised: the profile vote is still sum_j (1 - d^2/2) v_j.
+    rng = np.random.default_rng(3)
+    features = dataclasses.replace(
+        plane_features(np.zeros(30), evidence=rng.uniform(0.5, 2.0, 30)),
+        matrix=rng.normal(size=(30, 2)),
+    )
+    ratings = UserRatings(np.arange(0, 30, 3), rng.integers(1, 6, 10).astype(float))
+    with_profile = PredictorSettings(k=2, scale=SCALE, like_weight=0.5, profile_weight=0.7)
+    without = dataclasses.replace(with_profile, profile_weight=0.0)
+    difference = ranking_scores(features, ratings, with_profile) - ranking_scores(
+        features, ratings, without
+    )
+    votes = 1 + 0.5 * (ratings.values - ratings.values.mean())
+    squared = ((features.matrix[:, None, :] - features.matrix[ratings.rows]) ** 2).sum(-1)
+    expected = 0.7 * features.evidence * ((1 - squared / 2) @ votes)
+    np.testing.assert_allclose(difference, expected, rtol=1e-9, atol=1e-9)
 
 
 def test_ranking_scores_match_the_cached_entry_above_k():
@@ -97,7 +129,9 @@ def test_ranking_scores_match_the_cached_entry_above_k():
 def test_cold_start_scores_are_popularity_times_baseline_plus_every_ratings_vote():
     features = plane_features([0, 90, 60, 30], popularity=[0.1, 0.2, 0.3, 0.9])
     features = dataclasses.replace(features, item_baseline=np.array([3.0, 3.0, 2.0, 4.0]))
-    settings = PredictorSettings(k=5, scale=SCALE, like_weight=0.5, popularity_weight=2.0)
+    settings = PredictorSettings(
+        k=5, scale=SCALE, like_weight=0.5, popularity_weight=2.0, profile_weight=0.0
+    )
     np.testing.assert_allclose(
         ranking_scores(features, UserRatings.none(), settings), [0.6, 1.2, 1.2, 7.2]
     )
@@ -127,6 +161,11 @@ def test_incremental_update_keeps_the_score_equal_to_a_full_recompute():
 def test_negative_like_weight_is_refused():
     with pytest.raises(ValueError, match="like_weight >= 0"):
         PredictorSettings(k=3, scale=SCALE, like_weight=-1.0)
+
+
+def test_negative_profile_weight_is_refused():
+    with pytest.raises(ValueError, match="profile_weight >= 0"):
+        PredictorSettings(k=3, scale=SCALE, profile_weight=-0.1)
 
 
 def test_implicit_item_vectors_are_the_svd_of_who_rated_what():

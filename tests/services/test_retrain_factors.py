@@ -173,6 +173,22 @@ def test_movies_nobody_rated_each_get_their_own_place_and_prediction(app, two_ta
     assert len(set(np.round(predicted, 9).tolist())) == len(unrated)
 
 
+def test_movies_nobody_rated_are_anchored_at_their_placed_bias_without_an_imdb_rating(
+    app, two_tastes
+):
+    # Two unrated movies that differ in their attributes and have no IMDb rating: each baseline
+    # comes from its placed bias (not the global mean for both); one with an IMDb rating keeps
+    # that as its anchor.
+    plain = [make_movie(f"No prior {i}", 1950 + 30 * i, (g,)).id for i, g in enumerate("AB")]
+    rated_prior = make_movie("IMDb 8", 1990, ("Drama",), imdb_rating=8.0).id
+    store = FeatureStore(SCALE, check_seconds=0, factors=POLICY)
+    features = store.rebuild(db.session)
+    baselines = features.item_baseline[features.rows_for(np.array(plain))]
+    assert baselines[0] != baselines[1]
+    assert not np.isclose(baselines, features.global_mean).any()
+    assert features.item_baseline[features.rows_for(np.array([rated_prior]))][0] == 4.0
+
+
 def test_recommendations_are_ordered_by_the_ranking_score(app, two_tastes):
     movie_ids, _ = two_tastes
     recommender = build_recommender(replace(app_settings(app), factor_min_ratings=100))

@@ -20,7 +20,16 @@ from sqlalchemy.orm import Session
 from recommender.importers.matching import RULES, Entry, Match, TitleForms, TitleIndex, title_forms
 from recommender.importers.movielens.layouts import DatasetMovie
 from recommender.importers.problems import Problems
-from recommender.models import Genre, Movie, MovieExternalId, Rating, User, movie_genres, utcnow
+from recommender.models import (
+    Genre,
+    Movie,
+    MovieExternalId,
+    Rating,
+    User,
+    movie_genres,
+    username_key,
+    utcnow,
+)
 
 
 class RepeatedRating(Exception):
@@ -347,13 +356,19 @@ class Writer:
             return True
         new = sorted(first_lines)
         names = {f"{self.dataset}-{external}": external for external in new}
-        taken = self.session.scalars(sa.select(User.username).where(User.username.in_(names)))
+        # A local "ML-100K-1" takes the name "ml-100k-1" too: names are compared by their key.
+        name_of_key = {username_key(name): name for name in names}
+        taken = self.session.execute(
+            sa.select(User.username, User.username_key).where(User.username_key.in_(name_of_key))
+        )
         ok = True
-        for username in taken:
+        for holder, key in taken:
+            username = name_of_key[key]
             external = names[username]
             problems.add(
                 first_lines[external],
-                f"user {external} would be {username!r}, a name already taken",
+                f"user {external} would be {username!r}, a name already taken"
+                + ("" if holder == username else f" (by {holder!r})"),
             )
             ok = False
         if not ok:
@@ -363,6 +378,7 @@ class Writer:
         rows = [
             {
                 "username": username,
+                "username_key": username_key(username),
                 "password_hash": None,  # No password: dataset users cannot sign in.
                 "source": self.dataset,
                 "external_id": external,
