@@ -33,7 +33,7 @@ from recommender.importers import catalogue as catalogue_import
 from recommender.importers.movielens.importer import import_movielens as import_movielens_dataset
 from recommender.importers.movielens.layouts import LAYOUTS
 from recommender.server import run_gunicorn
-from recommender.services import accounts, catalogue, evaluation
+from recommender.services import accounts, catalogue, duplicates, evaluation
 from recommender.services.errors import DomainError
 from recommender.services.export import EXPORT_LAYOUTS, export_dataset
 from recommender.services.feature_store import FeatureKind
@@ -144,6 +144,43 @@ def create_admin(username: str, password: str) -> None:
             hash_method=current_settings().password_hash_method,
         )
     click.echo(f"Created admin {username!r}.")
+
+
+@movies_group.command("duplicates")
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1),
+    help="List at most this many pairs, surest first.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def movies_duplicates(limit: int, fmt: str) -> None:
+    """List pairs of movies that are likely one film (the import's title matcher), each with
+    its rating count and the one to keep (more ratings): `recommender movies merge KEEP DROP`.
+
+    Pairs the matcher would match come first ("same film"); then those it leaves to a person
+    ("possible": two rows that fit equally, a series name a year off, a fuzzy title).
+    """
+    pairs = duplicates.likely_duplicates(db.session)
+    shown = pairs[:limit]
+    if fmt == "json":
+        click.echo(json.dumps({"total": len(pairs), "pairs": [p.to_dict() for p in shown]}))
+        return
+    if not pairs:
+        click.echo("No likely duplicates.")
+        return
+    certain = sum(p.certain for p in pairs)
+    click.echo(
+        f"{len(pairs):,} likely duplicate pairs ({certain:,} the same film, "
+        f"{len(pairs) - certain:,} possible):"
+    )
+    for pair in shown:
+        click.echo(f"  {duplicates.describe(pair)}")
+    if len(pairs) > limit:
+        click.echo(f"  ... and {len(pairs) - limit:,} more (--limit)")
 
 
 @click.command("serve")

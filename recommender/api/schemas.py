@@ -301,6 +301,18 @@ class ImportReportOut(Schema):
         values=Integer(),
         metadata={"description": "Movies matched/inserted, users and ratings inserted/updated"},
     )
+    matched_by = Dict(
+        keys=String(),
+        values=Integer(),
+        metadata={"description": "Movies matched by each rule: exact, alternative_title, ..."},
+    )
+    possible_duplicates = List(
+        Dict(),
+        metadata={
+            "description": "Movies inserted beside rows they may be (not guessed): "
+            "{location, message, movie_id, duplicates: [{id, title, year}]}"
+        },
+    )
 
 
 class ImportRunOut(Schema):
