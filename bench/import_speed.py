@@ -38,6 +38,7 @@ from recommender.datasets import fetch_ml100k  # noqa: E402
 from recommender.engine.scale import RatingScale  # noqa: E402
 from recommender.extensions import db  # noqa: E402
 from recommender.importers.movielens.importer import import_movielens  # noqa: E402
+from recommender.models import username_key  # noqa: E402
 
 SCALE = RatingScale(0.5, 5.0, 0.5)
 GOAL = 2.0
@@ -105,8 +106,10 @@ def read_rows(folder: Path) -> dict[str, list[tuple[Any, ...]]]:
         "genres (name, id)": list(genres.items()),
         "movie_genres (movie_id, genre_id)": movie_genres,
         "movie_external_ids (source, external_id, movie_id)": links,
-        "users (id, username, is_admin, ratings_version, source, external_id, created_at)": [
-            (user, f"ml-100k-{user}", False, 1, "ml-100k", str(user), now) for user in users
+        "users (id, username, username_key, is_admin, ratings_version, source, external_id,"
+        " created_at)": [
+            (user, name, username_key(name), False, 1, "ml-100k", str(user), now)
+            for user, name in ((user, f"ml-100k-{user}") for user in users)
         ],
         "ratings": ratings,
     }

@@ -50,7 +50,7 @@ import synthetic  # noqa: E402
 
 from recommender.app import create_app  # noqa: E402
 from recommender.extensions import db  # noqa: E402
-from recommender.models import Rating  # noqa: E402
+from recommender.models import Rating, username_key  # noqa: E402
 from recommender.services.cache import LRUCache  # noqa: E402
 from recommender.services.recommendations import ListOptions  # noqa: E402
 
@@ -214,9 +214,9 @@ def bare_insert(url: str, folder: Path) -> int:
                 movies,
             )
             connection.executemany(
-                "INSERT INTO users (id, username, is_admin, ratings_version, source, created_at)"
-                " VALUES (?, ?, 0, 1, 'bare', ?)",
-                user_rows,
+                "INSERT INTO users (id, username, username_key, is_admin, ratings_version,"
+                " source, created_at) VALUES (?, ?, ?, 0, 1, 'bare', ?)",
+                [(user, name, username_key(name), created) for user, name, created in user_rows],
             )
             cursor = connection.executemany(
                 "INSERT INTO ratings (user_id, movie_id, rating, rated_at) VALUES (?, ?, ?, ?)",
@@ -230,10 +230,11 @@ def bare_insert(url: str, folder: Path) -> int:
             for row in movies:
                 cp.write_row(row)
         with cursor.copy(
-            "COPY users (id, username, is_admin, ratings_version, source, created_at) FROM STDIN"
+            "COPY users (id, username, username_key, is_admin, ratings_version, source,"
+            " created_at) FROM STDIN"
         ) as cp:
             for user, name, created in user_rows:
-                cp.write_row((user, name, False, 1, "bare", created))
+                cp.write_row((user, name, username_key(name), False, 1, "bare", created))
         with cursor.copy("COPY ratings (user_id, movie_id, rating, rated_at) FROM STDIN") as cp:
             for row in _ratings_in(folder):
                 cp.write_row(row)

@@ -33,13 +33,16 @@ from recommender.importers import catalogue as catalogue_import
 from recommender.importers.movielens.importer import import_movielens as import_movielens_dataset
 from recommender.importers.movielens.layouts import LAYOUTS
 from recommender.server import run_gunicorn
-from recommender.services import accounts, catalogue, evaluation
+from recommender.services import accounts, catalogue, duplicates, evaluation
 from recommender.services.errors import DomainError
+from recommender.services.export import EXPORT_LAYOUTS, export_dataset
 from recommender.services.feature_store import FeatureKind
+from recommender.services.merge import merge_movies
 from recommender.settings import ConfigError, current_settings
 
 import_group = AppGroup("import", help="Import catalogues and rating datasets.")
 users_group = AppGroup("users", help="Manage user accounts.")
+movies_group = AppGroup("movies", help="Manage the catalogue: find and merge duplicate films.")
 
 
 @contextmanager
@@ -141,6 +144,43 @@ def create_admin(username: str, password: str) -> None:
             hash_method=current_settings().password_hash_method,
         )
     click.echo(f"Created admin {username!r}.")
+
+
+@movies_group.command("duplicates")
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1),
+    help="List at most this many pairs, surest first.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def movies_duplicates(limit: int, fmt: str) -> None:
+    """List pairs of movies that are likely one film (the import's title matcher), each with
+    its rating count and the one to keep (more ratings): `recommender movies merge KEEP DROP`.
+
+    Pairs the matcher would match come first ("same film"); then those it leaves to a person
+    ("possible": two rows that fit equally, a series name a year off, a fuzzy title).
+    """
+    pairs = duplicates.likely_duplicates(db.session)
+    shown = pairs[:limit]
+    if fmt == "json":
+        click.echo(json.dumps({"total": len(pairs), "pairs": [p.to_dict() for p in shown]}))
+        return
+    if not pairs:
+        click.echo("No likely duplicates.")
+        return
+    certain = sum(p.certain for p in pairs)
+    click.echo(
+        f"{len(pairs):,} likely duplicate pairs ({certain:,} the same film, "
+        f"{len(pairs) - certain:,} possible):"
+    )
+    for pair in shown:
+        click.echo(f"  {duplicates.describe(pair)}")
+    if len(pairs) > limit:
+        click.echo(f"  ... and {len(pairs) - limit:,} more (--limit)")
 
 
 @click.command("serve")
@@ -315,6 +355,48 @@ def recommend(dataset: Path | None, users: Path, limit: int, out: Path, k: int |
     )
 
 
+@movies_group.command("merge")
+@click.argument("keep_id", type=int)
+@click.argument("drop_id", type=int)
+def merge_movies_command(keep_id: int, drop_id: int) -> None:
+    """Merge movie DROP_ID into KEEP_ID (one film, two rows), in one transaction.
+
+    DROP's ratings move to KEEP (a user who rated both keeps the later rating), its dataset
+    ids point to KEEP, KEEP gains its genres and fills its empty attributes from it, and DROP
+    is deleted. The feature version changes: run `recommender retrain` afterwards to relearn
+    the item factors.
+    """
+    with domain_errors_as_click():
+        summary = merge_movies(db.session, keep_id, drop_id)
+    current_app.extensions["recommender"].feature_store.expire()
+    click.echo("\n".join(summary.lines()))
+
+
+@click.command("export")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--layout",
+    type=click.Choice(list(EXPORT_LAYOUTS)),
+    default="latest",
+    show_default=True,
+    help="The dataset layout to write (latest: MovieLens movies.csv + ratings.csv).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace a dataset already in PATH.")
+def export(path: Path, layout: str, overwrite: bool) -> None:
+    """Write the database's movies and ratings into the folder PATH as a dataset that
+    `recommender import movielens PATH` reads back.
+
+    userId is the database's user id: the import creates users named <dataset>-<userId>
+    (dataset: the folder's name if it starts with ml-, else ml-latest). Only titles, years,
+    genres and ratings are written; users without ratings are not.
+    """
+    with domain_errors_as_click(), progress_bar("Exporting ratings") as progress:
+        report = export_dataset(
+            db.session, path, layout=layout, overwrite=overwrite, progress=progress
+        )
+    click.echo(report.summary())
+
+
 datasets_group = AppGroup("datasets", help="Fetch public rating datasets (never committed).")
 
 
@@ -341,12 +423,14 @@ def init_app(app: APIFlask) -> None:
     for command in (
         import_group,
         users_group,
+        movies_group,
         datasets_group,
         retrain,
         serve,
         evaluate,
         predict,
         recommend,
+        export,
     ):
         app.cli.add_command(command)
 

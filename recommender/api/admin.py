@@ -1,18 +1,27 @@
-"""``/api/v1/admin``: imports and site statistics, for administrators only."""
+"""``/api/v1/admin``: imports, merging duplicate movies and site statistics, for administrators
+only."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from apiflask import APIBlueprint
-from flask import url_for
+from flask import current_app, url_for
 
 from recommender.api.auth import current_user, token_auth
-from recommender.api.schemas import ImportIn, ImportReportOut, ImportRunOut, StatsOut
+from recommender.api.schemas import (
+    ImportIn,
+    ImportReportOut,
+    ImportRunOut,
+    MergeIn,
+    MergeOut,
+    StatsOut,
+)
 from recommender.extensions import db
 from recommender.importers.catalogue import import_catalogue
 from recommender.importers.movielens.importer import import_movielens
 from recommender.services import stats
+from recommender.services.merge import merge_movies
 from recommender.settings import current_settings
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="Admin")
@@ -64,3 +73,25 @@ def get_import(run_id: int) -> dict[str, Any]:
 def site_stats() -> dict[str, Any]:
     """Count users, movies and ratings, with a histogram over the rating scale."""
     return stats.site_stats(db.session, current_settings().rating_scale)
+
+
+@bp.post("/movies/<int:movie_id>/merge")
+@bp.auth_required(token_auth, roles=["admin"])
+@bp.input(MergeIn, arg_name="body")
+@bp.output(MergeOut, description="drop_id was merged into the movie and deleted")
+@bp.doc(
+    responses={
+        **FORBIDDEN,
+        400: "Malformed JSON",
+        404: "No movie with one of the ids",
+        409: "The merged row would repeat another movie's title and year",
+    }
+)
+def merge_movie(movie_id: int, body: dict[str, int]) -> dict[str, Any]:
+    """Merge the duplicate ``drop_id`` into this movie, in one transaction: its ratings move
+    here (a user who rated both keeps the later rating), its dataset ids and genres too, and
+    it is deleted. A movie merged into itself is a 422."""
+    summary = merge_movies(db.session, movie_id, body["drop_id"])
+    # This process serves the new feature version at once; others at their next check.
+    current_app.extensions["recommender"].feature_store.expire()
+    return summary.to_dict()

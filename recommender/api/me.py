@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint
+from flask import Response
 
 from recommender.api.auth import current_user, token_auth
 from recommender.api.schemas import PageQuery, RatingIn, RatingOut, RatingPageOut
+from recommender.downloads import csv_attachment
 from recommender.extensions import db
-from recommender.services import ratings
+from recommender.services import export, ratings
 from recommender.settings import current_settings
 
 bp = APIBlueprint("me", __name__, url_prefix="/api/v1/me", tag="My ratings")
@@ -24,6 +26,30 @@ RATING_PATH = "/ratings/<int:movie_id>"
 def list_my_ratings(query: dict[str, int]) -> dict[str, Any]:
     """List your ratings, newest first, one page at a time."""
     return ratings.list_ratings(db.session, current_user().id, **query).to_dict()
+
+
+@bp.get("/ratings.csv")
+@bp.auth_required(token_auth)
+@bp.doc(
+    responses={
+        200: {
+            "description": "Your ratings as CSV: movie_id,title,year,rating,rated_at",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "headers": {
+                "Content-Disposition": {
+                    "description": 'attachment; filename="ratings.csv"',
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    }
+)
+def download_my_ratings() -> Response:
+    """Download all your ratings as a CSV file.
+
+    Newest first, streamed; columns movie_id, title, year, rating and rated_at (ISO 8601, UTC).
+    """
+    return csv_attachment(export.user_ratings_csv(db.session, current_user().id), "ratings.csv")
 
 
 @bp.put(RATING_PATH)

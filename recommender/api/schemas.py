@@ -305,6 +305,18 @@ class ImportReportOut(Schema):
         values=Integer(),
         metadata={"description": "Movies matched/inserted, users and ratings inserted/updated"},
     )
+    matched_by = Dict(
+        keys=String(),
+        values=Integer(),
+        metadata={"description": "Movies matched by each rule: exact, alternative_title, ..."},
+    )
+    possible_duplicates = List(
+        Dict(),
+        metadata={
+            "description": "Movies inserted beside rows they may be (not guessed): "
+            "{location, message, movie_id, duplicates: [{id, title, year}]}"
+        },
+    )
 
 
 class ImportRunOut(Schema):
@@ -333,4 +345,36 @@ class StatsOut(Schema):
         Nested(HistogramBin),
         required=True,
         metadata={"description": "One bin per step of the rating scale, empty ones included"},
+    )
+
+
+class MergeIn(Schema):
+    drop_id = Integer(
+        required=True,
+        strict=True,
+        # The database's integer range: a larger id is no movie, and PostgreSQL would refuse it.
+        validate=Range(min=1, max=2**31 - 1),
+        metadata={"description": "The duplicate to merge into the movie of the path, then delete"},
+    )
+
+
+class MergeOut(Schema):
+    keep_id = Integer(required=True)
+    drop_id = Integer(required=True)
+    title = String(required=True, metadata={"description": "The kept movie's title"})
+    ratings_moved = Integer(
+        required=True, metadata={"description": "Ratings of drop_id moved (no rating of keep_id)"}
+    )
+    ratings_kept = Integer(
+        required=True, metadata={"description": "Users who rated both: keep_id's rating was later"}
+    )
+    ratings_replaced = Integer(
+        required=True, metadata={"description": "Users who rated both: drop_id's rating was later"}
+    )
+    external_ids_moved = Integer(
+        required=True, metadata={"description": "Dataset ids re-pointed to keep_id"}
+    )
+    genres_added = List(String(), required=True)
+    attributes_filled = List(
+        String(), required=True, metadata={"description": "Empty attributes of keep_id filled"}
     )

@@ -360,6 +360,12 @@ class FeatureStore:
                 self._checked_at = time.monotonic()
             return self._current
 
+    def expire(self) -> None:
+        """Check the catalogue at the next ``current`` call instead of after ``check_seconds``:
+        this process changed it (a merge deleted a movie) and must not serve the old version."""
+        with self._lock:
+            self._checked_at = float("-inf")
+
     def rebuild(self, session: Session) -> CatalogueFeatures:
         """Build a new version from the catalogue and every rating now (``retrain``), with
         learned item factors when there are enough ratings."""

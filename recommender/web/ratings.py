@@ -1,4 +1,5 @@
-"""The rating widget's routes (htmx, with plain-form fallbacks) and the "Your ratings" page."""
+"""The rating widget's routes (htmx, with plain-form fallbacks), the "Your ratings" page and its
+CSV download."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from recommender.downloads import csv_attachment
 from recommender.extensions import db
-from recommender.services import catalogue, ratings
+from recommender.services import catalogue, export, ratings
 from recommender.services.errors import DomainError, InvalidInput
 from recommender.settings import current_settings
 from recommender.web.auth import safe_next
 from recommender.web.common import int_arg, is_htmx, user_id
 from recommender.web.pages import progress_context
 
-bp = APIBlueprint("ratings", __name__, url_prefix="/ratings", enable_openapi=False)
+# No url_prefix: the download is /ratings.csv, beside /ratings (a prefix would make it
+# /ratings/.csv).
+bp = APIBlueprint("ratings", __name__, enable_openapi=False)
 PER_PAGE = 20
 
 
@@ -51,7 +55,7 @@ def _answer(
     return html, 422 if error else 200
 
 
-@bp.post("/<int:movie_id>")
+@bp.post("/ratings/<int:movie_id>")
 @login_required
 def rate(movie_id: int) -> Response | tuple[str, int]:
     """Rate a movie or change the rating; a value off the scale changes nothing."""
@@ -66,7 +70,7 @@ def rate(movie_id: int) -> Response | tuple[str, int]:
     return _answer(movie_id, rating=saved["rating"], message=f"Saved: {saved['rating']:g} stars.")
 
 
-@bp.post("/<int:movie_id>/delete")
+@bp.post("/ratings/<int:movie_id>/delete")
 @login_required
 def remove(movie_id: int) -> Response | tuple[str, int]:
     """Remove the signed-in user's rating of a movie."""
@@ -78,7 +82,7 @@ def remove(movie_id: int) -> Response | tuple[str, int]:
     return _answer(movie_id, rating=None, message="Rating removed.")
 
 
-@bp.get("")
+@bp.get("/ratings")
 @login_required
 def mine() -> str:
     """Your ratings, newest first, each editable and removable."""
@@ -89,3 +93,10 @@ def mine() -> str:
         result=result,
         last_page=max((result.total + PER_PAGE - 1) // PER_PAGE, 1),
     )
+
+
+@bp.get("/ratings.csv")
+@login_required
+def download() -> Response:
+    """All the signed-in user's ratings as a CSV file (movie_id,title,year,rating,rated_at)."""
+    return csv_attachment(export.user_ratings_csv(db.session, user_id()), "ratings.csv")

@@ -57,7 +57,8 @@ def new_account(role: str) -> dict[str, str]:
     return {"username": f"new-{role}", "password": PASSWORD, "password_again": PASSWORD}
 
 
-# {R} = a movie alice rated, {U} = one nobody rated, {RUN} = an import run.
+# {R} = a movie alice rated, {U} and {D} = two nobody rated, {RUN} = an import run; in a JSON
+# body, a value "{D}" is that id.
 MATRIX: dict[tuple[str, str], Call] = {
     # --- API ---
     ("GET", "/healthz"): Call("/healthz", each(200, 200, 200, 200)),
@@ -82,6 +83,7 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("DELETE", "/api/v1/me/ratings/<int:movie_id>"): Call(
         "/api/v1/me/ratings/{R}", each(401, 204, 404, 404)
     ),
+    ("GET", "/api/v1/me/ratings.csv"): Call("/api/v1/me/ratings.csv", each(401, 200, 200, 200)),
     ("GET", "/api/v1/me/recommendations"): Call(
         "/api/v1/me/recommendations", each(401, 200, 200, 200)
     ),
@@ -98,6 +100,12 @@ MATRIX: dict[tuple[str, str], Call] = {
         "/api/v1/admin/imports/{RUN}", each(401, 403, 403, 200)
     ),
     ("GET", "/api/v1/admin/stats"): Call("/api/v1/admin/stats", each(401, 403, 403, 200)),
+    # The admin merges D (a duplicate nobody rated) into U.
+    ("POST", "/api/v1/admin/movies/<int:movie_id>/merge"): Call(
+        "/api/v1/admin/movies/{U}/merge",
+        each(401, 403, 403, 200),
+        body=lambda _: {"drop_id": "{D}"},
+    ),
     # --- pages ---
     ("GET", "/"): Call("/", each(200, 200, 200, 200)),
     ("GET", "/welcome"): Call("/welcome", each(LOGIN, 200, 200, 200)),
@@ -107,6 +115,7 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("POST", "/signup"): Call("/signup", each(302, 302, 302, 302), body=new_account, form=True),
     ("POST", "/logout"): Call("/logout", each(LOGIN, 302, 302, 302), form=True),
     ("GET", "/ratings"): Call("/ratings", each(LOGIN, 200, 200, 200)),
+    ("GET", "/ratings.csv"): Call("/ratings.csv", each(LOGIN, 200, 200, 200)),
     # The rating widget posts with htmx: a session that ended is a 401 its script explains.
     ("POST", "/ratings/<int:movie_id>"): Call(
         "/ratings/{R}", each(401, 200, 200, 200), body=lambda _: {"rating": "1.5"}, form=True
@@ -177,7 +186,7 @@ def world(app: Flask) -> World:
         rate_movie(db.session, users["user"].id, movie.id, stars, scale)
     seed = io.BytesIO(GOOD_CSV.replace(b"Matrix", b"Seed"))
     report = catalogue_import.import_catalogue(db.session, seed, filename="seed.csv")
-    ids = {"R": movies[0].id, "U": movies[6].id, "RUN": report.run_id}
+    ids = {"R": movies[0].id, "U": movies[6].id, "D": movies[7].id, "RUN": report.run_id}
     return World(app, ids, users["user"].id)
 
 
@@ -194,7 +203,10 @@ def web_client(app: Flask, role: str) -> FlaskClient:
 def request_as(world: World, role: str, method: str, call: Call):
     app = world.app
     path = call.path.format(**world.ids)
-    body = call.body(role) if call.body else {}
+    body = {
+        name: world.ids[value[1:-1]] if value in {f"{{{key}}}" for key in world.ids} else value
+        for name, value in (call.body(role) if call.body else {}).items()
+    }
     if path.startswith(("/api/", "/healthz")):
         client = app.test_client()
         headers = {} if role == "anonymous" else bearer(sign_in(client, USERNAMES[role]))

@@ -57,6 +57,7 @@ class Callers:
     rated: int  # a movie alice rated
     unrated: int  # one she did not
     run_id: int  # an import run
+    spare: int  # a movie nobody rated, merged into ``unrated``
     tokens: dict[str, str] = field(default_factory=dict)
     statuses: Counter[int] = field(default_factory=Counter)  # answers by class: 200, 400...
 
@@ -81,7 +82,7 @@ def callers(app: Flask) -> Callers:
     for movie, stars in zip(movies[:5], (4.0, 2.5, 5.0, 1.0, 3.5), strict=True):
         rate_movie(db.session, alice.id, movie.id, stars, scale)
     report = catalogue_import.import_catalogue(db.session, FIXTURES / "good.csv", admin_id=admin.id)
-    return Callers(app.test_client(), movies[0].id, movies[8].id, report.run_id)
+    return Callers(app.test_client(), movies[0].id, movies[8].id, report.run_id, movies[9].id)
 
 
 def pinned_inputs(callers: Callers) -> dict[str, dict[str, Any]]:
@@ -96,6 +97,10 @@ def pinned_inputs(callers: Callers) -> dict[str, dict[str, Any]]:
         "DELETE /api/v1/me/ratings/{movie_id}": {"path_parameters": rating["path_parameters"]},
         "GET /api/v1/me/predictions/{movie_id}": {"path_parameters": {"movie_id": callers.unrated}},
         "GET /api/v1/admin/imports/{run_id}": {"path_parameters": {"run_id": callers.run_id}},
+        "POST /api/v1/admin/movies/{movie_id}/merge": {
+            "path_parameters": {"movie_id": callers.unrated},
+            "body": {"drop_id": callers.spare},
+        },
     }
 
 

@@ -137,6 +137,11 @@ def test_each_layout_imports_matches_the_catalogue_and_is_idempotent(app, tmp_pa
     assert (report.status, report.layout, report.dataset) == ("succeeded", layout, dataset)
     assert report.counts == {
         "movies_matched_catalogue": 2,
+        "movies_matched_exact": 2,
+        "movies_matched_alternative_title": 0,
+        "movies_matched_series": 0,
+        "movies_matched_fuzzy": 0,
+        "movies_possible_duplicates": 0,
         "movies_inserted": 3,
         "movies_known": 0,
         "movies_merged": 0,

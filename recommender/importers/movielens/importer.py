@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 from sqlalchemy.orm import Session
 
 from recommender.engine.scale import RatingScale
+from recommender.importers.matching import RULES
 from recommender.importers.movielens.layouts import DatasetMovie, Layout, choose_layout
 from recommender.importers.movielens.sources import DatasetFiles, DatasetRefused, open_dataset
 from recommender.importers.movielens.writer import RepeatedRating, Stamp, Writer, as_datetime
@@ -104,24 +105,34 @@ class MovieLensReport:
     layout: str
     dataset: str
     counts: dict[str, int] = field(default_factory=dict)
+    # Rule -> movies matched by it (the rules of importers.matching), from ``counts``.
+    matched_by: dict[str, int] = field(default_factory=dict)
+    # Every movie inserted beside rows it may be: {kind, location, message, movie_id,
+    # duplicates: [{id, title, year}]} (also in the run's notes).
+    possible_duplicates: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> str:
         """Return the lines saying what the import did."""
         c = self.counts
-        return (
-            f"Imported {self.filename} ({self.layout} layout, dataset {self.dataset}):\n"
+        rules = ", ".join(f"{rule.replace('_', ' ')} {n:,}" for rule, n in self.matched_by.items())
+        lines = [
+            f"Imported {self.filename} ({self.layout} layout, dataset {self.dataset}):",
             f"  movies: {c['movies_matched_catalogue']:,} matched with the catalogue, "
             f"{c['movies_inserted']:,} inserted, {c['movies_known']:,} known from an earlier "
-            f"import, {c['movies_merged']:,} merged as duplicates\n"
-            f"  users: {c['users_inserted']:,} inserted, {c['users_existing']:,} existing\n"
+            f"import, {c['movies_merged']:,} merged as duplicates",
+            f"  matched by: {rules}; inserted as possible duplicates (not guessed): "
+            f"{c['movies_possible_duplicates']:,}",
+            f"  users: {c['users_inserted']:,} inserted, {c['users_existing']:,} existing",
             f"  ratings: {c['ratings_inserted']:,} inserted, {c['ratings_updated']:,} updated, "
             f"{c['ratings_unchanged']:,} unchanged, {c['ratings_merged']:,} merged "
-            f"(one user, two ids of one movie)"
-        ) + (
-            f"\n  text: {c['titles_repaired']:,} mis-decoded titles repaired (the run's notes)"
-            if c.get("titles_repaired")
-            else ""
-        )
+            f"(one user, two ids of one movie)",
+        ]
+        if c.get("titles_repaired"):
+            lines.append(
+                f"  text: {c['titles_repaired']:,} mis-decoded titles repaired (the run's notes)"
+            )
+        lines += [f"  {note['location']}: {note['message']}" for note in self.possible_duplicates]
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as plain JSON-ready data."""
@@ -373,5 +384,7 @@ def import_movielens(
         report = MovieLensReport(run.id, KIND, name, ImportStatus.SUCCEEDED, chosen.name, dataset)
         report.counts = writer.counts
         report.counts["titles_repaired"] = sum(1 for m in movies if m.mis_decoded_title)
+        report.matched_by = {rule: writer.counts[f"movies_matched_{rule}"] for rule in RULES}
+        report.possible_duplicates = writer.possible_duplicates
         finish_run(session, run, writer.counts, writer.notes)
     return report

@@ -1,7 +1,8 @@
 """Write one dataset's movies, users and ratings inside the session's one transaction.
 
-Movies are matched to the catalogue (title + year, case-insensitive, ", The" moved to the
-front), linked from an earlier import or inserted; users are created on first sight; ratings
+Movies are linked from an earlier import, matched to the movie rows (``importers.matching``:
+titles folded, alternative titles, series, year within one, fuzzy) or inserted, a possible
+duplicate listed, never guessed; users are created on first sight; ratings
 come in batches keyed by (user, movie). Everything goes through Core statements or the
 driver's cursor (executemany, COPY on PostgreSQL), never the ORM's unit of work, which costs
 more per row than the database does.
@@ -17,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from recommender.importers.genres import canonical_genres
-from recommender.importers.movielens.layouts import DatasetMovie, natural_title
+from recommender.importers.matching import RULES, Entry, Match, TitleForms, TitleIndex, title_forms
+from recommender.importers.movielens.layouts import DatasetMovie
 from recommender.importers.problems import Problems
 from recommender.models import (
     Genre,
@@ -35,8 +37,15 @@ class RepeatedRating(Exception):
     """Two lines of one (user, movie), further apart than a batch, met at the primary key."""
 
 
-def _match_key(title: str, year: int | None) -> tuple[str, int | None]:
-    return (natural_title(title).casefold(), year)
+# A film of the dataset, as far as merging goes: its folded title and its year. Two item ids
+# of one identity are one film (ML-100K lists 18 films twice); other matches may be two films.
+Identity = tuple[str, int | None]
+# How a dataset movie got its row, beside the matcher's RULES.
+KNOWN, NEW = "known", "new"
+
+
+def _identity(movie: DatasetMovie, forms: TitleForms) -> Identity:
+    return (forms.exact, movie.year)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -76,6 +85,8 @@ class Writer:
         self.counts = dict.fromkeys(
             (
                 "movies_matched_catalogue",
+                *(f"movies_matched_{rule}" for rule in RULES),
+                "movies_possible_duplicates",
                 "movies_inserted",
                 "movies_known",
                 "movies_merged",
@@ -90,6 +101,9 @@ class Writer:
             0,
         )
         self.notes: list[dict[str, Any]] = []
+        # Films inserted beside rows they may be: every one, for the report.
+        self.possible_duplicates: list[dict[str, Any]] = []
+        self.placeholder_of: dict[str, int] = {}
         self.movie_of_item: dict[str, int] = {}
         self.merged_movies: set[int] = set()
         users = sa.select(User.external_id, User.id).where(User.source == dataset)
@@ -118,71 +132,179 @@ class Writer:
     # --- movies -------------------------------------------------------------------------------
 
     def write_movies(self, movies: list[DatasetMovie]) -> None:
-        """Map every dataset movie to a movie row: linked before, matched, merged or new."""
+        """Map every dataset movie to a movie row: linked before, matched, merged or new.
+
+        Movies linked by an earlier import keep their row. The others are matched to the
+        movie rows by ``importers.matching`` (linked rows and catalogue rows alike); a row
+        goes to one film of the dataset (the strongest match; the same title and year twice
+        is one film, merged), and a film that loses it, is ambiguous or only may be a row is
+        inserted and listed as a possible duplicate, never guessed. New films are matched
+        among themselves too (without the fuzzy rule, which is for the catalogue).
+        """
         session = self.session
         links = sa.select(MovieExternalId.external_id, MovieExternalId.movie_id).where(
             MovieExternalId.source == self.dataset
         )
         linked = {external: movie_id for external, movie_id in session.execute(links)}
-        catalogue = {
-            _match_key(title, year): movie_id
-            for movie_id, title, year in session.execute(
-                sa.select(Movie.id, Movie.title, Movie.year)
-            )
-        }
-        # The first dataset movie of each movie row (by id, or by key for rows not yet written).
+        forms = {m.external_id: title_forms(m.title) for m in movies if m.external_id not in linked}
+        index = TitleIndex()
+        if forms:  # A re-import links every movie: no index to build.
+            index = TitleIndex.of(session.execute(sa.select(Movie.id, Movie.title, Movie.year)))
+        # Which film of the dataset holds each row: its identity, the rule that matched.
+        holders: dict[int, tuple[Identity, str]] = {}
+        for movie in movies if forms else ():
+            if (movie_id := linked.get(movie.external_id)) is not None:
+                holders.setdefault(movie_id, (_identity(movie, title_forms(movie.title)), KNOWN))
+        matched: dict[str, tuple[int, str]] = {}
+        unplaced: dict[str, tuple[Entry, ...]] = {}
+        for movie, match in self._strongest_first(movies, forms, index):
+            if match.movie_id is None:
+                unplaced[movie.external_id] = match.possible
+                continue
+            identity = _identity(movie, forms[movie.external_id])
+            holder, _ = holders.setdefault(match.movie_id, (identity, match.rule or "exact"))
+            entry = index.entries[match.movie_id]
+            if holder == identity or (entry.title, entry.year) == (movie.title, movie.year):
+                matched[movie.external_id] = (match.movie_id, match.rule or "exact")
+            else:  # The row is another film's of this dataset: this one may duplicate it.
+                unplaced[movie.external_id] = (entry,)
+        new_rows, possible = self._place_new(movies, forms, unplaced)
+        id_of_new = self._insert_movies(new_rows)
+        self._link(movies, linked, matched, id_of_new)
+        self._note_possible_duplicates(movies, possible, id_of_new)
+
+    def _strongest_first(
+        self, movies: list[DatasetMovie], forms: dict[str, TitleForms], index: TitleIndex
+    ) -> list[tuple[DatasetMovie, Match]]:
+        """Match every unlinked movie; the strongest rules first (a row goes to the first)."""
+        answers = [
+            (movie, index.match(movie.title, movie.year, forms=forms[movie.external_id]))
+            for movie in movies
+            if movie.external_id in forms
+        ]
+        strength = {rule: rank for rank, rule in enumerate(RULES)}
+        return sorted(answers, key=lambda answer: strength.get(answer[1].rule or "", len(RULES)))
+
+    def _place_new(
+        self,
+        movies: list[DatasetMovie],
+        forms: dict[str, TitleForms],
+        unplaced: dict[str, tuple[Entry, ...]],
+    ) -> tuple[dict[int, DatasetMovie], dict[str, list[Entry]]]:
+        """Return the new rows (placeholder id -> first film) and each film's possible twins.
+
+        Films of one title and year are one row (merged); a film another new one may be
+        (alternative title, series) gets its own row, listed as a possible duplicate of it.
+        """
+        new_index = TitleIndex()
+        new_rows: dict[int, DatasetMovie] = {}
+        possible: dict[str, list[Entry]] = {}
+        for movie in movies:
+            if movie.external_id not in unplaced:
+                continue
+            movie_forms = forms[movie.external_id]
+            found = new_index.match(movie.title, movie.year, forms=movie_forms, fuzzy=False)
+            if found.movie_id is not None:
+                first = new_rows[found.movie_id]
+                if _identity(first, forms[first.external_id]) == _identity(movie, movie_forms):
+                    self._note_merge(movie, first)
+                    self.placeholder_of[movie.external_id] = found.movie_id
+                    continue
+            twins = [*unplaced[movie.external_id], *found.possible]
+            if found.movie_id is not None:
+                twins.append(new_index.entries[found.movie_id])
+            placeholder = -(len(new_rows) + 1)  # Real ids come with the insert.
+            new_index.add(placeholder, movie.title, movie.year, movie_forms)
+            new_rows[placeholder] = movie
+            self.placeholder_of[movie.external_id] = placeholder
+            self.counts["movies_inserted"] += 1
+            if twins:
+                possible[movie.external_id] = twins
+        return new_rows, possible
+
+    def _link(
+        self,
+        movies: list[DatasetMovie],
+        linked: dict[str, int],
+        matched: dict[str, tuple[int, str]],
+        id_of_new: dict[int, int],
+    ) -> None:
+        """Fill ``movie_of_item``, count the matches and merges, and link the new item ids."""
         first_of: dict[int, DatasetMovie] = {}
-        new_by_key: dict[tuple[str, int | None], DatasetMovie] = {}
-        pending: list[tuple[DatasetMovie, tuple[str, int | None]]] = []
         new_links: list[tuple[str, int]] = []
         for movie in movies:
-            key = _match_key(movie.title, movie.year)
-            movie_id = linked.get(movie.external_id) or catalogue.get(key)
-            if movie_id is None:
-                if key in new_by_key:
-                    self._note_merge(movie, new_by_key[key])
-                else:
-                    new_by_key[key] = movie
-                    self.counts["movies_inserted"] += 1
-                pending.append((movie, key))
-                continue
-            if movie.external_id not in linked:
-                new_links.append((movie.external_id, movie_id))
-            if movie_id in first_of:
-                self._note_merge(movie, first_of[movie_id])
+            external = movie.external_id
+            if external in linked:
+                movie_id, how = linked[external], KNOWN
+            elif external in matched:
+                movie_id, how = matched[external]
+                new_links.append((external, movie_id))
             else:
-                first_of[movie_id] = movie
-                known = movie.external_id in linked
-                self.counts["movies_known" if known else "movies_matched_catalogue"] += 1
-            self.movie_of_item[movie.external_id] = movie_id
-        id_of_key = self._insert_movies(new_by_key)
-        for movie, key in pending:
-            self.movie_of_item[movie.external_id] = id_of_key[key]
-            new_links.append((movie.external_id, id_of_key[key]))
+                movie_id, how = id_of_new[self.placeholder_of[external]], NEW
+                new_links.append((external, movie_id))
+            self.movie_of_item[external] = movie_id
+            if movie_id in first_of:
+                if how != NEW:  # New rows' merges were noted when they were placed.
+                    self._note_merge(movie, first_of[movie_id])
+                self.merged_movies.add(movie_id)
+                continue
+            first_of[movie_id] = movie
+            if how == KNOWN:
+                self.counts["movies_known"] += 1
+            elif how != NEW:
+                self.counts["movies_matched_catalogue"] += 1
+                self.counts[f"movies_matched_{how}"] += 1
         self._executemany(
             "movie_external_ids (source, external_id, movie_id)",
             [(self.dataset, external_id, movie_id) for external_id, movie_id in new_links],
         )
-        seen: set[int] = set()
-        for movie_id in self.movie_of_item.values():
-            if movie_id in seen:
-                self.merged_movies.add(movie_id)
-            seen.add(movie_id)
 
-    def _insert_movies(
-        self, new_by_key: dict[tuple[str, int | None], DatasetMovie]
-    ) -> dict[tuple[str, int | None], int]:
-        """Insert one movie row per key with its genres; return key -> new movie id."""
-        if not new_by_key:
+    def _note_possible_duplicates(
+        self,
+        movies: list[DatasetMovie],
+        possible: dict[str, list[Entry]],
+        id_of_new: dict[int, int],
+    ) -> None:
+        """Record each film inserted beside rows it may be, for the report and the run."""
+        for movie in movies:
+            twins = possible.get(movie.external_id)
+            if not twins:
+                continue
+            movie_id = self.movie_of_item[movie.external_id]
+            rows = {}
+            for twin in twins:
+                twin_id = id_of_new.get(twin.movie_id, twin.movie_id)
+                if twin_id != movie_id:
+                    rows[twin_id] = {"id": twin_id, "title": twin.title, "year": twin.year}
+            if not rows:
+                continue
+            of = "; ".join(f"{r['id']} {r['title']} ({r['year']})" for r in rows.values())
+            duplicate = {
+                "kind": "possible_duplicate",
+                "location": movie.location,
+                "message": (
+                    f"movie {movie.external_id} ({movie.title!r}, {movie.year}) inserted as "
+                    f"{movie_id}: possible duplicate of {of}"
+                ),
+                "movie_id": movie_id,
+                "duplicates": list(rows.values()),
+            }
+            self.possible_duplicates.append(duplicate)
+            self.notes.append(duplicate)
+        self.counts["movies_possible_duplicates"] = len(self.possible_duplicates)
+
+    def _insert_movies(self, new_rows: dict[int, DatasetMovie]) -> dict[int, int]:
+        """Insert one movie row per placeholder with its genres; return placeholder -> id."""
+        if not new_rows:
             return {}
         connection = self.session.connection()
         movies = Movie.__table__
         statement = sa.insert(movies).returning(movies.c.id, sort_by_parameter_order=True)
-        rows = [{"title": m.title, "year": m.year} for m in new_by_key.values()]
+        rows = [{"title": m.title, "year": m.year} for m in new_rows.values()]
         ids = connection.execute(statement, rows).scalars().all()
-        id_of_key = dict(zip(new_by_key, ids, strict=True))
+        id_of_new = dict(zip(new_rows, ids, strict=True))
         # The dataset's genre names in the one vocabulary ("Children's" -> "Children").
-        genres_of = [canonical_genres(m.genres) for m in new_by_key.values()]
+        genres_of = [canonical_genres(m.genres) for m in new_rows.values()]
         genre_ids = self._genre_ids({name for names in genres_of for name in names})
         links = [
             (movie_id, genre_id)
@@ -191,7 +313,7 @@ class Writer:
             for genre_id in dict.fromkeys(genre_ids[name.casefold()] for name in names)
         ]
         self._executemany(f"{movie_genres.name} (movie_id, genre_id)", links)
-        return id_of_key
+        return id_of_new
 
     def _executemany(self, into: str, rows: list[tuple[Any, ...]]) -> None:
         """Insert ``rows`` into ``into`` ("table (columns)") with the driver's executemany."""
