@@ -20,6 +20,7 @@ import argparse
 import csv
 import datetime as dt
 import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -50,7 +51,9 @@ def migrated_database(url: str):
     app = create_app(
         environ={
             "RECOMMENDER_ENV": "production",
-            "SECRET_KEY": "benchmark-only-secret",
+            # Production refuses a weak key and wants its host names (127.0.0.1: the bench server).
+            "SECRET_KEY": secrets.token_hex(32),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATABASE_URL": url,
         }
     )

@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import resource
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -111,11 +112,17 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[Measured, str
     return Measured(round(seconds, 2), round(cpu, 2), round(usage.ru_maxrss / 1024)), output
 
 
+# One key for every process of a run (server and commands), strong as production wants it.
+SECRET_KEY = secrets.token_hex(32)
+
+
 def app_env(database_url: str) -> dict[str, str]:
     return {
         **os.environ,
         "RECOMMENDER_ENV": "production",
-        "SECRET_KEY": "benchmark-only-secret",
+        # Production refuses a weak key and wants its host names (127.0.0.1: the bench server).
+        "SECRET_KEY": SECRET_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DATABASE_URL": database_url,
     }
 

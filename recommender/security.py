@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from apiflask import abort
+from apiflask import APIFlask, HTTPError, abort
 from flask import Flask, Response, request
+from flask.globals import request_ctx
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import SecurityError
 
 from recommender.settings import app_settings, current_settings
 
@@ -87,6 +89,7 @@ def init_app(app: Flask) -> None:
     """
     app.after_request(add_security_headers)
     app.before_request(refuse_nul_characters)
+    app.register_error_handler(SecurityError, refuse_foreign_host)
 
     settings = app_settings(app)
     limiter = Limiter(
@@ -109,6 +112,32 @@ def init_app(app: Flask) -> None:
         )
         for endpoint in throttle.endpoints:
             app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+
+
+def refuse_foreign_host(error: SecurityError) -> Response:
+    """Answer a request for a host not in ALLOWED_HOSTS (Flask's TRUSTED_HOSTS) with a 400.
+
+    Flask refuses the Host before it can build URLs for the request, and the error page needs
+    them (its stylesheet, its links): they are built for the first allowed host instead. They
+    are relative paths, so that host never shows; the refused one is only quoted back.
+    """
+    app: APIFlask = request_ctx.app  # type: ignore[assignment]
+    if request_ctx.url_adapter is None:
+        request_ctx.url_adapter = app.url_map.bind(
+            app_settings(app).allowed_hosts[0].lstrip("."),
+            script_name=request.script_root or None,
+            url_scheme=request.scheme,
+            subdomain=app.url_map.default_subdomain or "",
+        )
+    refused = request.headers.get("Host", "")[:100]
+    return app.error_callback(
+        HTTPError(
+            400,
+            f"This site does not answer to the host {refused!r} (the ALLOWED_HOSTS setting).",
+            detail={"host": refused},
+            extra_data={"code": "host_not_allowed"},
+        )
+    )
 
 
 def refuse_nul_characters() -> None:
