@@ -140,6 +140,21 @@ def refuse_foreign_host(error: SecurityError) -> Response:
     )
 
 
+def is_personal_answer() -> bool:
+    """Whether the answer may depend on who asks, so no cache (shared or the browser's) keeps it.
+
+    Every page is: each carries the session's CSRF token and, signed in, the user's name. So is
+    every API answer but an anonymous GET (the public catalogue, the OpenAPI document), which
+    proxies may keep; whatever a token asked for, or a POST answered (a new token), is not.
+    Static files keep their caching.
+    """
+    if request.endpoint == "static":
+        return False
+    if not request.path.startswith("/api/"):
+        return True
+    return request.method not in ("GET", "HEAD") or "Authorization" in request.headers
+
+
 def refuse_nul_characters() -> None:
     """Refuse a page request whose query or form carries a NUL character (400).
 
@@ -158,6 +173,8 @@ def refuse_nul_characters() -> None:
 def add_security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if is_personal_answer():
+        response.headers["Cache-Control"] = "no-store"
     if current_settings().env == "production" and request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
     return response
