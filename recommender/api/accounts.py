@@ -68,9 +68,7 @@ def revoke_token(query: dict[str, bool]) -> str:
     remember-me cookie ends.
     """
     if query["all"]:
-        user_id = current_user().id
-        accounts.revoke_all_tokens(db.session, user_id)
-        accounts.end_sessions(db.session, user_id)
+        accounts.sign_out_everywhere(db.session, current_user().id)
     else:
         accounts.revoke_token(db.session, token_auth.get_auth().token)
     return ""

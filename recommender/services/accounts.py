@@ -123,29 +123,37 @@ def revoke_token(session: Session, token: str) -> bool:
     return bool(deleted)
 
 
-def revoke_all_tokens(session: Session, user_id: int, *, keep: str | None = None) -> int:
-    """Delete every token of the user (but ``keep``, if given); commit; return how many."""
+def end_sessions(session: Session, user_id: int) -> int:
+    """Void every browser session and remember-me cookie of the user; return the new epoch."""
+    epoch = _bump_session_epoch(session, user_id)
+    session.commit()
+    return epoch
+
+
+def sign_out_everywhere(session: Session, user_id: int) -> None:
+    """Revoke every API token of the user and end every browser session, in one transaction."""
+    _delete_tokens(session, user_id, keep=None)
+    _bump_session_epoch(session, user_id)
+    session.commit()
+
+
+def _delete_tokens(session: Session, user_id: int, keep: str | None) -> int:
     statement = sa.delete(ApiToken).where(ApiToken.user_id == user_id)
     if keep is not None:
         statement = statement.where(ApiToken.token_hash != _hash_token(keep))
-    deleted = session.execute(statement).rowcount
-    session.commit()
-    return deleted
+    return session.execute(statement).rowcount
 
 
-def end_sessions(session: Session, user_id: int) -> int:
-    """Void every browser session and remember-me cookie of the user; return the new epoch.
-
-    One UPDATE adding 1 in the database: two sign-outs at once both count, none is lost.
-    """
+def _bump_session_epoch(session: Session, user_id: int) -> int:
+    # One UPDATE adding 1 in the database: two sign-outs at once both count, none is lost.
     epoch = session.scalar(
         sa.update(User)
         .where(User.id == user_id)
         .values(session_epoch=User.session_epoch + 1)
         .returning(User.session_epoch)
     )
-    session.commit()
     if epoch is None:
+        session.rollback()
         raise NotFound(f"User {user_id} does not exist", {"user_id": user_id})
     return epoch
 
@@ -168,10 +176,10 @@ def change_password(
         raise WrongPassword("The current password is wrong", {"field": "current_password"})
     _check_password_length(new_password)
     user.password_hash = generate_password_hash(new_password, method=hash_method)
-    user.session_epoch = User.session_epoch + 1
-    revoke_all_tokens(session, user.id, keep=keep_token)  # commits the password too
-    session.refresh(user, ["session_epoch"])
-    return user.session_epoch
+    _delete_tokens(session, user.id, keep=keep_token)
+    epoch = _bump_session_epoch(session, user.id)
+    session.commit()
+    return epoch
 
 
 @functools.cache

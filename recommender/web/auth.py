@@ -191,8 +191,7 @@ def change_password() -> Response | tuple[str, int]:
 @login_required
 def sign_out_everywhere() -> Response:
     """End every browser session of the user, this one included, and revoke every API token."""
-    accounts.revoke_all_tokens(db.session, current_user.id)
-    accounts.end_sessions(db.session, current_user.id)
+    accounts.sign_out_everywhere(db.session, current_user.id)
     logout_user()
     flash("You are signed out on every device, and your API tokens are revoked.", "success")
     return redirect(url_for("pages.index"))
