@@ -108,8 +108,11 @@ def read_rows(folder: Path) -> dict[str, list[tuple[Any, ...]]]:
         "genres (name, id)": list(genres.items()),
         "movie_genres (movie_id, genre_id)": movie_genres,
         "movie_external_ids (source, external_id, movie_id)": links,
-        "users (id, username, is_admin, ratings_version, source, external_id, created_at)": [
-            (user, f"ml-100k-{user}", False, 1, "ml-100k", str(user), now) for user in users
+        # username_key (migration 0006): the folded name, which for these names is the name.
+        "users (id, username, username_key, is_admin, ratings_version, source, external_id,"
+        " created_at)": [
+            (user, f"ml-100k-{user}", f"ml-100k-{user}", False, 1, "ml-100k", str(user), now)
+            for user in users
         ],
         "ratings": ratings,
     }

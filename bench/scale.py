@@ -208,7 +208,8 @@ def bare_insert(url: str, folder: Path) -> int:
     now = dt.datetime.now(dt.UTC).isoformat(" ")
     users = _users_in(folder)
     movies = _movies_in(folder, now)
-    user_rows = [(u, f"bare-{u}", now) for u in users]
+    # username_key (migration 0006): the folded name, which for these names is the name.
+    user_rows = [(u, f"bare-{u}", f"bare-{u}", now) for u in users]
     count = 0
     if sa.make_url(url).get_backend_name() == "sqlite":
         connection = sqlite3.connect(sa.make_url(url).database or "")
@@ -221,8 +222,8 @@ def bare_insert(url: str, folder: Path) -> int:
                 movies,
             )
             connection.executemany(
-                "INSERT INTO users (id, username, is_admin, ratings_version, source, created_at)"
-                " VALUES (?, ?, 0, 1, 'bare', ?)",
+                "INSERT INTO users (id, username, username_key, is_admin, ratings_version, source,"
+                " created_at) VALUES (?, ?, ?, 0, 1, 'bare', ?)",
                 user_rows,
             )
             cursor = connection.executemany(
@@ -237,10 +238,11 @@ def bare_insert(url: str, folder: Path) -> int:
             for row in movies:
                 cp.write_row(row)
         with cursor.copy(
-            "COPY users (id, username, is_admin, ratings_version, source, created_at) FROM STDIN"
+            "COPY users (id, username, username_key, is_admin, ratings_version, source,"
+            " created_at) FROM STDIN"
         ) as cp:
-            for user, name, created in user_rows:
-                cp.write_row((user, name, False, 1, "bare", created))
+            for user, name, key, created in user_rows:
+                cp.write_row((user, name, key, False, 1, "bare", created))
         with cursor.copy("COPY ratings (user_id, movie_id, rating, rated_at) FROM STDIN") as cp:
             for row in _ratings_in(folder):
                 cp.write_row(row)
