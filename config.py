@@ -9,8 +9,14 @@ environment variable of the same name wins over both files. Every value is check
 
 # development, testing or production: production needs SECRET_KEY and sends cookies over HTTPS only.
 RECOMMENDER_ENV = "production"
-# Signs session cookies. Empty: required in production, made up per process elsewhere.
+# Signs session cookies. Empty: required in production (at least 32 bytes, not one repeated
+# character), made up per process elsewhere.
 SECRET_KEY = ""
+# Host names the site answers to, comma-separated (".example.org" also takes its subdomains);
+# a request for any other Host is a 400. Empty: required in production, localhost elsewhere.
+ALLOWED_HOSTS = ""
+# How long "keep me signed in" lasts, in days.
+REMEMBER_DAYS = 30
 # SQLAlchemy URL of the database. Empty: the SQLite file instance/recommender.sqlite3.
 DATABASE_URL = ""
 # k: how many neighbours a prediction is made from (a user with k or fewer ratings is cold).

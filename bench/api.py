@@ -23,6 +23,7 @@ import argparse
 import datetime as dt
 import http.client
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -97,7 +98,9 @@ def build_database(path: Path, rng: np.random.Generator) -> tuple[dict[str, str]
     """Create the benchmark database; return its environment, a token and a spare movie id."""
     environ = {
         "RECOMMENDER_ENV": "production",
-        "SECRET_KEY": "benchmark-only-secret",
+        # Production refuses a weak key and wants its host names (127.0.0.1: the bench server).
+        "SECRET_KEY": secrets.token_hex(32),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DATABASE_URL": f"sqlite:///{path}",
         "RECOMMENDER_K": "20",
     }

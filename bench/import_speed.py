@@ -20,6 +20,7 @@ import argparse
 import csv
 import datetime as dt
 import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -38,7 +39,6 @@ from recommender.datasets import fetch_ml100k  # noqa: E402
 from recommender.engine.scale import RatingScale  # noqa: E402
 from recommender.extensions import db  # noqa: E402
 from recommender.importers.movielens.importer import import_movielens  # noqa: E402
-from recommender.models import username_key  # noqa: E402
 
 SCALE = RatingScale(0.5, 5.0, 0.5)
 GOAL = 2.0
@@ -51,7 +51,9 @@ def migrated_database(url: str):
     app = create_app(
         environ={
             "RECOMMENDER_ENV": "production",
-            "SECRET_KEY": "benchmark-only-secret",
+            # Production refuses a weak key and wants its host names (127.0.0.1: the bench server).
+            "SECRET_KEY": secrets.token_hex(32),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATABASE_URL": url,
         }
     )
@@ -106,10 +108,11 @@ def read_rows(folder: Path) -> dict[str, list[tuple[Any, ...]]]:
         "genres (name, id)": list(genres.items()),
         "movie_genres (movie_id, genre_id)": movie_genres,
         "movie_external_ids (source, external_id, movie_id)": links,
+        # username_key (migration 0006): the folded name, which for these names is the name.
         "users (id, username, username_key, is_admin, ratings_version, source, external_id,"
         " created_at)": [
-            (user, name, username_key(name), False, 1, "ml-100k", str(user), now)
-            for user, name in ((user, f"ml-100k-{user}") for user in users)
+            (user, f"ml-100k-{user}", f"ml-100k-{user}", False, 1, "ml-100k", str(user), now)
+            for user in users
         ],
         "ratings": ratings,
     }

@@ -399,7 +399,9 @@ def run(
     ):
         environ = {
             "RECOMMENDER_ENV": "production",
-            "SECRET_KEY": "load-benchmark-only-secret",
+            # Production refuses a weak key and wants its host names (127.0.0.1: the bench server).
+            "SECRET_KEY": secrets.token_hex(32),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATABASE_URL": url,
             "RECOMMENDER_K": str(K),
         }

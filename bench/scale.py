@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import resource
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -50,7 +51,7 @@ import synthetic  # noqa: E402
 
 from recommender.app import create_app  # noqa: E402
 from recommender.extensions import db  # noqa: E402
-from recommender.models import Rating, username_key  # noqa: E402
+from recommender.models import Rating  # noqa: E402
 from recommender.services.cache import LRUCache  # noqa: E402
 from recommender.services.recommendations import ListOptions  # noqa: E402
 
@@ -111,11 +112,17 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[Measured, str
     return Measured(round(seconds, 2), round(cpu, 2), round(usage.ru_maxrss / 1024)), output
 
 
+# One key for every process of a run (server and commands), strong as production wants it.
+SECRET_KEY = secrets.token_hex(32)
+
+
 def app_env(database_url: str) -> dict[str, str]:
     return {
         **os.environ,
         "RECOMMENDER_ENV": "production",
-        "SECRET_KEY": "benchmark-only-secret",
+        # Production refuses a weak key and wants its host names (127.0.0.1: the bench server).
+        "SECRET_KEY": SECRET_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DATABASE_URL": database_url,
     }
 
@@ -201,7 +208,8 @@ def bare_insert(url: str, folder: Path) -> int:
     now = dt.datetime.now(dt.UTC).isoformat(" ")
     users = _users_in(folder)
     movies = _movies_in(folder, now)
-    user_rows = [(u, f"bare-{u}", now) for u in users]
+    # username_key (migration 0006): the folded name, which for these names is the name.
+    user_rows = [(u, f"bare-{u}", f"bare-{u}", now) for u in users]
     count = 0
     if sa.make_url(url).get_backend_name() == "sqlite":
         connection = sqlite3.connect(sa.make_url(url).database or "")
@@ -214,9 +222,9 @@ def bare_insert(url: str, folder: Path) -> int:
                 movies,
             )
             connection.executemany(
-                "INSERT INTO users (id, username, username_key, is_admin, ratings_version,"
-                " source, created_at) VALUES (?, ?, ?, 0, 1, 'bare', ?)",
-                [(user, name, username_key(name), created) for user, name, created in user_rows],
+                "INSERT INTO users (id, username, username_key, is_admin, ratings_version, source,"
+                " created_at) VALUES (?, ?, ?, 0, 1, 'bare', ?)",
+                user_rows,
             )
             cursor = connection.executemany(
                 "INSERT INTO ratings (user_id, movie_id, rating, rated_at) VALUES (?, ?, ?, ?)",
@@ -233,8 +241,8 @@ def bare_insert(url: str, folder: Path) -> int:
             "COPY users (id, username, username_key, is_admin, ratings_version, source,"
             " created_at) FROM STDIN"
         ) as cp:
-            for user, name, created in user_rows:
-                cp.write_row((user, name, username_key(name), False, 1, "bare", created))
+            for user, name, key, created in user_rows:
+                cp.write_row((user, name, key, False, 1, "bare", created))
         with cursor.copy("COPY ratings (user_id, movie_id, rating, rated_at) FROM STDIN") as cp:
             for row in _ratings_in(folder):
                 cp.write_row(row)

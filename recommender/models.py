@@ -71,6 +71,9 @@ class User(db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     # Bumped on every rating change; part of the prediction cache key.
     ratings_version: Mapped[int] = mapped_column(default=0)
+    # Part of every browser session's user id (recommender/web/auth.py): bumping it on sign-out
+    # or a password change makes every session and remember-me cookie issued before void.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     source: Mapped[str] = mapped_column(String(40), default="local")
     # The user's id in ``source`` (a rating dataset); NULL for local accounts.
     external_id: Mapped[str | None] = mapped_column(String(64))

@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from apiflask import abort
+from apiflask import APIFlask, HTTPError, abort
 from flask import Flask, Response, request
+from flask.globals import request_ctx
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import SecurityError
 
 from recommender.settings import app_settings, current_settings
 
@@ -87,6 +89,7 @@ def init_app(app: Flask) -> None:
     """
     app.after_request(add_security_headers)
     app.before_request(refuse_nul_characters)
+    app.register_error_handler(SecurityError, refuse_foreign_host)
 
     settings = app_settings(app)
     limiter = Limiter(
@@ -111,6 +114,47 @@ def init_app(app: Flask) -> None:
             app.view_functions[endpoint] = limit(app.view_functions[endpoint])
 
 
+def refuse_foreign_host(error: SecurityError) -> Response:
+    """Answer a request for a host not in ALLOWED_HOSTS (Flask's TRUSTED_HOSTS) with a 400.
+
+    Flask refuses the Host before it can build URLs for the request, and the error page needs
+    them (its stylesheet, its links): they are built for the first allowed host instead. They
+    are relative paths, so that host never shows; the refused one is only quoted back.
+    """
+    app: APIFlask = request_ctx.app  # type: ignore[assignment]
+    if request_ctx.url_adapter is None:
+        request_ctx.url_adapter = app.url_map.bind(
+            app_settings(app).allowed_hosts[0].lstrip("."),
+            script_name=request.script_root or None,
+            url_scheme=request.scheme,
+            subdomain=app.url_map.default_subdomain or "",
+        )
+    refused = request.headers.get("Host", "")[:100]
+    return app.error_callback(
+        HTTPError(
+            400,
+            f"This site does not answer to the host {refused!r} (the ALLOWED_HOSTS setting).",
+            detail={"host": refused},
+            extra_data={"code": "host_not_allowed"},
+        )
+    )
+
+
+def is_personal_answer() -> bool:
+    """Whether the answer may depend on who asks, so no cache (shared or the browser's) keeps it.
+
+    Every page is: each carries the session's CSRF token and, signed in, the user's name. So is
+    every API answer but an anonymous GET (the public catalogue, the OpenAPI document), which
+    proxies may keep; whatever a token asked for, or a POST answered (a new token), is not.
+    Static files keep their caching.
+    """
+    if request.endpoint == "static":
+        return False
+    if not request.path.startswith("/api/"):
+        return True
+    return request.method not in ("GET", "HEAD") or "Authorization" in request.headers
+
+
 def refuse_nul_characters() -> None:
     """Refuse a page request whose query or form carries a NUL character (400).
 
@@ -129,6 +173,8 @@ def refuse_nul_characters() -> None:
 def add_security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if is_personal_answer():
+        response.headers["Cache-Control"] = "no-store"
     if current_settings().env == "production" and request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
     return response

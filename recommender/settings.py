@@ -13,7 +13,9 @@ extensions read from ``app.config``.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -29,6 +31,17 @@ from recommender.bundled import DEFAULTS_FILE
 from recommender.engine.scale import RatingScale
 
 ENVIRONMENTS = ("development", "testing", "production")
+# A generated key: what the SECRET_KEY errors tell an operator to run.
+MAKE_A_KEY = "python -c 'import secrets; print(secrets.token_hex(32))'"
+# 256 bits: a shorter or patterned key can be found offline from any one signed session
+# cookie, and then signs a cookie for any account.
+MIN_SECRET_KEY_BYTES = 32
+# Where development and tests are served: the test client's "localhost", `make demo`'s
+# 127.0.0.1. (Werkzeug cannot match a bracketed IPv6 address against a list.)
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+# A host name as Werkzeug matches it: letters, digits, dots and hyphens, no port; a leading
+# dot also accepts every subdomain.
+HOST_NAME = re.compile(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)*", re.ASCII)
 # Where create_app keeps the app's Settings.
 EXTENSION_KEY = "recommender.settings"
 
@@ -43,6 +56,8 @@ class Settings:
 
     env: str
     secret_key: str = field(repr=False)  # never in a log line
+    allowed_hosts: tuple[str, ...]
+    remember_days: int
     database_url: str
     k: int
     rating_scale: RatingScale
@@ -79,6 +94,15 @@ class Settings:
             "REMEMBER_COOKIE_HTTPONLY": True,
             "REMEMBER_COOKIE_SAMESITE": "Lax",
             "REMEMBER_COOKIE_SECURE": production,
+            "REMEMBER_COOKIE_DURATION": dt.timedelta(days=self.remember_days),
+            # Werkzeug answers 400 for a Host header (or a trusted X-Forwarded-Host) not listed.
+            "TRUSTED_HOSTS": list(self.allowed_hosts),
+            # The OpenAPI document's servers are fixed and relative: APIFlask would otherwise
+            # take them from the first request's Host header and cache them for every reader.
+            # "/" resolves against the document's own address, so "Try it out" in the docs
+            # page calls the origin the page came from.
+            "SERVERS": [{"url": "/"}],
+            "AUTO_SERVERS": False,
             "JSON_SORT_KEYS": False,
             # Rate limits per client address (recommender/security.py). Tests switch them on
             # only where they test them, so a suite that signs in hundreds of times is never
@@ -179,15 +203,51 @@ def _environment(values: _Values) -> str:
 
 def _secret_key(values: _Values, env_name: str) -> str:
     secret_key = values.text("SECRET_KEY")
+    if env_name == "production":
+        _check_secret_key_strength(secret_key)
     if secret_key:
         return secret_key
-    if env_name == "production":
-        raise ConfigError(
-            "SECRET_KEY must be set in production (RECOMMENDER_ENV=production); "
-            "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
-        )
     # Development and tests get a per-process key: sessions simply end on restart.
     return os.urandom(32).hex()
+
+
+def _check_secret_key_strength(secret_key: str) -> None:
+    """Refuse a production key anyone could guess: a forged session cookie would open /admin."""
+    if not secret_key:
+        raise ConfigError(
+            f"SECRET_KEY must be set in production (RECOMMENDER_ENV=production); "
+            f"generate one with: {MAKE_A_KEY}"
+        )
+    if len(secret_key.encode()) < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(
+            f"SECRET_KEY is too short for production: {len(secret_key.encode())} bytes, at least "
+            f"{MIN_SECRET_KEY_BYTES} needed; generate one with: {MAKE_A_KEY}"
+        )
+    if len(set(secret_key)) == 1:
+        raise ConfigError(
+            f"SECRET_KEY is one character repeated, which anyone could guess; "
+            f"generate one with: {MAKE_A_KEY}"
+        )
+
+
+def _allowed_hosts(values: _Values, env_name: str) -> tuple[str, ...]:
+    """The host names of ALLOWED_HOSTS, checked; production must list its own."""
+    raw = values.text("ALLOWED_HOSTS")
+    hosts = tuple(name.strip().lower() for name in raw.split(",") if name.strip())
+    if not hosts:
+        if env_name == "production":
+            raise ConfigError(
+                "ALLOWED_HOSTS must be set in production (RECOMMENDER_ENV=production): the host "
+                "names the site is reached by, comma-separated, e.g. "
+                "ALLOWED_HOSTS=recommender.example.org,www.recommender.example.org"
+            )
+        return LOCAL_HOSTS
+    if bad := [name for name in hosts if not HOST_NAME.fullmatch(name)]:
+        raise ConfigError(
+            "ALLOWED_HOSTS must be host names without scheme or port, such as example.org or "
+            f".example.org (every subdomain), got {', '.join(map(repr, bad))}"
+        )
+    return hosts
 
 
 def _rating_scale(values: _Values) -> RatingScale:
@@ -258,6 +318,8 @@ def load_settings(
     return Settings(
         env=env_name,
         secret_key=_secret_key(values, env_name),
+        allowed_hosts=_allowed_hosts(values, env_name),
+        remember_days=values.whole("REMEMBER_DAYS", minimum=1),
         database_url=values.text("DATABASE_URL")
         or f"sqlite:///{Path(instance_path).resolve() / 'recommender.sqlite3'}",
         k=values.whole("RECOMMENDER_K", minimum=1),

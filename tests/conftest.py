@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,9 @@ from recommender.datasets import DatasetUnavailable, fetch_ml100k
 from recommender.extensions import db
 from recommender.settings import EXTENSION_KEY, app_settings
 
+# What production needs to start: a strong key (made up per run) and the test client's host.
+PRODUCTION_SECRETS = {"SECRET_KEY": secrets.token_hex(32), "ALLOWED_HOSTS": "localhost"}
+PRODUCTION = {"RECOMMENDER_ENV": "production", **PRODUCTION_SECRETS}
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 

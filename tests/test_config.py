@@ -9,6 +9,7 @@ from flask import Config
 
 from recommender.bundled import DEFAULTS_FILE
 from recommender.settings import ConfigError, app_settings, load_settings, setting_names
+from tests.conftest import PRODUCTION, PRODUCTION_SECRETS
 
 
 def test_defaults_are_a_sqlite_file_in_the_instance_folder(tmp_path):
@@ -23,8 +24,7 @@ def test_defaults_are_a_sqlite_file_in_the_instance_folder(tmp_path):
 def test_environment_overrides_defaults():
     settings = load_settings(
         {
-            "RECOMMENDER_ENV": "production",
-            "SECRET_KEY": "s3cret",
+            **PRODUCTION,
             "DATABASE_URL": "postgresql+psycopg://db/recommender",
             "RECOMMENDER_K": "25",
             "RATING_MIN": "1",
@@ -34,7 +34,7 @@ def test_environment_overrides_defaults():
     )
     config = settings.flask_config()
     scale = settings.rating_scale
-    assert config["SECRET_KEY"] == "s3cret"
+    assert config["SECRET_KEY"] == PRODUCTION["SECRET_KEY"]
     assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/recommender"
     assert settings.k == 25
     assert (scale.minimum, scale.maximum, scale.step) == (1, 10, 1)
@@ -73,7 +73,7 @@ def test_malformed_settings_name_the_variable(environ, message):
 def test_testing_uses_a_cheap_password_hash_and_production_a_memory_hard_one():
     testing = load_settings({"RECOMMENDER_ENV": "testing"})
     assert testing.password_hash_method.startswith("pbkdf2")
-    production = load_settings({"SECRET_KEY": "x"})
+    production = load_settings(PRODUCTION_SECRETS)
     assert production.password_hash_method == "scrypt"
 
 

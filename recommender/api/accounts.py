@@ -7,8 +7,14 @@ from typing import Any
 
 from apiflask import APIBlueprint
 
-from recommender.api.auth import token_auth
-from recommender.api.schemas import CredentialsIn, RegistrationIn, TokenOut, UserOut
+from recommender.api.auth import current_user, token_auth
+from recommender.api.schemas import (
+    CredentialsIn,
+    RegistrationIn,
+    RevokeTokensQuery,
+    TokenOut,
+    UserOut,
+)
 from recommender.extensions import db
 from recommender.models import User
 from recommender.services import accounts
@@ -51,8 +57,18 @@ def create_token(credentials: dict[str, str]) -> dict[str, Any]:
 
 @bp.delete("/tokens")
 @bp.auth_required(token_auth)
-@bp.output({}, status_code=204, description="The token no longer works")
-def revoke_token() -> str:
-    """Revoke the token this request was made with (sign out)."""
-    accounts.revoke_token(db.session, token_auth.get_auth().token)
+@bp.input(RevokeTokensQuery, location="query", arg_name="query")
+@bp.output(
+    {}, status_code=204, description="The token (with `all=true`: every token) no longer works"
+)
+def revoke_token(query: dict[str, bool]) -> str:
+    """Revoke the token this request was made with (sign out); `all=true` signs out everywhere.
+
+    With `all=true` every API token of the account is revoked and every browser session and
+    remember-me cookie ends.
+    """
+    if query["all"]:
+        accounts.sign_out_everywhere(db.session, current_user().id)
+    else:
+        accounts.revoke_token(db.session, token_auth.get_auth().token)
     return ""

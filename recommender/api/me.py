@@ -1,4 +1,4 @@
-"""``/api/v1/me``: the signed-in user's own ratings."""
+"""``/api/v1/me``: the signed-in user's own ratings, and their password."""
 
 from __future__ import annotations
 
@@ -8,10 +8,16 @@ from apiflask import APIBlueprint
 from flask import Response
 
 from recommender.api.auth import current_user, token_auth
-from recommender.api.schemas import PageQuery, RatingIn, RatingOut, RatingPageOut
+from recommender.api.schemas import (
+    PageQuery,
+    PasswordChangeIn,
+    RatingIn,
+    RatingOut,
+    RatingPageOut,
+)
 from recommender.downloads import csv_attachment
 from recommender.extensions import db
-from recommender.services import export, ratings
+from recommender.services import accounts, export, ratings
 from recommender.settings import current_settings
 
 bp = APIBlueprint("me", __name__, url_prefix="/api/v1/me", tag="My ratings")
@@ -86,4 +92,29 @@ def rate_movie(movie_id: int, body: dict[str, float]) -> tuple[dict[str, Any], i
 def delete_my_rating(movie_id: int) -> str:
     """Remove your rating of a movie."""
     ratings.delete_rating(db.session, current_user().id, movie_id)
+    return ""
+
+
+@bp.put("/password")
+@bp.auth_required(token_auth)
+@bp.input(PasswordChangeIn, arg_name="body")
+@bp.output({}, status_code=204, description="Password changed; only this token still works")
+@bp.doc(
+    tags=["Auth"],
+    responses={
+        400: "Bad Request",
+        413: "Payload Too Large",
+        422: "The current password is wrong, or the new one too short",
+    },
+)
+def change_password(body: dict[str, str]) -> str:
+    """Change your password: every other API token is revoked and every browser session ends."""
+    accounts.change_password(
+        db.session,
+        current_user(),
+        body["current_password"],
+        body["new_password"],
+        hash_method=current_settings().password_hash_method,
+        keep_token=token_auth.get_auth().token,
+    )
     return ""

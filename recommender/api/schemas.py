@@ -231,6 +231,24 @@ class RegistrationIn(Schema):
     )
 
 
+class PasswordChangeIn(Schema):
+    current_password = Text(required=True, validate=Length(min=1, max=1000))
+    new_password = Text(
+        required=True,
+        metadata={"minLength": MIN_PASSWORD_LENGTH, "maxLength": MAX_PASSWORD_LENGTH},
+    )
+
+
+class RevokeTokensQuery(Schema):
+    all = Boolean(
+        load_default=False,
+        metadata={
+            "description": "Sign out everywhere: revoke every token of the account and end "
+            "every browser session, not only this token"
+        },
+    )
+
+
 class UserOut(Schema):
     id = Integer(required=True)
     username = String(required=True)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from recommender.models import ApiToken, User, username_key, utcnow
-from recommender.services.errors import Conflict, InvalidInput
+from recommender.services.errors import Conflict, InvalidInput, NotFound
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,80}$")
 MIN_PASSWORD_LENGTH = 8
@@ -24,6 +24,12 @@ class InvalidCredentials(InvalidInput):
     """Wrong username or password, or an account that cannot sign in."""
 
     code = "invalid_credentials"
+
+
+class WrongPassword(InvalidInput):
+    """A signed-in user's current password, asked again before changing it, is wrong."""
+
+    code = "wrong_password"
 
 
 def _hash_token(token: str) -> str:
@@ -43,11 +49,7 @@ def create_user(
         raise InvalidInput(
             "Username must be 3 to 80 letters, digits, '.', '_' or '-'", {"username": username}
         )
-    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise InvalidInput(
-            f"Password must be at least {MIN_PASSWORD_LENGTH} characters"
-            f" (and at most {MAX_PASSWORD_LENGTH})"
-        )
+    _check_password_length(password)
     # "Alice" is taken once "alice" exists: names are compared by their key.
     key = username_key(username)
     if session.scalar(sa.select(User.id).where(User.username_key == key)) is not None:
@@ -66,6 +68,14 @@ def create_user(
         session.rollback()
         raise Conflict(f"User {username!r} already exists", {"username": username}) from None
     return user
+
+
+def _check_password_length(password: str) -> None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"Password must be at least {MIN_PASSWORD_LENGTH} characters"
+            f" (and at most {MAX_PASSWORD_LENGTH})"
+        )
 
 
 def authenticate(
@@ -111,6 +121,65 @@ def revoke_token(session: Session, token: str) -> bool:
     ).rowcount
     session.commit()
     return bool(deleted)
+
+
+def end_sessions(session: Session, user_id: int) -> int:
+    """Void every browser session and remember-me cookie of the user; return the new epoch."""
+    epoch = _bump_session_epoch(session, user_id)
+    session.commit()
+    return epoch
+
+
+def sign_out_everywhere(session: Session, user_id: int) -> None:
+    """Revoke every API token of the user and end every browser session, in one transaction."""
+    _delete_tokens(session, user_id, keep=None)
+    _bump_session_epoch(session, user_id)
+    session.commit()
+
+
+def _delete_tokens(session: Session, user_id: int, keep: str | None) -> int:
+    statement = sa.delete(ApiToken).where(ApiToken.user_id == user_id)
+    if keep is not None:
+        statement = statement.where(ApiToken.token_hash != _hash_token(keep))
+    return session.execute(statement).rowcount
+
+
+def _bump_session_epoch(session: Session, user_id: int) -> int:
+    # One UPDATE adding 1 in the database: two sign-outs at once both count, none is lost.
+    epoch = session.scalar(
+        sa.update(User)
+        .where(User.id == user_id)
+        .values(session_epoch=User.session_epoch + 1)
+        .returning(User.session_epoch)
+    )
+    if epoch is None:
+        session.rollback()
+        raise NotFound(f"User {user_id} does not exist", {"user_id": user_id})
+    return epoch
+
+
+def change_password(
+    session: Session,
+    user: User,
+    current_password: str,
+    new_password: str,
+    *,
+    hash_method: str = "scrypt",
+    keep_token: str | None = None,
+) -> int:
+    """Set a new password after checking the current one; end the user's other sessions.
+
+    Every browser session ends (the caller signs its own in again with the returned epoch) and
+    every API token but ``keep_token`` is revoked. Nothing changes when a check fails.
+    """
+    if not user.password_hash or not check_password_hash(user.password_hash, current_password):
+        raise WrongPassword("The current password is wrong", {"field": "current_password"})
+    _check_password_length(new_password)
+    user.password_hash = generate_password_hash(new_password, method=hash_method)
+    _delete_tokens(session, user.id, keep=keep_token)
+    epoch = _bump_session_epoch(session, user.id)
+    session.commit()
+    return epoch
 
 
 @functools.cache

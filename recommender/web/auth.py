@@ -1,4 +1,10 @@
-"""Sign up, sign in and sign out: Flask-Login sessions over the accounts service."""
+"""Sign up, sign in and sign out: Flask-Login sessions over the accounts service.
+
+A session's user id is ``"<user id>:<session epoch>"`` (``SessionUser.get_id``), in the session
+cookie and the remember-me cookie alike. The loader accepts it only while the epoch is the
+user's current one, so sign-out, "sign out everywhere" and a password change, which bump the
+epoch in the database, void every cookie issued before, even a copy an attacker kept.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from apiflask import APIBlueprint
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
+from flask_login.config import COOKIE_NAME
 from werkzeug.wrappers import Response
 
 from recommender.engine.predictor import is_personal
@@ -31,18 +38,32 @@ class SessionUser(UserMixin):
     id: int
     username: str
     is_admin: bool
+    session_epoch: int
 
     @classmethod
     def of(cls, user: User) -> SessionUser:
-        return cls(user.id, user.username, user.is_admin)
+        return cls(user.id, user.username, user.is_admin, user.session_epoch)
+
+    def get_id(self) -> str:
+        """What the cookies store: the user and the epoch their session belongs to."""
+        return f"{self.id}:{self.session_epoch}"
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> SessionUser | None:
-    """The signed-in user of the session cookie (None once the account is gone)."""
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def load_user(session_id: str) -> SessionUser | None:
+    """The signed-in user of the session or remember-me cookie, or None once it was ended.
+
+    None too for an id without an epoch (a cookie from before sessions had one) and once the
+    account is gone.
+    """
+    user_id, _, epoch = session_id.partition(":")
+    if not (user_id.isdigit() and epoch.isdigit()):
+        return None
+    user = db.session.get(User, int(user_id))
     # Dataset users have no password: they never get a session, even a forged one.
-    return SessionUser.of(user) if user is not None and user.password_hash else None
+    if user is None or not user.password_hash or user.session_epoch != int(epoch):
+        return None
+    return SessionUser.of(user)
 
 
 @login_manager.unauthorized_handler
@@ -120,7 +141,57 @@ def login() -> Response | str | tuple[str, int]:
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
-    """End the session (a POST with a CSRF token, so no other site can sign you out)."""
+    """End the session (a POST with a CSRF token, so no other site can sign you out).
+
+    Bumping the epoch voids this session's cookies wherever a copy of them is, and with them
+    the user's sessions in other browsers: there is one epoch per user.
+    """
+    accounts.end_sessions(db.session, current_user.id)
     logout_user()
     flash("You are signed out.", "success")
+    return redirect(url_for("pages.index"))
+
+
+@bp.get("/account")
+@login_required
+def account() -> str:
+    """The account page: change the password, sign out everywhere."""
+    return render_template("account.html")
+
+
+@bp.post("/account/password")
+@login_required
+def change_password() -> Response | tuple[str, int]:
+    """Change the password: every other session and every API token of the user ends."""
+    new_password = request.form.get("new_password", "")
+    if new_password != request.form.get("new_password_again", ""):
+        flash("The two new passwords differ.", "error")
+        return render_template("account.html"), 422
+    user = db.session.get(User, current_user.id)
+    try:
+        accounts.change_password(
+            db.session,
+            user,
+            request.form.get("current_password", ""),
+            new_password,
+            hash_method=_hash_method(),
+        )
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return render_template("account.html"), 422
+    # This browser stays signed in, under the new epoch, remembered if it was.
+    remembered = current_app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME) in request.cookies
+    login_user(SessionUser.of(user), remember=remembered)
+    flash("Your password is changed; every other session has ended.", "success")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/sign-out-everywhere")
+@login_required
+def sign_out_everywhere() -> Response:
+    """End every browser session of the user, this one included, and revoke every API token."""
+    accounts.sign_out_everywhere(db.session, current_user.id)
+    logout_user()
+    flash("You are signed out on every device, and your API tokens are revoked.", "success")
     return redirect(url_for("pages.index"))

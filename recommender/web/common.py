@@ -35,7 +35,8 @@ def text_arg(name: str, max_length: int = 200) -> str | None:
 
 def user_id() -> int:
     """The signed-in user's id (inside a ``login_required`` view)."""
-    return int(current_user.get_id())
+    # Not get_id(): that is the session id, "<user id>:<session epoch>" (web/auth.py).
+    return current_user.id
 
 
 def recommender() -> Recommender:

@@ -53,6 +53,11 @@ def credentials(role: str) -> dict[str, str]:
     return {"username": USERNAMES.get(role, "alice"), "password": PASSWORD}
 
 
+def new_password(_role: str) -> dict[str, str]:
+    changed = PASSWORD + " changed"
+    return {"current_password": PASSWORD, "new_password": changed, "new_password_again": changed}
+
+
 def new_account(role: str) -> dict[str, str]:
     return {"username": f"new-{role}", "password": PASSWORD, "password_again": PASSWORD}
 
@@ -76,6 +81,11 @@ MATRIX: dict[tuple[str, str], Call] = {
         "/api/v1/auth/tokens", each(201, 201, 201, 201), body=credentials
     ),
     ("DELETE", "/api/v1/auth/tokens"): Call("/api/v1/auth/tokens", each(401, 204, 204, 204)),
+    ("PUT", "/api/v1/me/password"): Call(
+        "/api/v1/me/password",
+        each(401, 204, 204, 204),
+        body=lambda role: {k: v for k, v in new_password(role).items() if "again" not in k},
+    ),
     ("GET", "/api/v1/me/ratings"): Call("/api/v1/me/ratings", each(401, 200, 200, 200)),
     ("PUT", "/api/v1/me/ratings/<int:movie_id>"): Call(
         "/api/v1/me/ratings/{R}", each(401, 200, 201, 201), body=lambda _: {"rating": 1.5}
@@ -114,6 +124,13 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("GET", "/signup"): Call("/signup", each(200, 302, 302, 302)),
     ("POST", "/signup"): Call("/signup", each(302, 302, 302, 302), body=new_account, form=True),
     ("POST", "/logout"): Call("/logout", each(LOGIN, 302, 302, 302), form=True),
+    ("GET", "/account"): Call("/account", each(LOGIN, 200, 200, 200)),
+    ("POST", "/account/password"): Call(
+        "/account/password", each(LOGIN, 302, 302, 302), body=new_password, form=True
+    ),
+    ("POST", "/account/sign-out-everywhere"): Call(
+        "/account/sign-out-everywhere", each(LOGIN, 302, 302, 302), form=True
+    ),
     ("GET", "/ratings"): Call("/ratings", each(LOGIN, 200, 200, 200)),
     ("GET", "/ratings.csv"): Call("/ratings.csv", each(LOGIN, 200, 200, 200)),
     # The rating widget posts with htmx: a session that ended is a 401 its script explains.

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from recommender.extensions import db
 from recommender.services import accounts
 from recommender.settings import ConfigError, app_settings, load_settings
+from tests.conftest import PRODUCTION, PRODUCTION_SECRETS
 from tests.web.conftest import PASSWORD
 
 
@@ -59,7 +60,7 @@ def test_cookies_are_httponly_and_samesite_lax_in_testing(app):
 
 
 def test_cookies_are_secure_in_production(make_app):
-    production = make_app(RECOMMENDER_ENV="production", SECRET_KEY="k" * 64)
+    production = make_app(**PRODUCTION)
     with production.app_context():
         cookies = sign_in_remembered(production, "https://localhost")
     for name in ("session", "remember_token"):
@@ -69,7 +70,7 @@ def test_cookies_are_secure_in_production(make_app):
 
 @pytest.mark.parametrize("env_name", ["development", "testing", "production"])
 def test_cookie_settings_for_each_environment(env_name):
-    config = load_settings({"RECOMMENDER_ENV": env_name, "SECRET_KEY": "k"}).flask_config()
+    config = load_settings({**PRODUCTION_SECRETS, "RECOMMENDER_ENV": env_name}).flask_config()
     production = env_name == "production"
     for prefix in ("SESSION", "REMEMBER"):
         assert config[f"{prefix}_COOKIE_HTTPONLY"] is True

@@ -9,6 +9,7 @@ import pytest
 
 import recommender
 from recommender.security import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
+from tests.conftest import PRODUCTION
 
 
 @pytest.mark.parametrize(
@@ -42,7 +43,7 @@ def test_the_policy_forbids_inline_script_and_framing():
 
 
 def test_hsts_only_in_production_over_https(make_app):
-    production = make_app(RECOMMENDER_ENV="production", SECRET_KEY="k" * 32)
+    production = make_app(**PRODUCTION)
     over_https = production.test_client().get("/login", base_url="https://localhost")
     assert over_https.headers["Strict-Transport-Security"] == "max-age=31536000"
     over_http = production.test_client().get("/login")

@@ -15,7 +15,7 @@ from recommender.extensions import db
 from recommender.services import accounts
 from recommender.settings import ConfigError, app_settings, load_settings
 from tests.api.helpers import PASSWORD, assert_error
-from tests.conftest import unavailable
+from tests.conftest import PRODUCTION_SECRETS, unavailable
 from tests.web.conftest import csrf_token
 
 REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of its own, emptied of our keys after
@@ -47,7 +47,7 @@ def test_the_test_config_leaves_limits_off_and_other_environments_on():
     development = load_settings({"RECOMMENDER_ENV": "development"}).flask_config()
     assert testing["RATELIMIT_ENABLED"] is False
     assert development["RATELIMIT_ENABLED"] is True
-    assert load_settings({"SECRET_KEY": "x"}).login_rate_limit == "10 per minute"
+    assert load_settings(PRODUCTION_SECRETS).login_rate_limit == "10 per minute"
 
 
 @pytest.mark.parametrize(

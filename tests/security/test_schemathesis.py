@@ -93,6 +93,10 @@ def pinned_inputs(callers: Callers) -> dict[str, dict[str, Any]]:
     return {
         "GET /api/v1/movies/{movie_id}": {"path_parameters": {"movie_id": callers.unrated}},
         "POST /api/v1/auth/tokens": credentials,
+        # The same password again: it stays valid for the cases after.
+        "PUT /api/v1/me/password": {
+            "body": {"current_password": PASSWORD, "new_password": PASSWORD}
+        },
         "PUT /api/v1/me/ratings/{movie_id}": rating,
         "DELETE /api/v1/me/ratings/{movie_id}": {"path_parameters": rating["path_parameters"]},
         "GET /api/v1/me/predictions/{movie_id}": {"path_parameters": {"movie_id": callers.unrated}},

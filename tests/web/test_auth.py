@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 from recommender.extensions import db
 from recommender.models import User
 from recommender.settings import load_settings
+from tests.conftest import PRODUCTION
 from tests.web.conftest import PASSWORD, csrf_token
 
 
@@ -117,9 +118,7 @@ def test_session_cookie_is_http_only_and_same_site_lax(client, app, alice):
 
 
 def test_cookies_are_secure_in_production_only():
-    production = load_settings(
-        {"RECOMMENDER_ENV": "production", "SECRET_KEY": "x" * 32}
-    ).flask_config()
+    production = load_settings(PRODUCTION).flask_config()
     development = load_settings({"RECOMMENDER_ENV": "development"}).flask_config()
     assert production["SESSION_COOKIE_SECURE"] and production["REMEMBER_COOKIE_SECURE"]
     assert not development["SESSION_COOKIE_SECURE"]
