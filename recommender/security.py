@@ -22,6 +22,7 @@ from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from recommender import json_bodies
 from recommender.settings import app_settings, current_settings
 
 # No inline script or style anywhere: pages load htmx and app.js from /static, the API docs page
@@ -87,6 +88,7 @@ def init_app(app: Flask) -> None:
     """
     app.after_request(add_security_headers)
     app.before_request(refuse_nul_characters)
+    json_bodies.init_app(app)
 
     settings = app_settings(app)
     limiter = Limiter(
