@@ -9,7 +9,9 @@ Rate limits use Flask-Limiter, one ``Limiter`` per app (a module-level one would
 storage and its on/off switch from one app to the next, and tests build hundreds of apps). The
 limited endpoints are listed here, in one table, instead of decorating views across blueprints.
 Counters live in Redis when ``RATELIMIT_STORAGE_URL`` (or ``CACHE_URL``) points at one, so every
-app server counts together, and in memory otherwise.
+app server counts together, and in memory otherwise. A Redis that fails (down or hung) is given
+at most REDIS_TIMEOUT_SECONDS per call; Flask-Limiter then counts in this process's memory and
+asks Redis again only after 1, 2, 4 ... 32 s (its own back-off), so sign-ins never fail for it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from recommender import json_bodies
+from recommender.services.cache import REDIS_CLIENT_OPTIONS
 from recommender.settings import app_settings, current_settings
 
 # No inline script or style anywhere: pages load htmx and app.js from /static, the API docs page
@@ -91,13 +94,19 @@ def init_app(app: Flask) -> None:
     json_bodies.init_app(app)
 
     settings = app_settings(app)
+    storage_uri = app.config["RATELIMIT_STORAGE_URI"]
     limiter = Limiter(
         get_remote_address,
-        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        storage_uri=storage_uri,
+        # Without them a hung Redis holds every sign-in for redis-py's default (no timeout).
+        storage_options=dict(REDIS_CLIENT_OPTIONS) if storage_uri != "memory://" else {},
         key_prefix="recommender-limits",
         headers_enabled=True,
         # A Redis outage falls back to per-process counters instead of failing every sign-in.
         in_memory_fallback_enabled=True,
+        # The fallback covers checking a limit, not counting an answer after the view (our
+        # limits count only some answers): a Redis failing there is logged, not a 500.
+        swallow_errors=True,
         enabled=app.config["RATELIMIT_ENABLED"],
     )
     limiter.init_app(app)
