@@ -74,13 +74,19 @@ def _succeeded(response: Response) -> bool:
     return response.status_code < 400
 
 
+def _attempted(response: Response) -> bool:
+    # Every sign-up the server judged, made or refused: a refusal (the API's 409, the form's
+    # 422) says the name is taken, so counting only successes let anyone list the names.
+    return response.status_code < 500
+
+
 THROTTLES = (
     # Password guessing: failed sign-ins per client address, form and API together.
     Throttle("login_rate_limit", ("auth.login", "accounts.create_token"), _failed, "login"),
     # Token minting: every token issued fills a row of api_tokens.
     Throttle("token_rate_limit", ("accounts.create_token",), _succeeded, "tokens"),
-    # Account creation, form and API together.
-    Throttle("signup_rate_limit", ("auth.signup", "accounts.register"), _succeeded, "signup"),
+    # Sign-up attempts, form and API together.
+    Throttle("signup_rate_limit", ("auth.signup", "accounts.register"), _attempted, "signup"),
 )
 
 
