@@ -50,6 +50,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+# The longest URL (path and query) the app reads; gunicorn's own default limit on the request
+# line. gunicorn lets longer lines through to here (recommender/server.py) so the 414 is ours:
+# JSON under /api.
+MAX_URL_BYTES = 4094
+
 # Only sent in production over HTTPS: a browser that saw it would refuse http://127.0.0.1 later.
 STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 
@@ -96,6 +101,7 @@ def init_app(app: Flask) -> None:
     Call after every blueprint is registered: the limits wrap the registered view functions.
     """
     app.after_request(add_security_headers)
+    app.before_request(refuse_long_urls)
     app.before_request(refuse_nul_characters)
     json_bodies.init_app(app)
 
@@ -126,6 +132,13 @@ def init_app(app: Flask) -> None:
         )
         for endpoint in throttle.endpoints:
             app.view_functions[endpoint] = limit(app.view_functions[endpoint])
+
+
+def refuse_long_urls() -> None:
+    """Refuse a URL longer than MAX_URL_BYTES (414): no page or endpoint needs one."""
+    length = len(request.environ.get("RAW_URI") or request.full_path.rstrip("?"))
+    if length > MAX_URL_BYTES:
+        abort(414, f"The URL is {length} bytes long; at most {MAX_URL_BYTES} are accepted.")
 
 
 def refuse_nul_characters() -> None:
