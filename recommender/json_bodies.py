@@ -4,8 +4,10 @@ every endpoint before any view (or APIFlask's webargs parser) decodes the body.
 Python's decoder has no limits of its own: 2,000 nested brackets raise RecursionError and an
 integer of 5,000 digits a ValueError (the int-conversion limit), both 500s with a traceback.
 Here the body is decoded with the standard library under bounds that no request of ours comes
-near, and a body outside them is a 400 (413 when too large) saying what and where. A body that
-passes is safe for the second decode the view's parser does: its depth and numbers are bounded.
+near, and a body outside them is a 400 (413 when too large) saying what and where. Values within
+the bounds that a field cannot take (NaN, 1e999) are left to the field's validation (422). A
+body that passes is safe for the second decode the view's parser does: depth and numbers are
+bounded.
 
 The module imports Flask only in :func:`init_app`'s hook; :func:`parse_bounded` is plain.
 """
@@ -13,7 +15,6 @@ The module imports Flask only in :func:`init_app`'s hook; :func:`parse_bounded` 
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from apiflask import HTTPError
@@ -48,17 +49,11 @@ def _number(kind: type[int] | type[float]):
                 f"a number literal of {len(literal)} characters; at most "
                 f"{MAX_NUMBER_LENGTH} are accepted"
             )
-        value = kind(literal)
-        if not math.isfinite(value):
-            raise JSONBodyError(f"the number {literal} is out of range")
-        return value
+        # 1e999 becomes inf, and NaN or Infinity decode as Python's floats: cheap values the
+        # fields' own validation refuses with a 422 naming the field.
+        return kind(literal)
 
     return convert
-
-
-def _refuse_constant(name: str) -> Any:
-    # NaN and Infinity are Python extensions, not JSON (RFC 8259).
-    raise JSONBodyError(f"{name} is not a JSON value")
 
 
 def nesting_depth(document: Any) -> int:
@@ -91,7 +86,6 @@ def parse_bounded(data: bytes | str) -> Any:
             text,
             parse_int=_number(int),
             parse_float=_number(float),
-            parse_constant=_refuse_constant,
         )
     except json.JSONDecodeError as error:
         raise JSONBodyError(error.msg, {"line": error.lineno, "column": error.colno}) from None

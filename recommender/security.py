@@ -50,10 +50,10 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-# The longest URL (path and query) the app reads; gunicorn's own default limit on the request
-# line. gunicorn lets longer lines through to here (recommender/server.py) so the 414 is ours:
-# JSON under /api.
-MAX_URL_BYTES = 4094
+# The longest URL (path and query) the app reads. gunicorn reads request lines of up to 8,190
+# bytes (recommender/server.py): a URL up to this limit reaches the app, and one over it gets
+# our 414, which is JSON under /api; the margin is the method and protocol of the line.
+MAX_URL_BYTES = 8000
 
 # Only sent in production over HTTPS: a browser that saw it would refuse http://127.0.0.1 later.
 STRICT_TRANSPORT_SECURITY = "max-age=31536000"

@@ -6,10 +6,10 @@ Besides binding and workers, the options here close what gunicorn's defaults lea
 - no control socket: gunicorn 25+ opens one at ``$HOME/.gunicorn/gunicorn.ctl`` by default,
   shared by every gunicorn of that user on the host (the second server takes it over); we
   manage workers with signals and never use ``gunicornc``;
-- the request line may be up to gunicorn's maximum (8,190 bytes) so that the app itself
-  refuses a URL over its own limit (recommender/security.py, ``MAX_URL_BYTES``) with a 414
-  that is JSON under /api; only a line past 8,190 bytes, which gunicorn cannot parse into a
-  path, gets gunicorn's plain 414.
+- the request line may be up to gunicorn's maximum (8,190 bytes, its default 4,094) so that
+  the app itself refuses a URL over its own limit (recommender/security.py, MAX_URL_BYTES,
+  8,000) with a 414 that is JSON under /api; only a line past 8,190 bytes, which gunicorn
+  cannot parse into a path, still gets gunicorn's plain 414.
 """
 
 from __future__ import annotations
