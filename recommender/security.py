@@ -95,6 +95,17 @@ THROTTLES = (
 )
 
 
+def throttled_operations(app: Flask) -> set[tuple[str, str]]:
+    """The (method, path) of every rate-limited API operation, for the OpenAPI document's 429
+    (werkzeug's rules read like OpenAPI's paths where they take no parameter)."""
+    endpoints = {endpoint for throttle in THROTTLES for endpoint in throttle.endpoints}
+    return {
+        ("post", rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint in endpoints and "POST" in (rule.methods or ())
+    }
+
+
 def init_app(app: Flask) -> None:
     """Add the security headers to every response and rate-limit the endpoints of THROTTLES.
 

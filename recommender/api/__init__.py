@@ -8,8 +8,8 @@ from apiflask import APIFlask
 
 from recommender.api import accounts, admin, docs, health, me, movies, recommendations
 from recommender.api.converters import DatabaseIntConverter
-from recommender.api.schemas import ErrorOut, document_rating_scale, document_url_limit
-from recommender.security import MAX_URL_BYTES
+from recommender.api.schemas import ErrorOut, document_rating_scale, document_status
+from recommender.security import MAX_URL_BYTES, throttled_operations
 from recommender.settings import app_settings
 
 
@@ -26,7 +26,12 @@ def init_app(app: APIFlask) -> None:
     def complete_the_document(spec: dict[str, Any]) -> dict[str, Any]:
         spec = mark_request_bodies_required(spec)
         spec = document_rating_scale(spec, scale)
-        return document_url_limit(spec, MAX_URL_BYTES)
+        spec = document_status(
+            spec, 414, f"The URL (path and query) is longer than {MAX_URL_BYTES} bytes"
+        )
+        return document_status(
+            spec, 429, "Too many attempts from this address", throttled_operations(app)
+        )
 
     for module in (health, movies, accounts, me, admin, recommendations, docs):
         app.register_blueprint(module.bp)

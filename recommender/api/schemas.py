@@ -365,14 +365,19 @@ def document_rating_scale(spec: dict[str, Any], scale: RatingScale) -> dict[str,
     return spec
 
 
-def document_url_limit(spec: dict[str, Any], max_url_bytes: int) -> dict[str, Any]:
-    """Add the 414 every operation answers to a URL over ``max_url_bytes`` (its query too)."""
+def document_status(
+    spec: dict[str, Any], status: int, description: str, where: set[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """Add a ``status`` answer with the error body to the operations ``where`` ((method, path)
+    pairs, e.g. ("post", "/api/v1/auth/register")), or to every operation."""
     response = {
-        "description": f"The URL (path and query) is longer than {max_url_bytes} bytes",
+        "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
     }
-    for operations in spec["paths"].values():
-        for operation in operations.values():
-            if isinstance(operation, dict) and "responses" in operation:
-                operation["responses"].setdefault("414", response)
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            if where is None or (method, path) in where:
+                operation["responses"].setdefault(str(status), response)
     return spec
