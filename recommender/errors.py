@@ -24,6 +24,7 @@ STATUS_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
@@ -110,12 +111,18 @@ def init_app(app: APIFlask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_error: RequestEntityTooLarge):
-        limit_mib = current_app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
+        # The limit of this request: MAX_UPLOAD_MB, or the smaller one of a JSON body
+        # (recommender/json_bodies.py), chunked or not.
+        limit = request.max_content_length or current_app.config["MAX_CONTENT_LENGTH"]
+        if limit == current_app.config["MAX_CONTENT_LENGTH"]:
+            which = f"{limit / (1024 * 1024):g} MiB (the MAX_UPLOAD_MB setting)"
+        else:
+            which = f"{limit // 1024} KiB for a JSON body"
         return render_error(
             HTTPError(
                 413,
-                f"The request body is larger than the limit of {limit_mib:g} MiB "
-                "(the MAX_UPLOAD_MB setting).",
+                f"The request body is larger than the limit of {which}.",
+                detail={"limit_bytes": limit},
             )
         )
 

@@ -9,7 +9,9 @@ Rate limits use Flask-Limiter, one ``Limiter`` per app (a module-level one would
 storage and its on/off switch from one app to the next, and tests build hundreds of apps). The
 limited endpoints are listed here, in one table, instead of decorating views across blueprints.
 Counters live in Redis when ``RATELIMIT_STORAGE_URL`` (or ``CACHE_URL``) points at one, so every
-app server counts together, and in memory otherwise.
+app server counts together, and in memory otherwise. A Redis that fails (down or hung) is given
+at most REDIS_TIMEOUT_SECONDS per call; Flask-Limiter then counts in this process's memory and
+asks Redis again only after 1, 2, 4 ... 32 s (its own back-off), so sign-ins never fail for it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import SecurityError
 
+from recommender import json_bodies
+from recommender.services.cache import REDIS_CLIENT_OPTIONS
 from recommender.settings import app_settings, current_settings
 
 # No inline script or style anywhere: pages load htmx and app.js from /static, the API docs page
@@ -48,6 +52,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+# The longest URL (path and query) the app reads. gunicorn reads request lines of up to 8,190
+# bytes (recommender/server.py): a URL up to this limit reaches the app, and one over it gets
+# our 414, which is JSON under /api; the margin is the method and protocol of the line.
+MAX_URL_BYTES = 8000
+
 # Only sent in production over HTTPS: a browser that saw it would refuse http://127.0.0.1 later.
 STRICT_TRANSPORT_SECURITY = "max-age=31536000"
 
@@ -72,14 +81,31 @@ def _succeeded(response: Response) -> bool:
     return response.status_code < 400
 
 
+def _attempted(response: Response) -> bool:
+    # Every sign-up the server judged, made or refused: a refusal (the API's 409, the form's
+    # 422) says the name is taken, so counting only successes let anyone list the names.
+    return response.status_code < 500
+
+
 THROTTLES = (
     # Password guessing: failed sign-ins per client address, form and API together.
     Throttle("login_rate_limit", ("auth.login", "accounts.create_token"), _failed, "login"),
     # Token minting: every token issued fills a row of api_tokens.
     Throttle("token_rate_limit", ("accounts.create_token",), _succeeded, "tokens"),
-    # Account creation, form and API together.
-    Throttle("signup_rate_limit", ("auth.signup", "accounts.register"), _succeeded, "signup"),
+    # Sign-up attempts, form and API together.
+    Throttle("signup_rate_limit", ("auth.signup", "accounts.register"), _attempted, "signup"),
 )
+
+
+def throttled_operations(app: Flask) -> set[tuple[str, str]]:
+    """The (method, path) of every rate-limited API operation, for the OpenAPI document's 429
+    (werkzeug's rules read like OpenAPI's paths where they take no parameter)."""
+    endpoints = {endpoint for throttle in THROTTLES for endpoint in throttle.endpoints}
+    return {
+        ("post", rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint in endpoints and "POST" in (rule.methods or ())
+    }
 
 
 def init_app(app: Flask) -> None:
@@ -88,17 +114,25 @@ def init_app(app: Flask) -> None:
     Call after every blueprint is registered: the limits wrap the registered view functions.
     """
     app.after_request(add_security_headers)
+    app.before_request(refuse_long_urls)
     app.before_request(refuse_nul_characters)
     app.register_error_handler(SecurityError, refuse_foreign_host)
+    json_bodies.init_app(app)
 
     settings = app_settings(app)
+    storage_uri = app.config["RATELIMIT_STORAGE_URI"]
     limiter = Limiter(
         get_remote_address,
-        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        storage_uri=storage_uri,
+        # Without them a hung Redis holds every sign-in for redis-py's default (no timeout).
+        storage_options=dict(REDIS_CLIENT_OPTIONS) if storage_uri != "memory://" else {},
         key_prefix="recommender-limits",
         headers_enabled=True,
         # A Redis outage falls back to per-process counters instead of failing every sign-in.
         in_memory_fallback_enabled=True,
+        # The fallback covers checking a limit, not counting an answer after the view (our
+        # limits count only some answers): a Redis failing there is logged, not a 500.
+        swallow_errors=True,
         enabled=app.config["RATELIMIT_ENABLED"],
     )
     limiter.init_app(app)
@@ -153,6 +187,13 @@ def is_personal_answer() -> bool:
     if not request.path.startswith("/api/"):
         return True
     return request.method not in ("GET", "HEAD") or "Authorization" in request.headers
+
+
+def refuse_long_urls() -> None:
+    """Refuse a URL longer than MAX_URL_BYTES (414): no page or endpoint needs one."""
+    length = len(request.environ.get("RAW_URI") or request.full_path.rstrip("?"))
+    if length > MAX_URL_BYTES:
+        abort(414, f"The URL is {length} bytes long; at most {MAX_URL_BYTES} are accepted.")
 
 
 def refuse_nul_characters() -> None:

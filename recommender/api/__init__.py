@@ -8,7 +8,9 @@ from apiflask import APIFlask
 
 from recommender.api import accounts, admin, docs, health, me, movies, recommendations
 from recommender.api.converters import DatabaseIntConverter
-from recommender.api.schemas import ErrorOut
+from recommender.api.schemas import ErrorOut, document_rating_scale, document_status
+from recommender.security import MAX_URL_BYTES, throttled_operations
+from recommender.settings import app_settings
 
 
 def init_app(app: APIFlask) -> None:
@@ -18,7 +20,19 @@ def init_app(app: APIFlask) -> None:
     # Document the error body every 4xx/5xx really has (see recommender/errors.py).
     app.config["HTTP_ERROR_SCHEMA"] = ErrorOut
     app.config["VALIDATION_ERROR_SCHEMA"] = ErrorOut
-    app.spec_processor(mark_request_bodies_required)
+    scale = app_settings(app).rating_scale
+
+    @app.spec_processor
+    def complete_the_document(spec: dict[str, Any]) -> dict[str, Any]:
+        spec = mark_request_bodies_required(spec)
+        spec = document_rating_scale(spec, scale)
+        spec = document_status(
+            spec, 414, f"The URL (path and query) is longer than {MAX_URL_BYTES} bytes"
+        )
+        return document_status(
+            spec, 429, "Too many attempts from this address", throttled_operations(app)
+        )
+
     for module in (health, movies, accounts, me, admin, recommendations, docs):
         app.register_blueprint(module.bp)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
+from typing import Any
 
 from apiflask import Schema
 from apiflask.fields import (
@@ -20,6 +22,7 @@ from apiflask.fields import (
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import ValidationError, validates_schema
 
+from recommender.engine.scale import RatingScale
 from recommender.models import ImportStatus
 from recommender.services.accounts import (
     MAX_PASSWORD_LENGTH,
@@ -29,10 +32,18 @@ from recommender.services.accounts import (
 from recommender.services.catalogue import SORT_KEYS
 from recommender.services.recommendations import ORDERS
 
+# The document's form of Text's rule, so clients and fuzzers know it (ECMA-262 and Python).
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
 
 class Text(String):
     """A string without NUL characters: PostgreSQL refuses them in text (a 500, not a 422), and
     SQLite's LIKE stops at one (so ``q=%00`` would match every title)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A field with a pattern of its own (a username) states a stricter rule already.
+        self.metadata = {"pattern": NO_NUL_PATTERN, **self.metadata}
 
     def _deserialize(self, value: object, attr: str | None, data: object, **kwargs: object):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -45,8 +56,14 @@ class MovieFilterQuery(Schema):
     """The movie filters that the catalogue search and the recommendations share."""
 
     genre = Text(validate=Length(max=60), metadata={"description": "A genre name (any case)"})
-    year_min = Integer(validate=Range(min=1800, max=2200))
-    year_max = Integer(validate=Range(min=1800, max=2200))
+    year_min = Integer(
+        validate=Range(min=1800, max=2200),
+        metadata={"description": "Earliest year; must not exceed year_max (else 422)"},
+    )
+    year_max = Integer(
+        validate=Range(min=1800, max=2200),
+        metadata={"description": "Latest year; must not be below year_min (else 422)"},
+    )
 
     @validates_schema
     def _years_in_order(self, data: dict, **_: object) -> None:
@@ -396,3 +413,37 @@ class MergeOut(Schema):
     attributes_filled = List(
         String(), required=True, metadata={"description": "Empty attributes of keep_id filled"}
     )
+
+
+def document_rating_scale(spec: dict[str, Any], scale: RatingScale) -> dict[str, Any]:
+    """State the app's rating scale on ``RatingIn.rating``: it is a setting, so the schema class
+    cannot carry it. ``multipleOf`` only when it says the same as the scale (its steps start at
+    0, the scale's at its minimum)."""
+    rating = spec["components"]["schemas"]["RatingIn"]["properties"]["rating"]
+    rating["minimum"], rating["maximum"] = scale.minimum, scale.maximum
+    low, step = Decimal(str(scale.minimum)), Decimal(str(scale.step))
+    if low % step == 0:
+        rating["multipleOf"] = scale.step
+    rating["description"] = (
+        f"From {scale.minimum:g} to {scale.maximum:g} in steps of {scale.step:g} "
+        "(the RATING_MIN, RATING_MAX and RATING_STEP settings)"
+    )
+    return spec
+
+
+def document_status(
+    spec: dict[str, Any], status: int, description: str, where: set[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """Add a ``status`` answer with the error body to the operations ``where`` ((method, path)
+    pairs, e.g. ("post", "/api/v1/auth/register")), or to every operation."""
+    response = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            if where is None or (method, path) in where:
+                operation["responses"].setdefault(str(status), response)
+    return spec

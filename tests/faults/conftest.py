@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -127,6 +128,13 @@ class PrivateRedis:
         self.process.kill()
         self.process.wait(timeout=10)
 
+    def freeze(self) -> None:
+        """Hang it: the kernel still accepts connections, nothing ever answers."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
@@ -158,7 +166,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         if process.poll() is None:
-            server.kill()
+            server.kill()  # SIGKILL ends a frozen (SIGSTOPped) one too
 
 
 def wait_for_port(port: int, process: subprocess.Popen, what: str, seconds: float = 30) -> None:

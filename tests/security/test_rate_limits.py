@@ -177,6 +177,23 @@ def test_token_minting_and_sign_ups_have_their_own_limits(make_app):
     assert signup.status_code == 429 and "Too many attempts" in signup.get_data(as_text=True)
 
 
+def test_taken_names_count_towards_the_sign_up_limit(make_app):
+    # Else POST /auth/register answers 409 or 201, unthrottled, for every name an attacker tries.
+    limited = make_app({"RATELIMIT_ENABLED": True}, SIGNUP_RATE_LIMIT="3 per hour")
+    create_alice(limited)
+    client = limited.test_client()
+    taken = {"username": "alice", "password": PASSWORD}
+    for _ in range(2):
+        assert_error(client.post("/api/v1/auth/register", json=taken), 409)
+    signup = client.post(
+        "/signup", data={**taken, "password_again": PASSWORD, "csrf_token": csrf_token(client)}
+    )
+    assert signup.status_code == 422  # the form's "taken" counts as well
+    assert_error(client.post("/api/v1/auth/register", json=taken), 429)
+    fresh = {"username": "newcomer", "password": PASSWORD}
+    assert_error(client.post("/api/v1/auth/register", json=fresh), 429)
+
+
 @pytest.fixture
 def redis_limits() -> Iterator[redis.Redis]:
     """Redis database 13, emptied of the limiter's keys afterwards."""

@@ -1,5 +1,7 @@
-"""schemathesis against /api/v1/openapi.json, in process over the WSGI app: no answer is a 5xx
-and every answer (status, content type, body, headers) is one the document declares.
+"""schemathesis against /api/v1/openapi.json, in process over the WSGI app: no answer is a 5xx,
+every answer (status, content type, body, headers) is one the document declares, valid input is
+accepted and invalid input refused (as schemathesis.toml qualifies), operation by operation and
+in stateful sequences that follow the document's links.
 
 Runs with a bearer token (an administrator's on /admin, a user's elsewhere) over seeded rows,
 so paths with ids reach real movies, ratings and import runs. Derandomised: the same cases on
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, Phase, given, settings
@@ -22,6 +25,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -30,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
 from recommender.app import create_app
 from recommender.extensions import db
 from recommender.importers import catalogue as catalogue_import
+from recommender.models import Movie, Rating, User
 from recommender.services import accounts
 from recommender.services.ratings import rate_movie
 from recommender.settings import app_settings
@@ -46,7 +52,12 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
     response_headers_conformance,
+    positive_data_acceptance,
+    negative_data_rejection,
 ]
+# Stateful scenarios (sequences along the document's links) and steps per scenario.
+STATEFUL_SCENARIOS = 25
+STATEFUL_STEPS = 6
 
 
 @dataclass
@@ -69,6 +80,21 @@ class Callers:
         return bearer(self.tokens[username])
 
 
+SEEDED_STARS = (4.0, 2.5, 5.0, 1.0, 3.5)
+
+
+def restore_seeded_rows(app: Flask) -> None:
+    """Back to what ``callers`` made: no other users, alice's five ratings and no others."""
+    db.session.rollback()
+    db.session.execute(sa.delete(User).where(User.username.not_in(("alice", "admin"))))
+    alice = db.session.scalar(sa.select(User).where(User.username == "alice"))
+    db.session.execute(sa.delete(Rating).where(Rating.user_id == alice.id))
+    db.session.commit()
+    movies = db.session.scalars(sa.select(Movie.id).order_by(Movie.id).limit(5)).all()
+    for movie_id, stars in zip(movies, SEEDED_STARS, strict=True):
+        rate_movie(db.session, alice.id, movie_id, stars, app_settings(app).rating_scale)
+
+
 @pytest.fixture
 def callers(app: Flask) -> Callers:
     """Twelve movies, a user with five ratings (above k = 3), an administrator and an import."""
@@ -79,7 +105,7 @@ def callers(app: Flask) -> Callers:
         db.session, "admin", PASSWORD, is_admin=True, hash_method=hash_method
     )
     scale = app_settings(app).rating_scale
-    for movie, stars in zip(movies[:5], (4.0, 2.5, 5.0, 1.0, 3.5), strict=True):
+    for movie, stars in zip(movies[:5], SEEDED_STARS, strict=True):
         rate_movie(db.session, alice.id, movie.id, stars, scale)
     report = catalogue_import.import_catalogue(db.session, FIXTURES / "good.csv", admin_id=admin.id)
     return Callers(app.test_client(), movies[0].id, movies[8].id, report.run_id, movies[9].id)
@@ -166,3 +192,37 @@ def test_api_answers_as_its_openapi_document_says(app, callers, label, mode):
     # The tokens and the seeded rows work: valid input is served, not only refused.
     if mode is GenerationMode.POSITIVE and label not in NO_SUCCESS_EXPECTED:
         assert callers.statuses[200] > 0, (label, callers.statuses)
+
+
+def test_stateful_sequences_keep_to_the_document(app, callers):
+    """Sequences of calls along the document's links (a token, then the operations it opens;
+    a rating, then its deletion), each answer checked as above."""
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    machine = schema.as_state_machine()
+    calls: Counter[str] = Counter()
+
+    class SignedIn(machine):  # type: ignore[misc, valid-type]
+        def setup(self) -> None:
+            # Every scenario starts from the seeded rows: which steps a scenario can take
+            # depends on earlier answers, and Hypothesis replays scenarios expecting the same.
+            restore_seeded_rows(app)
+
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            calls[f"{case.method} {case.path}"] += 1
+            return {"headers": callers.headers(case)}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    SignedIn.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=STATEFUL_STEPS,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate],
+        )
+    )
+    assert len(calls) >= 5, calls  # the sequences reached several operations
