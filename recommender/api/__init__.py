@@ -6,7 +6,7 @@ from typing import Any
 
 from apiflask import APIFlask
 
-from recommender.api import accounts, admin, docs, health, me, movies, recommendations
+from recommender.api import accounts, admin, docs, health, lists, me, movies, recommendations
 from recommender.api.converters import DatabaseIntConverter
 from recommender.api.schemas import ErrorOut
 
@@ -19,7 +19,7 @@ def init_app(app: APIFlask) -> None:
     app.config["HTTP_ERROR_SCHEMA"] = ErrorOut
     app.config["VALIDATION_ERROR_SCHEMA"] = ErrorOut
     app.spec_processor(mark_request_bodies_required)
-    for module in (health, movies, accounts, me, admin, recommendations, docs):
+    for module in (health, movies, accounts, me, lists, admin, recommendations, docs):
         app.register_blueprint(module.bp)
 
 

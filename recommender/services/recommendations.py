@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
@@ -37,6 +37,7 @@ from recommender.engine.predictor import (
     weight_shares,
 )
 from recommender.models import Genre, Movie, Rating, User
+from recommender.services import lists
 from recommender.services.cache import Cache, LRUCache, RedisCache
 from recommender.services.catalogue import movie_to_dict
 from recommender.services.errors import Conflict, NotFound
@@ -58,6 +59,14 @@ def prediction_cache_key(user_id: int) -> str:
 
 
 ORDERS = ("match", "rating")
+
+
+class Versions(NamedTuple):
+    """What a user's recommendations depend on besides the catalogue: their ratings and their
+    hidden / watch-later lists, each with a version bumped on every change."""
+
+    ratings: int
+    lists: int
 
 
 @dataclass(frozen=True)
@@ -180,38 +189,49 @@ class Recommender:
         session: Session,
         user_id: int,
         limit: int,
-        ratings_version: int | None = None,
+        versions: Versions | None = None,
         options: ListOptions | None = None,
     ) -> dict[str, Any]:
         """One page of ``limit`` unrated movies with predictions and explanations, and the
-        ``total`` that pass the options' filters.
+        ``total`` that pass the options' filters. Hidden films and films on the watch list
+        (services/lists.py) are never in it.
 
-        ``ratings_version`` is the user's version as already read in this request (by the
-        token check), which saves a query; it must be read before the ratings.
+        ``versions`` are the user's (ratings, lists) versions as already read in this request
+        (by the token check), which saves a query; they must be read before the ratings.
         """
-        return self._response(session, user_id, limit, ratings_version, options).body
+        return self._response(session, user_id, limit, versions, options).body
 
     def recommend_json(
-        self, session: Session, user_id: int, limit: int, version: int | None, options: ListOptions
+        self,
+        session: Session,
+        user_id: int,
+        limit: int,
+        versions: Versions | None,
+        options: ListOptions,
     ) -> bytes:
         """:meth:`recommend` encoded as JSON, cached with it (the API's route: it has read the
-        ratings version and parsed the options already)."""
-        return self._response(session, user_id, limit, version, options).json
+        versions and parsed the options already)."""
+        return self._response(session, user_id, limit, versions, options).json
 
     def _response(
         self,
         session: Session,
         user_id: int,
         limit: int,
-        version: int | None,
+        versions: Versions | None,
         options: ListOptions | None,
     ) -> _Response:
         options = options or ListOptions()
-        if version is None:
-            version = self._ratings_version(session, user_id)
+        if versions is None:
+            versions = self.user_versions(session, user_id)
+        version, lists_version = versions
         features = self.feature_store.current(session)
-        # Every option is in the key (a frozen dataclass's repr lists them all).
-        key = f"{user_id}:{version}:{features and features.version}:{limit}:{options!r}"
+        # Every option is in the key (a frozen dataclass's repr lists them all), and the lists'
+        # version: hiding a film or adding it to the watch list changes the list at once.
+        key = (
+            f"{user_id}:{version}:{lists_version}:{features and features.version}:{limit}:"
+            f"{options!r}"
+        )
         response = self.responses.get(key)
         if response is None:
             body = self._recommend(session, user_id, version, features, limit, options)
@@ -234,6 +254,12 @@ class Recommender:
         if features is None:
             return {**header, "total": 0, "items": []}
         allowed = options.allowed_rows(session, features)
+        listed = [
+            features.row_of_movie[m]
+            for m in lists.excluded_ids(session, user_id)
+            if m in features.row_of_movie
+        ]
+        allowed[listed] = False
         offset = (options.page - 1) * limit
         if header["source"] == "cold_start":
             predicted = cold_start_predictions(features, ratings, self.settings)
@@ -330,6 +356,16 @@ class Recommender:
             "ratings_count": ratings_count,
             "needed": max(personal_goal(k) - ratings_count, 0),
         }
+
+    def user_versions(self, session: Session, user_id: int) -> Versions:
+        """The user's (ratings version, lists version), read in one query before the ratings
+        (see ``_ratings_version``)."""
+        row = session.execute(
+            sa.select(User.ratings_version, User.lists_version).where(User.id == user_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"User {user_id} does not exist", {"user_id": user_id})
+        return Versions(row[0], row[1])
 
     def _ratings_version(self, session: Session, user_id: int) -> int:
         # Read before the ratings: they are then at least that new, so an entry cached under

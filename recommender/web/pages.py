@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from recommender.engine.predictor import personal_goal
 from recommender.extensions import db
-from recommender.services import catalogue, explanations, onboarding
+from recommender.services import catalogue, explanations, lists, onboarding
 from recommender.settings import current_settings
 from recommender.web.common import int_arg, recommender, starter_cache, text_arg, user_id
 
@@ -75,6 +75,7 @@ def welcome() -> str:
         max(goal + 4, 12),
         cache=starter_cache(),
         version=features.version if features is not None else None,
+        hidden=lists.hidden_ids(db.session, user_id()),
     )
     movie_ids = [movie["id"] for movie in movies]
     yours = onboarding.user_ratings(db.session, user_id(), movie_ids)
