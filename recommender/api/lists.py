@@ -18,7 +18,7 @@ from recommender.api.schemas import (
 from recommender.extensions import db
 from recommender.services import lists
 
-bp = APIBlueprint("lists", __name__, url_prefix="/api/v1/me", tag="My lists")
+bp = APIBlueprint("my_lists", __name__, url_prefix="/api/v1/me", tag="My lists")
 
 
 def _put_responses(schema: str) -> dict[int | str, Any]:

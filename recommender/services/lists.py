@@ -129,23 +129,15 @@ def excluded_ids(session: Session, user_id: int) -> set[int]:
 
 def hidden_ids(session: Session, user_id: int) -> set[int]:
     """The movies the user marked "Not interested"."""
-    return set(
-        session.scalars(sa.select(HiddenMovie.movie_id).where(HiddenMovie.user_id == user_id))
-    )
+    return member_ids(session, HIDDEN, user_id)
 
 
-def membership(session: Session, user_id: int, movie_ids: list[int]) -> dict[str, set[int]]:
-    """Which of ``movie_ids`` are on each list (for the cards' button states)."""
-    result: dict[str, set[int]] = {name: set() for name in LISTS}
-    if not movie_ids:
-        return result
-    for film_list in LISTS.values():
-        model = film_list.model
-        result[film_list.name] = set(
-            session.scalars(
-                sa.select(model.movie_id).where(
-                    model.user_id == user_id, model.movie_id.in_(movie_ids)
-                )
-            )
-        )
-    return result
+def member_ids(session: Session, film_list: FilmList, user_id: int) -> set[int]:
+    """Every movie on the user's list."""
+    model = film_list.model
+    return set(session.scalars(sa.select(model.movie_id).where(model.user_id == user_id)))
+
+
+def existing_movies(session: Session, movie_ids: list[int]) -> set[int]:
+    """Which of ``movie_ids`` are in the catalogue."""
+    return set(session.scalars(sa.select(Movie.id).where(Movie.id.in_(movie_ids))))
