@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from recommender.extensions import db
 from recommender.models import HiddenMovie, User, WatchlistEntry
+from recommender.services import recommendations as recommendations_service
 from tests.api.helpers import assert_error, user_id
 from tests.factories import make_movie
 
@@ -172,24 +173,21 @@ def test_listed_films_leave_the_recommendations_at_once_and_come_back(
     assert recommended_ids(client, alice) == [m for m in before if m != top[1]]
 
 
-def test_hiding_keeps_the_predictions_entry_warm(client, alice, catalogue, app):
+def test_hiding_keeps_the_predictions_entry_warm(client, alice, catalogue, monkeypatch):
     rate_some(client, alice, catalogue[:5])
     recommended_ids(client, alice)
-    service = app.extensions["recommender"]
-    computed = []
-    original = service._predictions
+    calls = []
 
-    def counting(*args, **kwargs):
-        entry = original(*args, **kwargs)
-        computed.append(entry.ratings_version)
-        return entry
+    def refuse(*_args, **_kwargs):
+        calls.append("recomputed")
+        raise AssertionError("the predictions entry was recomputed")
 
-    service._predictions = counting
+    # A list change moves lists_version only: the entry (ratings only) is served from the cache.
+    monkeypatch.setattr(recommendations_service, "compute_predictions", refuse)
+    monkeypatch.setattr(recommendations_service, "update_predictions", refuse)
     put(client, alice, "hidden", catalogue[10].id)
-    recommended_ids(client, alice)
-    # The entry came from the cache at the same ratings version: no recompute, no re-rating.
-    entry = service.cache.get(f"predictions:2:{user_id('alice')}")
-    assert computed == [entry.ratings_version]
+    assert catalogue[10].id not in recommended_ids(client, alice)
+    assert calls == []
 
 
 def test_another_users_lists_never_shape_my_recommendations(client, alice, bob, catalogue):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from recommender.extensions import db
 from recommender.models import HiddenMovie, User, WatchlistEntry
+from tests.factories import make_movie
 from tests.web.conftest import post
 
 
@@ -120,8 +121,6 @@ def test_hiding_from_the_recommendations_page_brings_the_next_card(alice, catalo
 
 
 def test_more_than_twenty_recommendations_page_and_show_more(alice, app):
-    from tests.factories import make_movie
-
     movies = [
         make_movie(f"Many {i:02d}", 1950 + i, ("Drama",), imdb_votes=10 * i) for i in range(45)
     ]
