@@ -346,6 +346,30 @@ class Recommender:
             return None
         return features, self._predictions(features, user_id, ratings, version)
 
+    def order_by_prediction(
+        self, session: Session, user_id: int, movie_ids: list[int]
+    ) -> list[int] | None:
+        """``movie_ids`` ordered for the catalogue's "predicted for you" sort: the unrated ones
+        by predicted rating, highest first, then the rated ones by the user's rating, then any
+        outside the feature version. From the cached predictions entry, never a recompute
+        beyond what a cache miss makes; None during cold start or without a catalogue."""
+        personal = self.personal_predictions(session, user_id)
+        if personal is None:
+            return None
+        features, entry = personal
+        value = np.full(len(features.movie_ids), -np.inf)
+        value[entry.unrated_rows] = entry.predicted
+        value[entry.rated_rows] = entry.rated_values
+        unrated = np.zeros(len(features.movie_ids), dtype=bool)
+        unrated[entry.unrated_rows] = True
+        ids = np.asarray(movie_ids, dtype=np.int64)
+        rows = np.array([features.row_of_movie.get(m, -1) for m in movie_ids], dtype=np.intp)
+        known = rows >= 0
+        # np.lexsort sorts by the last key first: unrated before rated, then value, then id.
+        keys = (ids, -np.where(known, value[rows], -np.inf), ~np.where(known, unrated[rows], False))
+        order = np.lexsort(keys)
+        return [int(i) for i in ids[order]]
+
     # -- internals ---------------------------------------------------------------------------
 
     def _header(self, ratings_count: int) -> dict[str, Any]:

@@ -3,13 +3,15 @@ and its "why" panel with the live k slider."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from apiflask import APIBlueprint
 from flask import render_template, request
-from flask_login import login_required
+from flask_login import current_user, login_required
 from werkzeug.datastructures import MultiDict
 
+from recommender.engine.predictor import is_personal
 from recommender.extensions import db
 from recommender.services import catalogue, explanations, onboarding
 from recommender.services.recommendations import ORDERS, ListOptions
@@ -60,6 +62,32 @@ def next_recommendation(form: MultiDict[str, str], shown: tuple[int, ...]) -> di
     options = list_options(form, exclude=shown)
     items = recommender().recommend(db.session, user_id(), 1, options=options)["items"]
     return items[0] if items else None
+
+
+PREDICTED = "predicted"
+
+
+def catalogue_by_prediction(
+    filters: dict[str, Any], page: int, per_page: int
+) -> Callable[[], catalogue.Page] | None:
+    """The catalogue's "predicted for you" sort, when the signed-in user has personal
+    predictions: a function giving the page of the filtered catalogue in that order (from the
+    cached predictions entry); else None, and the sort is not offered."""
+    if not current_user.is_authenticated:
+        return None
+    count = onboarding.ratings_count(db.session, user_id())
+    if not is_personal(count, recommender().settings.k):
+        return None
+
+    def ordered_page() -> catalogue.Page:
+        wanted = {name: filters[name] for name in ("q", "genre", "year_min", "year_max")}
+        ids = catalogue.matching_ids(db.session, **wanted)
+        ordered = recommender().order_by_prediction(db.session, user_id(), ids)
+        return catalogue.page_of(
+            db.session, ordered if ordered is not None else ids, page, per_page
+        )
+
+    return ordered_page
 
 
 @bp.get("")

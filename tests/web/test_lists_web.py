@@ -159,3 +159,25 @@ def test_hidden_films_leave_the_welcome_page(alice, catalogue):
     movie_id = int(first.group(1))
     post(alice, f"/hidden/{movie_id}", {})
     assert f'id="movie-{movie_id}"' not in alice.get("/welcome").get_data(as_text=True)
+
+
+def test_the_catalogue_sorts_by_your_prediction_once_you_have_them(alice, catalogue):
+    assert 'value="predicted"' not in alice.get("/").get_data(as_text=True)
+    # Asked for before predictions exist: the usual order, no error.
+    assert alice.get("/?sort=predicted").status_code == 200
+    rate_four(alice, catalogue)
+    page = alice.get("/?sort=predicted").get_data(as_text=True)
+    assert 'value="predicted" selected' in page
+    shown = re.findall(
+        r'Predicted for you: <strong class="predicted">([\d.]+)</strong>|'
+        r'Your rating: <strong class="yours">([\d.]+)</strong>',
+        page,
+    )
+    predicted = [float(p) for p, _ in shown if p]
+    yours = [float(y) for _, y in shown if y]
+    assert len(predicted) == 12 and predicted == sorted(predicted, reverse=True)
+    # The rated films come after every unrated one, best rated first.
+    assert yours == [5.0, 4.0, 2.0, 1.0] and all(p for p, _ in shown[:12])
+    # Filters still apply.
+    dramas = alice.get("/?sort=predicted&genre=Drama").get_data(as_text=True)
+    assert dramas.count('<li class="movie"') == 2
