@@ -15,13 +15,15 @@ from recommender.services import catalogue, lists
 from recommender.services.errors import DomainError
 from recommender.web.auth import safe_next
 from recommender.web.common import int_arg, is_htmx, user_id
-from recommender.web.recommendations import list_fields, list_options, next_recommendation
+from recommender.web.recommendations import (
+    list_fields,
+    list_options,
+    next_recommendation,
+    shown_ids,
+)
 
 bp = APIBlueprint("lists", __name__, enable_openapi=False)
 PER_PAGE = 20
-# The most card ids a "Not interested" click from the recommendations page may send: the
-# cards shown, which the next card must not repeat ("show more" adds 20 a click).
-MAX_SHOWN = 500
 
 DONE = {
     ("hidden", True): "Hidden: {title} will not be recommended.",
@@ -55,11 +57,6 @@ def _where() -> str | None:
     return where if where in ("recommendations", "list-hidden", "list-watchlist") else None
 
 
-def _shown_ids() -> tuple[int, ...]:
-    shown = request.form.getlist("shown")[:MAX_SHOWN]
-    return tuple(int(value) for value in shown if value.isdigit() and len(value) < 10)
-
-
 def _answer_htmx(
     film_list: lists.FilmList, movie_id: int, adding: bool, message: str
 ) -> str | tuple[str, int]:
@@ -72,7 +69,7 @@ def _answer_htmx(
         movie = catalogue.get_movie(db.session, movie_id)
         return render_template(
             "_rec_replaced.html",
-            item=next_recommendation(request.form, _shown_ids()),
+            item=next_recommendation(request.form, shown_ids(request.form)),
             fields=list_fields(list_options(request.form)),
             movie=movie,
             film_list=film_list.name,

@@ -20,6 +20,8 @@ from recommender.web.common import WHOLE_NUMBER, int_arg, is_htmx, recommender, 
 
 bp = APIBlueprint("recommended", __name__, url_prefix="/recommendations", enable_openapi=False)
 LIMIT = 20
+# The most card ids a request may send as shown ("show more" adds 20 a click).
+MAX_SHOWN = 1000
 # The list's own parameters, carried by its links and by the cards' forms (for the next card).
 LIST_FIELDS = ("order", "genre", "year_min", "year_max")
 
@@ -96,6 +98,8 @@ def index() -> str:
     """Your recommendations, best first, one page at a time; htmx's "Show more" gets the next
     page's cards only."""
     page = min(max(int_arg("page") or 1, 1), 100_000)
+    if is_htmx() and request.args.get("part") == "more":
+        return _more(page)
     options = list_options(request.args, page=page)
     result = recommender().recommend(db.session, user_id(), LIMIT, options=options)
     context = {
@@ -106,9 +110,29 @@ def index() -> str:
         "has_more": result["total"] > page * LIMIT,
         "genres": catalogue.list_genres(db.session),
     }
-    if is_htmx() and request.args.get("part") == "more":
-        return render_template("_rec_more.html", **context)
     return render_template("recommendations.html", **context)
+
+
+def _more(page: int) -> str:
+    """The next cards for "Show more": the best ones not on the page yet (the cards carry their
+    ids), not the next page by offset, which shifts once a card was hidden or rated in place."""
+    shown = shown_ids(request.args)
+    options = list_options(request.args, exclude=shown)
+    result = recommender().recommend(db.session, user_id(), LIMIT, options=options)
+    # The plain link of the next button still names a page (for a reload without htmx).
+    result = {**result, "page": page}
+    context = {
+        "result": result,
+        "fields": list_fields(options),
+        "has_more": result["total"] > LIMIT,
+    }
+    return render_template("_rec_more.html", **context)
+
+
+def shown_ids(values: MultiDict[str, str]) -> tuple[int, ...]:
+    """The ids of the cards on the page, as the cards' hidden ``shown`` inputs send them."""
+    shown = values.getlist("shown")[:MAX_SHOWN]
+    return tuple(int(value) for value in shown if value.isdigit() and len(value) < 10)
 
 
 @bp.get("/<int:movie_id>/why")
