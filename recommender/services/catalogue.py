@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,12 +154,13 @@ def matching_ids(
     """The ids of every movie matching the filters of ``search_movies``, in no order (for a
     caller that orders them itself, such as by the user's predictions)."""
     query, _ = _filtered(session, q, genre, year_min, year_max)
-    return list(session.scalars(query.with_only_columns(Movie.id)))
+    # A Core result: the ORM's row handling cost 100 ms for 62,000 ids.
+    return list(session.connection().execute(query.with_only_columns(Movie.id)).scalars())
 
 
-def page_of(session: Session, ordered_ids: list[int], page: int, per_page: int) -> Page:
+def page_of(session: Session, ordered_ids: Sequence[int], page: int, per_page: int) -> Page:
     """One page of ``ordered_ids``' movies, in that order."""
-    wanted = ordered_ids[(page - 1) * per_page : page * per_page]
+    wanted = [int(i) for i in ordered_ids[(page - 1) * per_page : page * per_page]]
     movies = session.scalars(
         sa.select(Movie).where(Movie.id.in_(wanted)).options(selectinload(Movie.genres))
     ).all()

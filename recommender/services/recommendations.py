@@ -347,28 +347,35 @@ class Recommender:
         return features, self._predictions(features, user_id, ratings, version)
 
     def order_by_prediction(
-        self, session: Session, user_id: int, movie_ids: list[int]
-    ) -> list[int] | None:
-        """``movie_ids`` ordered for the catalogue's "predicted for you" sort: the unrated ones
-        by predicted rating, highest first, then the rated ones by the user's rating, then any
-        outside the feature version. From the cached predictions entry, never a recompute
-        beyond what a cache miss makes; None during cold start or without a catalogue."""
+        self, session: Session, user_id: int, movie_ids: Sequence[int] | None = None
+    ) -> NDArray[np.int64] | None:
+        """Movie ids ordered for the catalogue's "predicted for you" sort: the unrated ones by
+        predicted rating, highest first, then the rated ones by the user's rating, then any
+        outside the feature version; ``movie_ids`` None means every movie of the feature
+        version. From the cached predictions entry (a cache miss makes it, as any request
+        does); None during cold start or without a catalogue. Vectorised: 62,000 movies order
+        in a few milliseconds."""
         personal = self.personal_predictions(session, user_id)
         if personal is None:
             return None
         features, entry = personal
-        value = np.full(len(features.movie_ids), -np.inf)
+        all_ids = np.asarray(features.movie_ids, dtype=np.int64)
+        value = np.full(len(all_ids), -np.inf)
         value[entry.unrated_rows] = entry.predicted
         value[entry.rated_rows] = entry.rated_values
-        unrated = np.zeros(len(features.movie_ids), dtype=bool)
+        unrated = np.zeros(len(all_ids), dtype=bool)
         unrated[entry.unrated_rows] = True
-        ids = np.asarray(movie_ids, dtype=np.int64)
-        rows = np.array([features.row_of_movie.get(m, -1) for m in movie_ids], dtype=np.intp)
-        known = rows >= 0
+        if movie_ids is None:
+            ids, rows, known = all_ids, np.arange(len(all_ids)), np.ones(len(all_ids), bool)
+        else:
+            ids = np.asarray(movie_ids, dtype=np.int64)
+            by_id = np.argsort(all_ids)
+            at = np.searchsorted(all_ids, ids, sorter=by_id).clip(0, max(len(all_ids) - 1, 0))
+            rows = by_id[at]
+            known = all_ids[rows] == ids
         # np.lexsort sorts by the last key first: unrated before rated, then value, then id.
-        keys = (ids, -np.where(known, value[rows], -np.inf), ~np.where(known, unrated[rows], False))
-        order = np.lexsort(keys)
-        return [int(i) for i in ids[order]]
+        keys = (ids, -np.where(known, value[rows], -np.inf), ~(known & unrated[rows]))
+        return ids[np.lexsort(keys)]
 
     # -- internals ---------------------------------------------------------------------------
 
