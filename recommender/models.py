@@ -74,6 +74,9 @@ class User(db.Model):
     # Part of every browser session's user id (recommender/web/auth.py): bumping it on sign-out
     # or a password change makes every session and remember-me cookie issued before void.
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Bumped on every change to the user's "Not interested" or "Watch later" list; part of the
+    # recommendations response cache key (the predictions entry does not depend on the lists).
+    lists_version: Mapped[int] = mapped_column(default=0, server_default="0")
     source: Mapped[str] = mapped_column(String(40), default="local")
     # The user's id in ``source`` (a rating dataset); NULL for local accounts.
     external_id: Mapped[str | None] = mapped_column(String(64))
@@ -171,6 +174,42 @@ class Rating(db.Model):
     rated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="ratings")
+    movie: Mapped[Movie] = relationship()
+
+
+class HiddenMovie(db.Model):
+    """A film the user marked "Not interested": left out of their recommendations and their
+    onboarding set until they show it again."""
+
+    __tablename__ = "hidden_movies"
+    __table_args__ = (Index("ix_hidden_movies_movie_id", "movie_id"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    movie_id: Mapped[int] = mapped_column(
+        ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    movie: Mapped[Movie] = relationship()
+
+
+class WatchlistEntry(db.Model):
+    """A film on the user's "Watch later" list (shown in the order added); left out of their
+    recommendations, which already led them to it."""
+
+    __tablename__ = "watchlist"
+    __table_args__ = (Index("ix_watchlist_movie_id", "movie_id"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    movie_id: Mapped[int] = mapped_column(
+        ForeignKey("movies.id", ondelete="CASCADE"), primary_key=True
+    )
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
     movie: Mapped[Movie] = relationship()
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from apiflask import APIFlask
 
-from recommender.api import accounts, admin, docs, health, me, movies, recommendations
+from recommender.api import accounts, admin, docs, health, lists, me, movies, recommendations
 from recommender.api.converters import DatabaseIntConverter
 from recommender.api.schemas import ErrorOut, document_rating_scale, document_status
 from recommender.security import MAX_URL_BYTES, throttled_operations
@@ -33,7 +33,7 @@ def init_app(app: APIFlask) -> None:
             spec, 429, "Too many attempts from this address", throttled_operations(app)
         )
 
-    for module in (health, movies, accounts, me, admin, recommendations, docs):
+    for module in (health, movies, accounts, me, lists, admin, recommendations, docs):
         app.register_blueprint(module.bp)
 
 

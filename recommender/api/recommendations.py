@@ -10,7 +10,7 @@ from flask import Response, current_app
 from recommender.api.auth import current_user, token_auth
 from recommender.api.schemas import PredictionDetailOut, RecommendationQuery, RecommendationsOut
 from recommender.extensions import db
-from recommender.services.recommendations import ListOptions, Recommender
+from recommender.services.recommendations import ListOptions, Recommender, Versions
 
 bp = APIBlueprint("recommendations", __name__, url_prefix="/api/v1/me", tag="Recommendations")
 
@@ -39,7 +39,7 @@ def get_recommendations(query: dict[str, Any]) -> Response:
     )
     per_page = query.get("per_page", query["limit"])
     body = recommender().recommend_json(
-        db.session, user.id, per_page, user.ratings_version, options
+        db.session, user.id, per_page, Versions(user.ratings_version, user.lists_version), options
     )
     return current_app.response_class(body, mimetype="application/json")
 

@@ -308,6 +308,38 @@ class RatingPageOut(Schema):
     total = Integer(required=True)
 
 
+class HiddenOut(Schema):
+    movie = Nested(MovieListItem, required=True)
+    created_at = String(required=True, metadata={"format": "date-time"})
+
+
+class HiddenListItem(HiddenOut):
+    """An entry inside a page (a subclass for the reason given on :class:`MovieListItem`)."""
+
+
+class HiddenPageOut(Schema):
+    items = List(Nested(HiddenListItem), required=True)
+    page = Integer(required=True)
+    per_page = Integer(required=True)
+    total = Integer(required=True)
+
+
+class WatchlistOut(Schema):
+    movie = Nested(MovieListItem, required=True)
+    added_at = String(required=True, metadata={"format": "date-time"})
+
+
+class WatchlistListItem(WatchlistOut):
+    """An entry inside a page (a subclass for the reason given on :class:`MovieListItem`)."""
+
+
+class WatchlistPageOut(Schema):
+    items = List(Nested(WatchlistListItem), required=True)
+    page = Integer(required=True)
+    per_page = Integer(required=True)
+    total = Integer(required=True)
+
+
 class ImportIn(Schema):
     kind = String(required=True, validate=OneOf(["catalogue", "movielens"]))
     file = File(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,18 +105,7 @@ def search_movies(
     """
     if sort is not None and sort not in SORT_KEYS:
         raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
-    query = sa.select(Movie)
-    query_words: list[str] = []
-    if q:
-        query_words, title_filter = _title_filter(session, q)
-        query = query.where(title_filter)
-    if genre:
-        query = query.where(Movie.genres.any(sa.func.lower(Genre.name) == genre.lower()))
-    if year_min is not None:
-        query = query.where(Movie.year >= year_min)
-    if year_max is not None:
-        query = query.where(Movie.year <= year_max)
-
+    query, query_words = _filtered(session, q, genre, year_min, year_max)
     if q and sort in (None, RELEVANCE):
         return _page_by_relevance(session, query, query_words, page, per_page)
     total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
@@ -129,6 +119,54 @@ def search_movies(
         .offset((page - 1) * per_page)
     ).all()
     return Page([movie_to_dict(m) for m in movies], page, per_page, total)
+
+
+def _filtered(
+    session: Session,
+    q: str | None,
+    genre: str | None,
+    year_min: int | None,
+    year_max: int | None,
+) -> tuple[sa.Select, list[str]]:
+    """The movies matching every given filter (see ``search_movies``), and the query's words."""
+    query = sa.select(Movie)
+    query_words: list[str] = []
+    if q:
+        query_words, title_filter = _title_filter(session, q)
+        query = query.where(title_filter)
+    if genre:
+        query = query.where(Movie.genres.any(sa.func.lower(Genre.name) == genre.lower()))
+    if year_min is not None:
+        query = query.where(Movie.year >= year_min)
+    if year_max is not None:
+        query = query.where(Movie.year <= year_max)
+    return query, query_words
+
+
+def matching_ids(
+    session: Session,
+    *,
+    q: str | None = None,
+    genre: str | None = None,
+    year_min: int | None = None,
+    year_max: int | None = None,
+) -> list[int]:
+    """The ids of every movie matching the filters of ``search_movies``, in no order (for a
+    caller that orders them itself, such as by the user's predictions)."""
+    query, _ = _filtered(session, q, genre, year_min, year_max)
+    # A Core result: the ORM's row handling cost 100 ms for 62,000 ids.
+    return list(session.connection().execute(query.with_only_columns(Movie.id)).scalars())
+
+
+def page_of(session: Session, ordered_ids: Sequence[int], page: int, per_page: int) -> Page:
+    """One page of ``ordered_ids``' movies, in that order."""
+    wanted = [int(i) for i in ordered_ids[(page - 1) * per_page : page * per_page]]
+    movies = session.scalars(
+        sa.select(Movie).where(Movie.id.in_(wanted)).options(selectinload(Movie.genres))
+    ).all()
+    by_id = {movie.id: movie for movie in movies}
+    items = [movie_to_dict(by_id[i]) for i in wanted if i in by_id]
+    return Page(items, page, per_page, len(ordered_ids))
 
 
 def _page_by_relevance(

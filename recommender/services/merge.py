@@ -10,6 +10,9 @@ What moves where:
   of that dataset finds KEEP and does not insert the film again.
 - KEEP gains DROP's genres it lacks. Its title and every attribute it has stay; only its empty
   (NULL) attributes are filled from DROP's: KEEP is the row the admin chose to trust.
+- A user's "Not interested" and "Watch later" entries of DROP move to KEEP; where the user has
+  KEEP on that list already, the earlier entry stays (the list's order is when it was added),
+  and those users' ``lists_version`` is bumped.
 - KEEP's ``updated_at`` is set, so the catalogue's feature version changes (the feature store
   builds a new one at its next check) and the prediction caches, keyed by it, miss; every user
   whose ratings moved has their ``ratings_version`` bumped as well.
@@ -24,7 +27,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from recommender.models import Movie, MovieExternalId, Rating, User, movie_genres, utcnow
+from recommender.models import (
+    HiddenMovie,
+    Movie,
+    MovieExternalId,
+    Rating,
+    User,
+    WatchlistEntry,
+    movie_genres,
+    utcnow,
+)
 from recommender.services.errors import Conflict, InvalidInput, NotFound
 
 # The attributes filled on KEEP from DROP when KEEP has none (the title never is).
@@ -155,6 +167,54 @@ def _merge_ratings(session: Session, keep_id: int, drop_id: int) -> tuple[int, i
     return moved, len(both) - len(later_on_drop), len(later_on_drop), users
 
 
+def _merge_lists(session: Session, keep_id: int, drop_id: int) -> list[int]:
+    """Move DROP's hidden and watch-list entries to KEEP, the earlier entry winning where a
+    user has both; return the ids of the users whose lists changed."""
+    users: set[int] = set()
+    for model, stamp in ((HiddenMovie, "created_at"), (WatchlistEntry, "added_at")):
+        table = model.__table__
+        c = table.c
+        drop_rows = dict(
+            session.execute(sa.select(c.user_id, c[stamp]).where(c.movie_id == drop_id)).all()
+        )
+        if not drop_rows:
+            continue
+        users.update(drop_rows)
+        keep_rows = dict(
+            session.execute(
+                sa.select(c.user_id, c[stamp]).where(
+                    c.movie_id == keep_id, c.user_id.in_(list(drop_rows))
+                )
+            ).all()
+        )
+        earlier_on_drop = [
+            {"u": user_id, "t": drop_rows[user_id]}
+            for user_id, keep_at in keep_rows.items()
+            if _utc(drop_rows[user_id]) < _utc(keep_at)
+        ]
+        if earlier_on_drop:
+            session.execute(
+                sa.update(table)
+                .where(c.user_id == sa.bindparam("u"), c.movie_id == keep_id)
+                .values({stamp: sa.bindparam("t")}),
+                earlier_on_drop,
+            )
+        for chunk in _chunks(list(keep_rows), 500):
+            session.execute(sa.delete(table).where(c.movie_id == drop_id, c.user_id.in_(chunk)))
+        session.execute(sa.update(table).where(c.movie_id == drop_id).values(movie_id=keep_id))
+    return sorted(users)
+
+
+def _bump_lists_versions(session: Session, user_ids: list[int]) -> None:
+    users = User.__table__
+    for chunk in _chunks(user_ids, 500):
+        session.execute(
+            sa.update(users)
+            .where(users.c.id.in_(chunk))
+            .values(lists_version=users.c.lists_version + 1)
+        )
+
+
 def _add_genres(session: Session, keep_id: int, drop: Movie, keep: Movie) -> list[str]:
     have = {genre.id for genre in keep.genres}
     added = [genre for genre in drop.genres if genre.id not in have]
@@ -193,6 +253,7 @@ def merge_movies(session: Session, keep_id: int, drop_id: int) -> MergeSummary:
     try:
         keep, drop = _locked_movies(session, keep_id, drop_id)
         moved, kept, replaced, users = _merge_ratings(session, keep_id, drop_id)
+        _bump_lists_versions(session, _merge_lists(session, keep_id, drop_id))
         links = MovieExternalId.__table__
         external_ids = session.execute(
             sa.update(links).where(links.c.movie_id == drop_id).values(movie_id=keep_id)

@@ -6,7 +6,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,6 +65,7 @@ def starter_movies(
     *,
     cache: StarterCache | None = None,
     version: int | None = None,
+    hidden: Collection[int] = (),
 ) -> list[dict[str, Any]]:
     """A short, diverse set of well-known movies for a new user to rate, ``count`` at most.
 
@@ -78,9 +79,12 @@ def starter_movies(
         chosen, disliked = _rated_starters(session, count)
     else:
         chosen, disliked = cache.get(version, count, lambda: _rated_starters(session, count))
-    chosen = list(chosen)
+    # The cached picks are everyone's; the user's hidden films leave this user's copy only.
+    chosen = [movie_id for movie_id in chosen if movie_id not in hidden]
     if len(chosen) < count:
-        chosen += _catalogue_starters(session, count - len(chosen), chosen + disliked)
+        chosen += _catalogue_starters(
+            session, count - len(chosen), chosen + disliked + list(hidden)
+        )
     movies = {
         m.id: m
         for m in session.scalars(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
@@ -37,6 +37,7 @@ from recommender.engine.predictor import (
     weight_shares,
 )
 from recommender.models import Genre, Movie, Rating, User
+from recommender.services import lists
 from recommender.services.cache import Cache, LRUCache, RedisCache
 from recommender.services.catalogue import movie_to_dict
 from recommender.services.errors import Conflict, NotFound
@@ -58,6 +59,14 @@ def prediction_cache_key(user_id: int) -> str:
 
 
 ORDERS = ("match", "rating")
+
+
+class Versions(NamedTuple):
+    """What a user's recommendations depend on besides the catalogue: their ratings and their
+    hidden / watch-later lists, each with a version bumped on every change."""
+
+    ratings: int
+    lists: int
 
 
 @dataclass(frozen=True)
@@ -180,38 +189,49 @@ class Recommender:
         session: Session,
         user_id: int,
         limit: int,
-        ratings_version: int | None = None,
+        versions: Versions | None = None,
         options: ListOptions | None = None,
     ) -> dict[str, Any]:
         """One page of ``limit`` unrated movies with predictions and explanations, and the
-        ``total`` that pass the options' filters.
+        ``total`` that pass the options' filters. Hidden films and films on the watch list
+        (services/lists.py) are never in it.
 
-        ``ratings_version`` is the user's version as already read in this request (by the
-        token check), which saves a query; it must be read before the ratings.
+        ``versions`` are the user's (ratings, lists) versions as already read in this request
+        (by the token check), which saves a query; they must be read before the ratings.
         """
-        return self._response(session, user_id, limit, ratings_version, options).body
+        return self._response(session, user_id, limit, versions, options).body
 
     def recommend_json(
-        self, session: Session, user_id: int, limit: int, version: int | None, options: ListOptions
+        self,
+        session: Session,
+        user_id: int,
+        limit: int,
+        versions: Versions | None,
+        options: ListOptions,
     ) -> bytes:
         """:meth:`recommend` encoded as JSON, cached with it (the API's route: it has read the
-        ratings version and parsed the options already)."""
-        return self._response(session, user_id, limit, version, options).json
+        versions and parsed the options already)."""
+        return self._response(session, user_id, limit, versions, options).json
 
     def _response(
         self,
         session: Session,
         user_id: int,
         limit: int,
-        version: int | None,
+        versions: Versions | None,
         options: ListOptions | None,
     ) -> _Response:
         options = options or ListOptions()
-        if version is None:
-            version = self._ratings_version(session, user_id)
+        if versions is None:
+            versions = self.user_versions(session, user_id)
+        version, lists_version = versions
         features = self.feature_store.current(session)
-        # Every option is in the key (a frozen dataclass's repr lists them all).
-        key = f"{user_id}:{version}:{features and features.version}:{limit}:{options!r}"
+        # Every option is in the key (a frozen dataclass's repr lists them all), and the lists'
+        # version: hiding a film or adding it to the watch list changes the list at once.
+        key = (
+            f"{user_id}:{version}:{lists_version}:{features and features.version}:{limit}:"
+            f"{options!r}"
+        )
         response = self.responses.get(key)
         if response is None:
             body = self._recommend(session, user_id, version, features, limit, options)
@@ -234,6 +254,12 @@ class Recommender:
         if features is None:
             return {**header, "total": 0, "items": []}
         allowed = options.allowed_rows(session, features)
+        listed = [
+            features.row_of_movie[m]
+            for m in lists.excluded_ids(session, user_id)
+            if m in features.row_of_movie
+        ]
+        allowed[listed] = False
         offset = (options.page - 1) * limit
         if header["source"] == "cold_start":
             predicted = cold_start_predictions(features, ratings, self.settings)
@@ -320,6 +346,37 @@ class Recommender:
             return None
         return features, self._predictions(features, user_id, ratings, version)
 
+    def order_by_prediction(
+        self, session: Session, user_id: int, movie_ids: Sequence[int] | None = None
+    ) -> NDArray[np.int64] | None:
+        """Movie ids ordered for the catalogue's "predicted for you" sort: the unrated ones by
+        predicted rating, highest first, then the rated ones by the user's rating, then any
+        outside the feature version; ``movie_ids`` None means every movie of the feature
+        version. From the cached predictions entry (a cache miss makes it, as any request
+        does); None during cold start or without a catalogue. Vectorised: 62,000 movies order
+        in a few milliseconds."""
+        personal = self.personal_predictions(session, user_id)
+        if personal is None:
+            return None
+        features, entry = personal
+        all_ids = np.asarray(features.movie_ids, dtype=np.int64)
+        value = np.full(len(all_ids), -np.inf)
+        value[entry.unrated_rows] = entry.predicted
+        value[entry.rated_rows] = entry.rated_values
+        unrated = np.zeros(len(all_ids), dtype=bool)
+        unrated[entry.unrated_rows] = True
+        if movie_ids is None:
+            ids, rows, known = all_ids, np.arange(len(all_ids)), np.ones(len(all_ids), bool)
+        else:
+            ids = np.asarray(movie_ids, dtype=np.int64)
+            by_id = np.argsort(all_ids)
+            at = np.searchsorted(all_ids, ids, sorter=by_id).clip(0, max(len(all_ids) - 1, 0))
+            rows = by_id[at]
+            known = all_ids[rows] == ids
+        # np.lexsort sorts by the last key first: unrated before rated, then value, then id.
+        keys = (ids, -np.where(known, value[rows], -np.inf), ~(known & unrated[rows]))
+        return ids[np.lexsort(keys)]
+
     # -- internals ---------------------------------------------------------------------------
 
     def _header(self, ratings_count: int) -> dict[str, Any]:
@@ -330,6 +387,16 @@ class Recommender:
             "ratings_count": ratings_count,
             "needed": max(personal_goal(k) - ratings_count, 0),
         }
+
+    def user_versions(self, session: Session, user_id: int) -> Versions:
+        """The user's (ratings version, lists version), read in one query before the ratings
+        (see ``_ratings_version``)."""
+        row = session.execute(
+            sa.select(User.ratings_version, User.lists_version).where(User.id == user_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"User {user_id} does not exist", {"user_id": user_id})
+        return Versions(row[0], row[1])
 
     def _ratings_version(self, session: Session, user_id: int) -> int:
         # Read before the ratings: they are then at least that new, so an entry cached under

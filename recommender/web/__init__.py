@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apiflask import APIFlask
 
-from recommender.web import admin, auth, pages, ratings, recommendations
+from recommender.web import admin, auth, lists, pages, ratings, recommendations
 from recommender.web.common import template_globals
 
 
@@ -12,5 +12,5 @@ def init_app(app: APIFlask) -> None:
     """Register the page blueprints and the template globals."""
     app.context_processor(template_globals)
 
-    for module in (pages, auth, ratings, recommendations, admin):
+    for module in (pages, auth, ratings, recommendations, lists, admin):
         app.register_blueprint(module.bp)

@@ -8,9 +8,10 @@ from flask_login import current_user, login_required
 
 from recommender.engine.predictor import personal_goal
 from recommender.extensions import db
-from recommender.services import catalogue, explanations, onboarding
+from recommender.services import catalogue, explanations, lists, onboarding
 from recommender.settings import current_settings
 from recommender.web.common import int_arg, recommender, starter_cache, text_arg, user_id
+from recommender.web.recommendations import PREDICTED, catalogue_by_prediction
 
 bp = APIBlueprint("pages", __name__, enable_openapi=False)
 PER_PAGE = 24
@@ -40,7 +41,14 @@ def index() -> str:
         "sort": sort if sort in catalogue.SORT_KEYS else None,
     }
     page = max(int_arg("page") or 1, 1)
-    result = catalogue.search_movies(db.session, **filters, page=page, per_page=PER_PAGE)
+    # "Predicted for you" (web/recommendations.py): only with personal predictions.
+    by_prediction = catalogue_by_prediction(filters, page, PER_PAGE)
+    sort_keys = catalogue.SORT_KEYS if by_prediction is None else (*catalogue.SORT_KEYS, PREDICTED)
+    if by_prediction is not None and sort == PREDICTED:
+        filters["sort"] = PREDICTED
+        result = by_prediction()
+    else:
+        result = catalogue.search_movies(db.session, **filters, page=page, per_page=PER_PAGE)
     yours: dict[int, float] = {}
     predicted: dict[int, float] = {}
     progress = None
@@ -55,7 +63,7 @@ def index() -> str:
         result=result,
         filters=filters,
         genres=catalogue.list_genres(db.session),
-        sort_keys=catalogue.SORT_KEYS,
+        sort_keys=sort_keys,
         last_page=max((result.total + PER_PAGE - 1) // PER_PAGE, 1),
         yours=yours,
         predicted=predicted,
@@ -75,6 +83,7 @@ def welcome() -> str:
         max(goal + 4, 12),
         cache=starter_cache(),
         version=features.version if features is not None else None,
+        hidden=lists.hidden_ids(db.session, user_id()),
     )
     movie_ids = [movie["id"] for movie in movies]
     yours = onboarding.user_ratings(db.session, user_id(), movie_ids)

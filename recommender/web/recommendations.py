@@ -1,26 +1,140 @@
-"""The recommendations page and its "why" panel with the live k slider."""
+"""The recommendations page (filters, order, "show more", rate / hide / watch later in place)
+and its "why" panel with the live k slider."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from apiflask import APIBlueprint
 from flask import render_template, request
-from flask_login import login_required
+from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
 
+from recommender.engine.predictor import is_personal
 from recommender.extensions import db
-from recommender.services import explanations, onboarding
+from recommender.services import catalogue, explanations, onboarding
+from recommender.services.recommendations import ORDERS, ListOptions
 from recommender.web.charts import neighbour_map
-from recommender.web.common import int_arg, is_htmx, recommender, user_id
+from recommender.web.common import WHOLE_NUMBER, int_arg, is_htmx, recommender, user_id
 
 bp = APIBlueprint("recommended", __name__, url_prefix="/recommendations", enable_openapi=False)
 LIMIT = 20
+# The most card ids a request may send as shown ("show more" adds 20 a click).
+MAX_SHOWN = 1000
+# The list's own parameters, carried by its links and by the cards' forms (for the next card).
+LIST_FIELDS = ("order", "genre", "year_min", "year_max")
+
+
+def _whole(raw: str | None) -> int | None:
+    raw = (raw or "").strip()
+    return int(raw) if WHOLE_NUMBER.fullmatch(raw) else None
+
+
+def list_options(
+    values: MultiDict[str, str], *, page: int = 1, exclude: tuple[int, ...] = ()
+) -> ListOptions:
+    """The list's options from a query string or a card's form; anything unusable is ignored
+    (a page's filter form never answers with an error: it shows the unfiltered list)."""
+    order = values.get("order", "match")
+    return ListOptions(
+        order=order if order in ORDERS else "match",
+        genre=(values.get("genre") or "").strip()[:60] or None,
+        year_min=_whole(values.get("year_min")),
+        year_max=_whole(values.get("year_max")),
+        exclude=exclude,
+        page=page,
+    )
+
+
+def list_fields(options: ListOptions) -> dict[str, Any]:
+    """The options as query-string fields (empty ones left out)."""
+    fields = {
+        "order": options.order,
+        "genre": options.genre,
+        "year_min": options.year_min,
+        "year_max": options.year_max,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def next_recommendation(form: MultiDict[str, str], shown: tuple[int, ...]) -> dict[str, Any] | None:
+    """The best recommendation under the form's list options that is not among ``shown`` (the
+    cards on the page): what replaces a card that was hidden or put on the watch list."""
+    options = list_options(form, exclude=shown)
+    items = recommender().recommend(db.session, user_id(), 1, options=options)["items"]
+    return items[0] if items else None
+
+
+PREDICTED = "predicted"
+
+
+def catalogue_by_prediction(
+    filters: dict[str, Any], page: int, per_page: int
+) -> Callable[[], catalogue.Page] | None:
+    """The catalogue's "predicted for you" sort, when the signed-in user has personal
+    predictions: a function giving the page of the filtered catalogue in that order (from the
+    cached predictions entry); else None, and the sort is not offered."""
+    if not current_user.is_authenticated:
+        return None
+    count = onboarding.ratings_count(db.session, user_id())
+    if not is_personal(count, recommender().settings.k):
+        return None
+
+    def ordered_page() -> catalogue.Page:
+        wanted = {name: filters[name] for name in ("q", "genre", "year_min", "year_max")}
+        # No filter: every movie of the feature version, without reading 62,000 ids (a film
+        # added since joins when the feature store's next check builds the new version).
+        ids = catalogue.matching_ids(db.session, **wanted) if any(wanted.values()) else None
+        ordered = recommender().order_by_prediction(db.session, user_id(), ids)
+        if ordered is None:  # the ratings changed meanwhile: the plain order
+            ordered = ids if ids is not None else catalogue.matching_ids(db.session)
+        return catalogue.page_of(db.session, ordered, page, per_page)
+
+    return ordered_page
 
 
 @bp.get("")
 @login_required
 def index() -> str:
-    """Your top predictions, each with a "why" panel; the cold-start list until unlocked."""
-    result = recommender().recommend(db.session, user_id(), LIMIT)
-    return render_template("recommendations.html", result=result)
+    """Your recommendations, best first, one page at a time; htmx's "Show more" gets the next
+    page's cards only."""
+    page = min(max(int_arg("page") or 1, 1), 100_000)
+    if is_htmx() and request.args.get("part") == "more":
+        return _more(page)
+    options = list_options(request.args, page=page)
+    result = recommender().recommend(db.session, user_id(), LIMIT, options=options)
+    context = {
+        "result": result,
+        "options": options,
+        "fields": list_fields(options),
+        "offset": (page - 1) * LIMIT,
+        "has_more": result["total"] > page * LIMIT,
+        "genres": catalogue.list_genres(db.session),
+    }
+    return render_template("recommendations.html", **context)
+
+
+def _more(page: int) -> str:
+    """The next cards for "Show more": the best ones not on the page yet (the cards carry their
+    ids), not the next page by offset, which shifts once a card was hidden or rated in place."""
+    shown = shown_ids(request.args)
+    options = list_options(request.args, exclude=shown)
+    result = recommender().recommend(db.session, user_id(), LIMIT, options=options)
+    # The plain link of the next button still names a page (for a reload without htmx).
+    result = {**result, "page": page}
+    context = {
+        "result": result,
+        "fields": list_fields(options),
+        "has_more": result["total"] > LIMIT,
+    }
+    return render_template("_rec_more.html", **context)
+
+
+def shown_ids(values: MultiDict[str, str]) -> tuple[int, ...]:
+    """The ids of the cards on the page, as the cards' hidden ``shown`` inputs send them."""
+    shown = values.getlist("shown")[:MAX_SHOWN]
+    return tuple(int(value) for value in shown if value.isdigit() and len(value) < 10)
 
 
 @bp.get("/<int:movie_id>/why")

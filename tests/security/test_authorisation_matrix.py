@@ -21,8 +21,8 @@ from flask.testing import FlaskClient
 
 from recommender.extensions import db
 from recommender.importers import catalogue as catalogue_import
-from recommender.models import Rating
-from recommender.services import accounts
+from recommender.models import HiddenMovie, Rating, WatchlistEntry
+from recommender.services import accounts, lists
 from recommender.services.ratings import rate_movie
 from recommender.settings import app_settings
 from tests.api.helpers import PASSWORD, bearer, sign_in
@@ -62,7 +62,8 @@ def new_account(role: str) -> dict[str, str]:
     return {"username": f"new-{role}", "password": PASSWORD, "password_again": PASSWORD}
 
 
-# {R} = a movie alice rated, {U} and {D} = two nobody rated, {RUN} = an import run; in a JSON
+# {R} = a movie alice rated, {U} and {D} = two nobody rated, {H} = one alice hid and put on
+# her watch list, {RUN} = an import run; in a JSON
 # body, a value "{D}" is that id.
 MATRIX: dict[tuple[str, str], Call] = {
     # --- API ---
@@ -99,6 +100,21 @@ MATRIX: dict[tuple[str, str], Call] = {
     ),
     ("GET", "/api/v1/me/predictions/<int:movie_id>"): Call(
         "/api/v1/me/predictions/{U}", each(401, 200, 200, 200)
+    ),
+    # H = a movie alice hid and put on her watch list: the others add their own, remove nothing.
+    ("GET", "/api/v1/me/hidden"): Call("/api/v1/me/hidden", each(401, 200, 200, 200)),
+    ("PUT", "/api/v1/me/hidden/<int:movie_id>"): Call(
+        "/api/v1/me/hidden/{H}", each(401, 200, 201, 201)
+    ),
+    ("DELETE", "/api/v1/me/hidden/<int:movie_id>"): Call(
+        "/api/v1/me/hidden/{H}", each(401, 204, 404, 404)
+    ),
+    ("GET", "/api/v1/me/watchlist"): Call("/api/v1/me/watchlist", each(401, 200, 200, 200)),
+    ("PUT", "/api/v1/me/watchlist/<int:movie_id>"): Call(
+        "/api/v1/me/watchlist/{H}", each(401, 200, 201, 201)
+    ),
+    ("DELETE", "/api/v1/me/watchlist/<int:movie_id>"): Call(
+        "/api/v1/me/watchlist/{H}", each(401, 204, 404, 404)
     ),
     ("POST", "/api/v1/admin/imports"): Call(
         "/api/v1/admin/imports",
@@ -146,6 +162,19 @@ MATRIX: dict[tuple[str, str], Call] = {
     ("GET", "/recommendations/<int:movie_id>/why"): Call(
         "/recommendations/{U}/why", each(LOGIN, 200, 422, 422)
     ),
+    # The list buttons post with htmx, like the rating widget (401 to an ended session).
+    ("GET", "/hidden"): Call("/hidden", each(LOGIN, 200, 200, 200)),
+    ("POST", "/hidden/<int:movie_id>"): Call("/hidden/{H}", each(401, 200, 200, 200), form=True),
+    ("POST", "/hidden/<int:movie_id>/delete"): Call(
+        "/hidden/{H}/delete", each(401, 200, 422, 422), form=True
+    ),
+    ("GET", "/watchlist"): Call("/watchlist", each(LOGIN, 200, 200, 200)),
+    ("POST", "/watchlist/<int:movie_id>"): Call(
+        "/watchlist/{H}", each(401, 200, 200, 200), form=True
+    ),
+    ("POST", "/watchlist/<int:movie_id>/delete"): Call(
+        "/watchlist/{H}/delete", each(401, 200, 422, 422), form=True
+    ),
     ("GET", "/admin"): Call("/admin", each(LOGIN, 403, 403, 200)),
     ("GET", "/admin/import"): Call("/admin/import", each(LOGIN, 403, 403, 200)),
     ("POST", "/admin/import"): Call(
@@ -186,6 +215,13 @@ class World:
         )
         return {movie_id: rating for movie_id, rating in rows}
 
+    def alice_lists(self) -> tuple[set[int], ...]:
+        db.session.expire_all()
+        return tuple(
+            set(db.session.scalars(sa.select(m.movie_id).where(m.user_id == self.alice_id)))
+            for m in (HiddenMovie, WatchlistEntry)
+        )
+
 
 @pytest.fixture
 def world(app: Flask) -> World:
@@ -203,7 +239,15 @@ def world(app: Flask) -> World:
         rate_movie(db.session, users["user"].id, movie.id, stars, scale)
     seed = io.BytesIO(GOOD_CSV.replace(b"Matrix", b"Seed"))
     report = catalogue_import.import_catalogue(db.session, seed, filename="seed.csv")
-    ids = {"R": movies[0].id, "U": movies[6].id, "D": movies[7].id, "RUN": report.run_id}
+    for film_list in (lists.HIDDEN, lists.WATCHLIST):
+        lists.add(db.session, film_list, users["user"].id, movies[5].id)
+    ids = {
+        "R": movies[0].id,
+        "U": movies[6].id,
+        "D": movies[7].id,
+        "H": movies[5].id,
+        "RUN": report.run_id,
+    }
     return World(app, ids, users["user"].id)
 
 
@@ -239,7 +283,8 @@ def request_as(world: World, role: str, method: str, call: Call):
     data = {k: (io.BytesIO(v[0]), v[1]) if isinstance(v, tuple) else v for k, v in body.items()}
     token = csrf_token(client, "/")
     # The rating widget's routes answer htmx with a status (a plain form gets a redirect).
-    headers = {"HX-Request": "true"} if path.startswith("/ratings/") else {}
+    htmx_paths = ("/ratings/", "/hidden/", "/watchlist/")
+    headers = {"HX-Request": "true"} if path.startswith(htmx_paths) else {}
     return client.post(path, data={**data, "csrf_token": token}, headers=headers)
 
 
@@ -257,8 +302,9 @@ def test_each_role_gets_what_the_matrix_says(world, key):
     # Alice last: she may remove her own rating; the others must find it in place.
     got: dict[str, int | str] = {}
     for role in ("anonymous", "other", "admin", "user"):
-        before = world.alice_ratings()
+        before = world.alice_ratings(), world.alice_lists()
         got[role] = outcome(request_as(world, role, method, call))
         if role != "user":
-            assert world.alice_ratings() == before, f"{role} changed alice's ratings"
+            assert world.alice_ratings() == before[0], f"{role} changed alice's ratings"
+            assert world.alice_lists() == before[1], f"{role} changed alice's lists"
     assert got == call.expected

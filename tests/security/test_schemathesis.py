@@ -36,7 +36,7 @@ from recommender.app import create_app
 from recommender.extensions import db
 from recommender.importers import catalogue as catalogue_import
 from recommender.models import Movie, Rating, User
-from recommender.services import accounts
+from recommender.services import accounts, lists
 from recommender.services.ratings import rate_movie
 from recommender.settings import app_settings
 from tests.api.helpers import PASSWORD, bearer, sign_in
@@ -71,6 +71,7 @@ class Callers:
     spare: int  # a movie nobody rated, merged into ``unrated``
     tokens: dict[str, str] = field(default_factory=dict)
     statuses: Counter[int] = field(default_factory=Counter)  # answers by class: 200, 400...
+    listed: int = 0  # a movie alice hid and put on her watch list
 
     def headers(self, case: schemathesis.Case) -> dict[str, str]:
         username = "admin" if case.path.startswith("/api/v1/admin") else "alice"
@@ -108,7 +109,16 @@ def callers(app: Flask) -> Callers:
     for movie, stars in zip(movies[:5], SEEDED_STARS, strict=True):
         rate_movie(db.session, alice.id, movie.id, stars, scale)
     report = catalogue_import.import_catalogue(db.session, FIXTURES / "good.csv", admin_id=admin.id)
-    return Callers(app.test_client(), movies[0].id, movies[8].id, report.run_id, movies[9].id)
+    for film_list in (lists.HIDDEN, lists.WATCHLIST):
+        lists.add(db.session, film_list, alice.id, movies[10].id)
+    return Callers(
+        app.test_client(),
+        movies[0].id,
+        movies[8].id,
+        report.run_id,
+        movies[9].id,
+        listed=movies[10].id,
+    )
 
 
 def pinned_inputs(callers: Callers) -> dict[str, dict[str, Any]]:
@@ -116,7 +126,17 @@ def pinned_inputs(callers: Callers) -> dict[str, dict[str, Any]]:
     ids and credentials alone would only ever meet 404 and 401."""
     rating = {"path_parameters": {"movie_id": callers.rated}, "body": {"rating": 4.5}}
     credentials = {"body": {"username": "alice", "password": PASSWORD}}
+    listed = {"path_parameters": {"movie_id": callers.listed}}
+    # One film a generated case may add, one alice has on both lists (the first DELETE wins).
+    list_inputs = {
+        f"{method} /api/v1/me/{name}/{{movie_id}}": (
+            listed if method == "DELETE" else {"path_parameters": {"movie_id": callers.unrated}}
+        )
+        for name in ("hidden", "watchlist")
+        for method in ("PUT", "DELETE")
+    }
     return {
+        **list_inputs,
         "GET /api/v1/movies/{movie_id}": {"path_parameters": {"movie_id": callers.unrated}},
         "POST /api/v1/auth/tokens": credentials,
         # The same password again: it stays valid for the cases after.

@@ -47,5 +47,21 @@
     if (note) note.hidden = false;
   });
 
+  // --- Lists (issue 17): a "Not interested" / "Watch later" click htmx could not complete
+  // says so on its card, like the rating widget (422 answers carry their own message). ---
+  function listActionsOf(event) {
+    var elt = event.detail && event.detail.elt;
+    return elt && elt.closest ? elt.closest(".list-actions") : null;
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    showError(listActionsOf(event), status === 401 ? "Your session has ended: sign in again."
+      : status === 404 ? "This film is no longer in the catalogue."
+      : "Could not change your list (error " + status + "). Please try again.");
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    showError(listActionsOf(event), "Could not reach the server: your list was not changed.");
+  });
+
   document.documentElement.classList.add("js");
 })();
