@@ -44,7 +44,7 @@ class BlockedImport:
             with self.app.app_context():
                 scale = current_settings().rating_scale
                 import_movielens(db.session, SAMPLE_100K, scale=scale, progress=self._progress)
-        except BaseException as error:  # noqa: BLE001 - reported to the test
+        except BaseException as error:
             self.error = error
 
     def __enter__(self) -> BlockedImport:

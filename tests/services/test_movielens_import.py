@@ -503,7 +503,9 @@ def test_a_broken_line_in_the_third_batch_leaves_nothing_of_the_two_written(
     with pytest.raises(ImportRefused) as refused:
         run(folder, batch_size=3)
 
-    assert inserted == [3, 3]  # Two batches were in the transaction when line 8 was read.
+    # PostgreSQL writes as it reads: two batches were in the transaction when line 8 was read.
+    # SQLite stages its writes for one final transaction, which a refused file never reaches.
+    assert inserted == ([] if db.engine.dialect.name == "sqlite" else [3, 3])
     assert refused.value.details == [
         {"location": "u.data line 8", "message": "rating must be a number, got 'four'"}
     ]
