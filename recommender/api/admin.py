@@ -50,16 +50,24 @@ def create_import(form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, 
     while another import runs, a 409 naming it."""
     upload = form["file"]
     name, admin_id = upload_name(upload.filename), current_user().id
+    settings = current_settings()
     if form["kind"] == "movielens":
         report: Any = import_movielens(
             db.session,
             upload.stream,
-            scale=current_settings().rating_scale,
+            scale=settings.rating_scale,
             filename=name,
             admin_id=admin_id,
+            max_movies=settings.max_catalogue_movies,
         )
     else:
-        report = import_catalogue(db.session, upload.stream, filename=name, admin_id=admin_id)
+        report = import_catalogue(
+            db.session,
+            upload.stream,
+            filename=name,
+            admin_id=admin_id,
+            max_movies=settings.max_catalogue_movies,
+        )
     location = url_for(".get_import", run_id=report.run_id)
     return report.to_dict(), 201, {"Location": location}
 

@@ -22,10 +22,17 @@ from typing import Any, BinaryIO
 from sqlalchemy.orm import Session
 
 from recommender.engine.scale import RatingScale
+from recommender.importers.limits import DEFAULT_MAX_CATALOGUE_MOVIES
 from recommender.importers.matching import RULES
 from recommender.importers.movielens.layouts import DatasetMovie, Layout, choose_layout
 from recommender.importers.movielens.sources import DatasetFiles, DatasetRefused, open_dataset
-from recommender.importers.movielens.writer import RepeatedRating, Stamp, Writer, as_datetime
+from recommender.importers.movielens.writer import (
+    CatalogueFull,
+    RepeatedRating,
+    Stamp,
+    Writer,
+    as_datetime,
+)
 from recommender.importers.problems import Problems, TooManyProblems, refusal
 from recommender.importers.runs import Progress, finish_run, tracked_run
 from recommender.importers.text import NUMBER
@@ -353,11 +360,14 @@ def import_movielens(
     admin_id: int | None = None,
     progress: Progress | None = None,
     batch_size: int = 5000,
+    max_movies: int = DEFAULT_MAX_CATALOGUE_MOVIES,
 ) -> MovieLensReport:
     """Import a MovieLens dataset (folder or zip) as a whole, or refuse it with its problems.
 
     Ratings must lie on ``scale``. Commits ``session`` like ``import_catalogue``: the
     run first, then everything in one transaction; a refusal writes nothing but the failed run.
+    A dataset whose new movies would take the catalogue over ``max_movies`` is refused before
+    any movie is written.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -373,7 +383,7 @@ def import_movielens(
             problem = {"location": error.location, "message": error.message}
             raise refusal(name, [problem], False) from None
         dataset = chosen.dataset_name(files)
-        writer = Writer(session, dataset, batch_size)
+        writer = Writer(session, dataset, batch_size, max_movies=max_movies)
         try:
             movies = _read_movies(files, chosen, problems)
             if not problems.items:
@@ -386,6 +396,8 @@ def import_movielens(
             pass
         except RepeatedRating:
             problems.items.append({"location": chosen.ratings, "message": REPEATED_RATING})
+        except CatalogueFull as full:
+            problems.items.append({"location": chosen.movies, "message": str(full)})
         if problems.items:
             raise refusal(name, problems.items, problems.truncated)
         writer.bump_versions()

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from recommender.importers.genres import canonical_genres
+from recommender.importers.limits import DEFAULT_MAX_CATALOGUE_MOVIES, catalogue_limit_problem
 from recommender.importers.matching import RULES, Entry, Match, TitleForms, TitleIndex, title_forms
 from recommender.importers.movielens.layouts import DatasetMovie
 from recommender.importers.problems import Problems
@@ -45,6 +46,10 @@ from recommender.models import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class CatalogueFull(Exception):
+    """The dataset's new movies would take the catalogue over its limit (the message says)."""
 
 
 class RepeatedRating(Exception):
@@ -113,9 +118,16 @@ class Writer:
     """
 
     def __init__(
-        self, session: Session, dataset: str, batch_size: int, *, staged: bool | None = None
+        self,
+        session: Session,
+        dataset: str,
+        batch_size: int,
+        *,
+        staged: bool | None = None,
+        max_movies: int = DEFAULT_MAX_CATALOGUE_MOVIES,
     ) -> None:
         self.session = session
+        self.max_movies = max_movies
         self.dataset = dataset
         self.batch_size = batch_size
         self.now = utcnow()
@@ -220,6 +232,9 @@ class Writer:
             else:  # The row is another film's of this dataset: this one may duplicate it.
                 unplaced[movie.external_id] = (entry,)
         new_rows, possible = self._place_new(movies, forms, unplaced)
+        full = catalogue_limit_problem(self.session, len(new_rows), len(movies), self.max_movies)
+        if full is not None:
+            raise CatalogueFull(full)
         id_of_new = self._insert_movies(new_rows)
         self._link(movies, linked, matched, id_of_new)
         if self.staged:
