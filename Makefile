@@ -56,9 +56,11 @@ bench-import: $(VENV)/.installed-dev
 # 60 s of mixed load on SQLite, then on a scratch database of the PostgreSQL server at PG_URL
 # when it is given (e.g. PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 PG_URL ?=
+# FAULT=redis-hang|pg-restart|worker-kill injects that fault mid-run (bench/load_faults.py);
+# pg-restart runs on a private PostgreSQL cluster of its own (root, PostgreSQL server binaries).
 bench-load: $(VENV)/.installed-dev
-	$(BIN)/python bench/load.py --seconds 60
-	$(if $(PG_URL),$(BIN)/python bench/load.py --seconds 60 --database-url '$(PG_URL)')
+	$(BIN)/python bench/load.py --seconds 60 $(if $(FAULT),--fault $(FAULT))
+	$(if $(PG_URL),$(if $(filter pg-restart,$(FAULT)),,$(BIN)/python bench/load.py --seconds 60 --database-url '$(PG_URL)' $(if $(FAULT),--fault $(FAULT))))
 
 # Generated data goes to /tmp/recommender-scale (never the repository); SCALE_ARGS to change it,
 # e.g. make bench-scale SCALE_ARGS="--size 25m --backend sqlite".

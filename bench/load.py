@@ -18,6 +18,11 @@ ratings check, each with PASS/FAIL; the exit status is 1 on any FAIL.
 
 Run: ``make bench-load`` (SQLite, then PostgreSQL when ``BENCH_DATABASE_URL`` is set), or
 ``.venv/bin/python bench/load.py --seconds 60 [--database-url postgresql+psycopg://...]``.
+
+``--fault redis-hang|pg-restart|worker-kill`` (bench/load_faults.py) injects a fault during the
+middle third of the run, against private servers: the ratings check must still pass, no 5xx
+may come outside a database outage, and the p99 of the requests that overlapped the fault is
+printed next to the p99 of the others. ``make bench-load FAULT=redis-hang``.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from flask_migrate import upgrade  # noqa: E402
 
+from bench.load_faults import FAULTS, Fault  # noqa: E402
 from recommender.app import create_app  # noqa: E402
 from recommender.extensions import db  # noqa: E402
 from recommender.importers.catalogue import import_sample_catalogue  # noqa: E402
@@ -84,7 +90,8 @@ def scratch_database(database_url: str | None, directory: Path) -> Iterator[tupl
         yield f"sqlite:///{directory / 'load.sqlite3'}", "SQLite (file, WAL)"
         return
     name = f"recommender_load_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    # pre-ping: the server may have been restarted (--fault pg-restart) since the CREATE.
+    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
@@ -165,6 +172,8 @@ class Tally:
     statuses: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     failures: Counter = field(default_factory=Counter)  # kind -> requests without a response
     first_5xx: list[str] = field(default_factory=list)
+    # (perf_counter at the start, seconds, status or None without a response) per request.
+    timeline: list[tuple[float, float, int | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -205,9 +214,11 @@ class Client:
             text = response.read()
         except (OSError, http.client.HTTPException):
             self.tally.failures[kind] += 1
+            self.tally.timeline.append((started, time.perf_counter() - started, None))
             self.conn.close()  # reconnects on the next request
             return None
         self.tally.latencies[kind].append(time.perf_counter() - started)
+        self.tally.timeline.append((started, time.perf_counter() - started, response.status))
         self.tally.statuses[kind][response.status] += 1
         if response.status >= 500 and len(self.tally.first_5xx) < 5:
             self.tally.first_5xx.append(f"{method} {path} -> {response.status} {text[:200]!r}")
@@ -250,6 +261,44 @@ class Client:
         elif status is None or status >= 500:
             # No answer (or a failure): the write may or may not have happened.
             self.ledger.uncertain.add((user.id, movie_id))
+
+
+@dataclass
+class FaultWindow:
+    """When the fault was on, in perf_counter time (inf until it happens)."""
+
+    fault: Fault
+    start: float = float("inf")
+    end: float = float("inf")
+    error: BaseException | None = None
+
+    def covers(self, started: float, seconds: float) -> bool:
+        """Whether a request of ``seconds`` from ``started`` overlapped the fault: one in
+        flight when a worker was killed counts, though it started just before."""
+        return started <= self.end + self.fault.grace_seconds and started + seconds >= self.start
+
+
+def inject(
+    fault: Fault, server: subprocess.Popen, seconds: float
+) -> tuple[threading.Thread, FaultWindow]:
+    """Begin ``fault`` a third into a run of ``seconds`` and end it at two thirds."""
+    window = FaultWindow(fault)
+    origin = time.perf_counter()
+
+    def timeline() -> None:
+        try:
+            time.sleep(seconds / 3)
+            window.start = time.perf_counter()
+            fault.begin(server)
+            time.sleep(max(0.0, origin + 2 * seconds / 3 - time.perf_counter()))
+            fault.end(server)
+            window.end = time.perf_counter()
+        except BaseException as error:  # re-raised by the run once the load is over
+            window.error = error
+
+    thread = threading.Thread(target=timeline, daemon=True)
+    thread.start()
+    return thread, window
 
 
 def run_threads(run: Callable[[int], None], count: int) -> float:
@@ -379,6 +428,61 @@ def check_ratings(url: str, expected: dict, uncertain: set) -> tuple[int, int, i
     return len(stored), lost, wrong, unexpected
 
 
+@dataclass(frozen=True)
+class Load:
+    clients: int
+    seconds: float
+    max_requests: int
+    seed: int
+    reference_seconds: float
+
+
+def merge(tallies: list[Tally]) -> Tally:
+    """The client threads' tallies as one (without their timelines)."""
+    merged = Tally()
+    for tally in tallies:
+        for kind, values in tally.latencies.items():
+            merged.latencies[kind].extend(values)
+        for kind, counter in tally.statuses.items():
+            merged.statuses[kind].update(counter)
+        merged.failures.update(tally.failures)
+        merged.first_5xx.extend(tally.first_5xx)
+    return merged
+
+
+def serve_and_load(
+    environ: dict[str, str], setup: Setup, directory: Path, load: Load, fault: Fault | None
+):
+    """Serve the app, measure /healthz alone, then drive the mix (with ``fault`` in its middle
+    third); return (port, healthz req/s, tallies, ledger, seconds, fault window or None)."""
+    port = free_port()
+    log = directory / "server.log"
+    command = [sys.executable, "-m", "recommender", "serve", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(SERVER_WORKERS)]  # fmt: skip
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            command, env={**os.environ, **environ}, stdout=out, stderr=subprocess.STDOUT
+        )
+    window = None
+    try:
+        wait_until_up(port, server, log)
+        warm_up(port, setup)
+        healthz_rate = reference_rate(port, load.clients, load.reference_seconds)
+        if fault is not None:
+            timeline, window = inject(fault, server, load.seconds)
+        tallies, ledger, elapsed = drive(
+            port, setup, load.clients, load.seconds, load.max_requests, load.seed
+        )
+        if window is not None:
+            timeline.join(timeout=120)
+            if window.error is not None:
+                raise RuntimeError(f"the {fault.name} fault failed") from window.error
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return port, healthz_rate, tallies, ledger, elapsed, window
+
+
 def run(
     *,
     seconds: float,
@@ -388,58 +492,48 @@ def run(
     database_url: str | None = None,
     seed: int = 0,
     reference_seconds: float | None = None,
+    fault: str | None = None,
 ) -> Result:
     """Build, serve, load and check; ``reference_seconds`` of /healthz first (default: a
-    twelfth of the run, 1 to 5 s)."""
+    twelfth of the run, 1 to 5 s); ``fault`` (a name of bench/load_faults.py) in the middle
+    third of the load."""
     rng = random.Random(seed)
     lines: list[str] = []
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        scratch_database(database_url, Path(tmp)) as (url, described),
-    ):
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        injected = stack.enter_context(FAULTS[fault](Path(tmp))) if fault else None
+        if injected is not None:
+            database_url = injected.database_server(database_url)
+        url, described = stack.enter_context(scratch_database(database_url, Path(tmp)))
         environ = {
             "RECOMMENDER_ENV": "production",
-            "SECRET_KEY": "load-benchmark-only-secret",
+            # Production refuses a short key; this one only signs the benchmark's own cookies.
+            "SECRET_KEY": "load-benchmark-only-secret-" + "k" * 32,
             "DATABASE_URL": url,
             "RECOMMENDER_K": str(K),
+            **(injected.environ() if injected is not None else {}),
         }
         started = time.perf_counter()
         setup = build(environ, users, rng)
         build_seconds = time.perf_counter() - started
-        port = free_port()
-        log = Path(tmp) / "server.log"
-        command = [sys.executable, "-m", "recommender", "serve", "--host", "127.0.0.1",
-                   "--port", str(port), "--workers", str(SERVER_WORKERS)]  # fmt: skip
-        with log.open("wb") as out:
-            server = subprocess.Popen(
-                command, env={**os.environ, **environ}, stdout=out, stderr=subprocess.STDOUT
-            )
-        try:
-            wait_until_up(port, server, log)
-            warm_up(port, setup)
-            if reference_seconds is None:
-                reference_seconds = min(5.0, max(1.0, seconds / 12))
-            healthz_rate = reference_rate(port, clients, reference_seconds)
-            tallies, ledger, elapsed = drive(port, setup, clients, seconds, max_requests, seed)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        if reference_seconds is None:
+            reference_seconds = min(5.0, max(1.0, seconds / 12))
+        load = Load(clients, seconds, max_requests, seed, reference_seconds)
+        port, healthz_rate, tallies, ledger, elapsed, window = serve_and_load(
+            environ, setup, Path(tmp), load, injected
+        )
 
         acknowledged, uncertain = ledger.acknowledged, ledger.uncertain
         expected = {**setup.seeded, **acknowledged}
         stored, lost, wrong, unexpected_rows = check_ratings(url, expected, uncertain)
 
-    latencies: dict[str, list[float]] = defaultdict(list)
-    statuses: dict[str, Counter] = defaultdict(Counter)
-    failures: Counter = Counter()
-    first_5xx: list[str] = []
-    for tally in tallies:
-        for kind, values in tally.latencies.items():
-            latencies[kind].extend(values)
-        for kind, counter in tally.statuses.items():
-            statuses[kind].update(counter)
-        failures.update(tally.failures)
-        first_5xx.extend(tally.first_5xx)
+    merged = merge(tallies)
+    latencies, statuses, failures, first_5xx = (
+        merged.latencies,
+        merged.statuses,
+        merged.failures,
+        merged.first_5xx,
+    )
     total = sum(len(v) for v in latencies.values()) + sum(failures.values())
 
     cores = os.cpu_count()
@@ -498,16 +592,25 @@ def run(
     )
 
     server_errors = sum(n for c in statuses.values() for code, n in c.items() if code >= 500)
+    failed = sum(failures.values())
+    if window is not None:
+        fault_lines, server_errors, failed = fault_report(window, tallies, elapsed)
+        lines.append("")
+        lines.extend(fault_lines)
     # 429 would be a rate limit doing its job; any other 4xx means the benchmark is broken.
     unexpected_4xx = sum(
         n for c in statuses.values() for code, n in c.items() if 400 <= code < 500 and code != 429
     )
-    failed = sum(failures.values())
     lines.append("")
-    lines.append(f"5xx responses: {server_errors} -> {'PASS' if not server_errors else 'FAIL'}")
-    lines.extend(f"  {line}" for line in first_5xx[:5])
+    outside = " outside the database outage" if window and window.fault.database_outage else ""
     lines.append(
-        f"requests without a response: {failed}, unexpected 4xx: {unexpected_4xx} -> "
+        f"5xx responses{outside}: {server_errors} -> {'PASS' if not server_errors else 'FAIL'}"
+    )
+    if server_errors:  # else the 5xx listed would be the outage's own 503s
+        lines.extend(f"  {line}" for line in first_5xx[:5])
+    dropped = " outside the fault" if window and window.fault.drops_connections else ""
+    lines.append(
+        f"requests without a response{dropped}: {failed}, unexpected 4xx: {unexpected_4xx} -> "
         f"{'PASS' if not failed and not unexpected_4xx else 'FAIL'}"
     )
     ratings_ok = not (lost or wrong or unexpected_rows)
@@ -533,6 +636,46 @@ def run(
     )
 
 
+def fault_report(
+    window: FaultWindow, tallies: list[Tally], elapsed: float
+) -> tuple[list[str], int, int]:
+    """Lines comparing the requests started during the fault with the others, and the counts
+    that fail the run: 5xx (outside a database outage) and requests without an answer (outside
+    a fault that drops connections)."""
+    fault = window.fault
+    timeline = sorted(entry for tally in tallies for entry in tally.timeline)
+    origin = timeline[0][0] if timeline else window.start
+    during = [e for e in timeline if window.covers(e[0], e[1])]
+    outside = [e for e in timeline if not window.covers(e[0], e[1])]
+
+    def p99(entries: list[tuple[float, float, int | None]]) -> str:
+        answered = sorted(seconds for _, seconds, status in entries if status is not None)
+        return f"{1000 * percentile(answered, 0.99):.1f} ms" if answered else "-"
+
+    def count(entries, test) -> int:
+        return sum(1 for _, _, status in entries if test(status))
+
+    def is_5xx(status):
+        return status is not None and status >= 500
+
+    def unanswered(status):
+        return status is None
+
+    grace = f" + {fault.grace_seconds:g} s" if fault.grace_seconds else ""
+    lines = [
+        f"fault: {fault.name}: {fault.description}; from {window.start - origin:.1f} s to "
+        f"{window.end - origin:.1f} s{grace} of the {elapsed:.1f} s run",
+        f"  requests overlapping the fault: {len(during):,}, p99 {p99(during)}; "
+        f"outside it: {len(outside):,}, p99 {p99(outside)}",
+        f"  5xx during: {count(during, is_5xx)}, outside: {count(outside, is_5xx)}; "
+        f"without an answer during: {count(during, unanswered)}, "
+        f"outside: {count(outside, unanswered)}",
+    ]
+    errors = count(outside if fault.database_outage else timeline, is_5xx)
+    failed = count(outside if fault.drops_connections else timeline, unanswered)
+    return lines, errors, failed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="duration of the load")
@@ -546,6 +689,12 @@ def main() -> None:
         help="PostgreSQL server to create a scratch database on (default: a SQLite file)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fault",
+        choices=sorted(FAULTS),
+        help="inject this fault in the middle third of the run (private servers; pg-restart "
+        "runs on a private PostgreSQL cluster of its own)",
+    )
     args = parser.parse_args()
     result = run(
         seconds=args.seconds,
@@ -554,6 +703,7 @@ def main() -> None:
         max_requests=args.max_requests,
         database_url=args.database_url,
         seed=args.seed,
+        fault=args.fault,
     )
     print("\n".join(result.lines))
     print(f"\noverall: {'PASS' if result.passed else 'FAIL'}")
