@@ -281,7 +281,8 @@ class FaultWindow:
 def inject(
     fault: Fault, server: subprocess.Popen, seconds: float
 ) -> tuple[threading.Thread, FaultWindow]:
-    """Begin ``fault`` a third into a run of ``seconds`` and end it at two thirds."""
+    """Begin ``fault`` a third into a run of ``seconds`` and end it at two thirds (an instant
+    one as soon as the system has recovered)."""
     window = FaultWindow(fault)
     origin = time.perf_counter()
 
@@ -290,7 +291,8 @@ def inject(
             time.sleep(seconds / 3)
             window.start = time.perf_counter()
             fault.begin(server)
-            time.sleep(max(0.0, origin + 2 * seconds / 3 - time.perf_counter()))
+            if not fault.instant:
+                time.sleep(max(0.0, origin + 2 * seconds / 3 - time.perf_counter()))
             fault.end(server)
             window.end = time.perf_counter()
         except BaseException as error:  # re-raised by the run once the load is over

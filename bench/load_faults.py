@@ -56,6 +56,9 @@ class Fault:
     drops_connections: ClassVar[bool] = False
     # Seconds after end() still counted as "during": reconnecting takes a moment.
     grace_seconds: ClassVar[float] = 0.0
+    # A blow rather than a state: end() follows begin() at once and returns once the system
+    # has recovered, so "during" is the recovery, not the middle third of the run.
+    instant: ClassVar[bool] = False
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -126,15 +129,32 @@ class WorkerKill(Fault):
     """SIGKILL one gunicorn worker in the middle of its requests; the master forks another."""
 
     name = "worker-kill"
-    description = "one gunicorn worker killed (SIGKILL), the master forks a new one"
+    description = "one gunicorn worker killed (SIGKILL), until the master has forked a new one"
     drops_connections = True
+    instant = True
+    grace_seconds = 1.0
+
+    @staticmethod
+    def _workers(server: subprocess.Popen) -> list[int]:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text()
+        return [int(pid) for pid in children.split()]
 
     def begin(self, server: subprocess.Popen) -> None:
-        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-        if not children:
+        workers = self._workers(server)
+        if not workers:
             raise RuntimeError("the server has no worker to kill")
-        self.killed = int(children[0])
+        self.count, self.killed = len(workers), workers[0]
         os.kill(self.killed, signal.SIGKILL)
+
+    def end(self, server: subprocess.Popen) -> None:
+        # The app is built before the fork (recommender/server.py): a new worker serves at once.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            workers = self._workers(server)
+            if len(workers) >= self.count and self.killed not in workers:
+                return
+            time.sleep(0.01)
+        raise RuntimeError("gunicorn forked no new worker within 30 s")
 
 
 class PostgresRestart(Fault):
