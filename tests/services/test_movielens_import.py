@@ -596,3 +596,21 @@ def test_postgresql_statistics_are_refreshed_after_an_import(app, tmp_path):
         assert not db.session.scalar(
             sa.text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
         )
+
+
+def test_a_known_users_new_pair_repeated_batches_apart_is_never_a_database_error(app, tmp_path):
+    run(write_100k(tmp_path / "first", 3, ["1\t1\t4\t880000000"]))
+    # User 1 is known now; (1, 2) is new to the database and on two lines, batches apart.
+    lines = ["1\t2\t3\t880000001", "1\t3\t3\t880000002", "1\t2\t5\t880000003"]
+    folder = write_100k(tmp_path / "second", 3, lines)
+    if db.engine.dialect.name == "sqlite":
+        # Staged: both lines are inserts into the final transaction, refused as a repeat.
+        with pytest.raises(ImportRefused) as refused:
+            run(folder, batch_size=2)
+        assert "on two lines" in refused.value.details[0]["message"]
+        assert count(Rating) == 1
+    else:
+        # Streamed: the second batch finds the first's row and updates it (README's known gap).
+        run(folder, batch_size=2)
+        assert db.session.scalar(sa.select(Rating.rating).where(Rating.movie_id != 1).limit(1))
+    assert last_run().status in ("failed", "succeeded")

@@ -509,7 +509,7 @@ class Writer:
             self.write_ratings(known)
 
     def _insert_fresh(self, rows: list[tuple[int, int, float, Stamp]]) -> None:
-        """Insert the ratings of users this import created, blind: a repeat is RepeatedRating."""
+        """Insert ratings no earlier row holds, blind: a repeat is RepeatedRating."""
         try:
             self.insert_rows(rows)
         except self._integrity_errors as error:
@@ -669,8 +669,8 @@ class Writer:
 
         if staged.fresh_ratings:
             self._insert_fresh([rating(row) for row in staged.fresh_ratings])
-        if staged.ratings:
-            self.insert_rows([rating(row) for row in staged.ratings])
+        if staged.ratings:  # A pair new to the database, staged twice, is a repeat too.
+            self._insert_fresh([rating(row) for row in staged.ratings])
         if staged.updates:
             self._update_ratings(staged.updates)
         self._bump(sorted(user_ids.get(user, user) for user in staged.bumped_users))
