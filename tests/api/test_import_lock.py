@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from flask import Flask
 
 from recommender.extensions import db
+from recommender.importers import runs
 from recommender.importers.movielens.importer import import_movielens
-from recommender.importers.runs import MAX_ERROR_MESSAGE, error_message, tracked_run
+from recommender.importers.runs import tracked_run
 from recommender.models import ImportRun, ImportStatus, Movie
 from recommender.settings import current_settings
 from tests.api.helpers import admin_headers, assert_error
@@ -141,6 +142,6 @@ def test_a_failed_run_stores_a_short_message_without_sql(app):
     db.session.rollback()
     run = db.session.scalars(sa.select(ImportRun)).one()
     message = run.errors[0]["message"]
-    assert run.status == ImportStatus.FAILED and len(message) <= MAX_ERROR_MESSAGE
+    assert run.status == ImportStatus.FAILED and len(message) <= runs.MAX_ERROR_MESSAGE
     assert "INSERT" not in message and "duplicate key value" in message
-    assert error_message(ValueError("x" * 5000)).endswith("...")
+    assert runs.error_message(ValueError("x" * 5000)).endswith("...")
