@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from flask import Flask
 
 from recommender.extensions import db
 from recommender.importers import runs
+from recommender.importers.catalogue import import_catalogue
 from recommender.importers.movielens.importer import import_movielens
 from recommender.importers.runs import tracked_run
 from recommender.models import ImportRun, ImportStatus, Movie
@@ -29,8 +31,9 @@ class BlockedImport:
     """A MovieLens import in a thread of its own, held at its first progress report until
     ``release``; ``error`` is what it raised, if anything."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, catalogue: bytes | None = None) -> None:
         self.app = app
+        self.catalogue = catalogue
         self.reached = threading.Event()
         self.go_on = threading.Event()
         self.error: BaseException | None = None
@@ -43,6 +46,12 @@ class BlockedImport:
     def _run(self) -> None:
         try:
             with self.app.app_context():
+                if self.catalogue is not None:  # Blocked after its first batch is written.
+                    source = io.BytesIO(self.catalogue)
+                    import_catalogue(
+                        db.session, source, filename="big.csv", progress=self._progress
+                    )
+                    return
                 scale = current_settings().rating_scale
                 import_movielens(db.session, SAMPLE_100K, scale=scale, progress=self._progress)
         except BaseException as error:
@@ -70,13 +79,16 @@ def test_a_second_import_while_one_runs_is_a_409_naming_the_running_one(app, cli
     headers = admin_headers(client, "boss")
     with BlockedImport(app):
         first = running_run()
+        started = time.perf_counter()
         response = client.post(
             "/api/v1/admin/imports",
             data={"kind": "catalogue", "file": (io.BytesIO(CATALOGUE_CSV), "more.csv")},
             headers=headers,
             content_type="multipart/form-data",
         )
+        waited = time.perf_counter() - started
         error = assert_error(response, 409, "import_running")
+        assert waited < 1.0, f"the refusal took {waited:.2f} s: it must not wait for a lock"
         running = error["details"]["running"]
         assert running["id"] == first.id and running["filename"] == "100k"
         assert running["kind"] == "movielens" and running["pid"] == first.pid
@@ -145,3 +157,22 @@ def test_a_failed_run_stores_a_short_message_without_sql(app):
     assert run.status == ImportStatus.FAILED and len(message) <= runs.MAX_ERROR_MESSAGE
     assert "INSERT" not in message and "duplicate key value" in message
     assert runs.error_message(ValueError("x" * 5000)).endswith("...")
+
+
+def test_the_refusal_is_quick_while_the_running_import_holds_the_write_lock(app, client):
+    # A catalogue import held after writing its first batch: on SQLite it holds the file's
+    # write lock, and the second import must not wait for it (SQLITE_BUSY_TIMEOUT_MS, a 503).
+    headers = admin_headers(client, "boss")
+    big = ("title,year\n" + "".join(f"Film {n},2001\n" for n in range(1200))).encode()
+    with BlockedImport(app, catalogue=big):
+        started = time.perf_counter()
+        response = client.post(
+            "/api/v1/admin/imports",
+            data={"kind": "catalogue", "file": (io.BytesIO(CATALOGUE_CSV), "more.csv")},
+            headers=headers,
+            content_type="multipart/form-data",
+        )
+        waited = time.perf_counter() - started
+        error = assert_error(response, 409, "import_running")
+        assert error["details"]["running"]["filename"] == "big.csv"
+        assert waited < 1.0, f"the refusal took {waited:.2f} s"
