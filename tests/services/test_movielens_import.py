@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
-from recommender.importers.movielens import sources, writer
+from recommender.importers.movielens import importer, sources, writer
 from recommender.importers.movielens.importer import MovieLensReport, import_movielens
 from recommender.importers.movielens.layouts import natural_title, split_title
 from recommender.models import ImportRun, Movie, MovieExternalId, Rating, User
@@ -614,3 +614,19 @@ def test_a_known_users_new_pair_repeated_batches_apart_is_never_a_database_error
         run(folder, batch_size=2)
         assert db.session.scalar(sa.select(Rating.rating).where(Rating.movie_id != 1).limit(1))
     assert last_run().status in ("failed", "succeeded")
+
+
+def test_a_ratings_file_too_big_to_stage_is_written_as_it_is_read(app, tmp_path, monkeypatch):
+    monkeypatch.setattr(importer, "MAX_STAGED_BYTES", 10)  # u.data below is larger
+    lines = [f"{n // 3 + 1}\t{n % 3 + 1}\t4\t{880000000 + n}" for n in range(9)]
+    inserted: list[int] = []
+    real_insert = writer.Writer.insert_rows
+
+    def counting_insert(self: Any, rows: list[Any]) -> None:
+        inserted.append(len(rows))
+        real_insert(self, rows)
+
+    monkeypatch.setattr(writer.Writer, "insert_rows", counting_insert)
+    report = run(write_100k(tmp_path / "ml", 3, lines), batch_size=3)
+    assert inserted == [3, 3, 3]  # batch by batch, on both backends
+    assert report.write_seconds == 0.0 and count(Rating) == 9

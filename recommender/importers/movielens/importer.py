@@ -44,6 +44,10 @@ WHOLE_ID = re.compile(r"\s*\d{1,18}\s*")
 MAX_EXTERNAL_ID = 64
 EXTERNAL_ID = re.compile(rf"\S{{1,{MAX_EXTERNAL_ID}}}")
 REPEATED_RATING = "a user rates one movie on two lines (further apart than one batch)"
+# SQLite stages a ratings file up to this size (ML-1M's is 24 MB; about 230 bytes of memory a
+# rating, ~25 bytes of file each): past it the rows would take gigabytes, so the import writes
+# as it reads, holding the write lock throughout, as every import did before issue 15.
+MAX_STAGED_BYTES = 100 * 1024**2
 
 
 # --------------------------------------------------------------------------------------------
@@ -383,7 +387,9 @@ def import_movielens(
             problem = {"location": error.location, "message": error.message}
             raise refusal(name, [problem], False) from None
         dataset = chosen.dataset_name(files)
-        writer = Writer(session, dataset, batch_size, max_movies=max_movies)
+        # None: staged on SQLite, streamed on PostgreSQL (writer's docstring).
+        staged = None if files.sizes[chosen.ratings] <= MAX_STAGED_BYTES else False
+        writer = Writer(session, dataset, batch_size, staged=staged, max_movies=max_movies)
         try:
             movies = _read_movies(files, chosen, problems)
             if not problems.items:
