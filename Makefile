@@ -56,7 +56,7 @@ bench-import: $(VENV)/.installed-dev
 # 60 s of mixed load on SQLite, then on a scratch database of the PostgreSQL server at PG_URL
 # when it is given (e.g. PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 PG_URL ?=
-# FAULT=redis-hang|pg-restart|worker-kill injects that fault mid-run (bench/load_faults.py);
+# FAULT=redis-hang|pg-restart|worker-kill|import injects that fault mid-run (bench/load_faults.py);
 # pg-restart runs on a private PostgreSQL cluster of its own (root, PostgreSQL server binaries).
 bench-load: $(VENV)/.installed-dev
 	$(BIN)/python bench/load.py --seconds 60 $(if $(FAULT),--fault $(FAULT))

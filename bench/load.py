@@ -19,10 +19,10 @@ ratings check, each with PASS/FAIL; the exit status is 1 on any FAIL.
 Run: ``make bench-load`` (SQLite, then PostgreSQL when ``BENCH_DATABASE_URL`` is set), or
 ``.venv/bin/python bench/load.py --seconds 60 [--database-url postgresql+psycopg://...]``.
 
-``--fault redis-hang|pg-restart|worker-kill`` (bench/load_faults.py) injects a fault during the
-middle third of the run, against private servers: the ratings check must still pass, no 5xx
-may come outside a database outage, and the p99 of the requests that overlapped the fault is
-printed next to the p99 of the others. ``make bench-load FAULT=redis-hang``.
+``--fault redis-hang|pg-restart|worker-kill|import`` (bench/load_faults.py) injects a fault
+during the middle third of the run, against private servers: the ratings check must still
+pass, no 5xx may come outside a database outage, and the p99 of the requests that overlapped
+the fault is printed next to the p99 of the others. ``make bench-load FAULT=redis-hang``.
 """
 
 from __future__ import annotations
@@ -414,11 +414,10 @@ def wait_until_up(port: int, server: subprocess.Popen, log: Path, seconds: float
 def check_ratings(url: str, expected: dict, uncertain: set) -> tuple[int, int, int, int]:
     """(stored rows, lost, wrong value, unexpected rows) comparing the table with ``expected``."""
     engine = sa.create_engine(url)
+    # The load's users are local accounts; a dataset's users (--fault import) are not its own.
+    ratings = sa.select(Rating.user_id, Rating.movie_id, Rating.rating).join(User)
     with engine.connect() as conn:
-        stored = {
-            (u, m): r
-            for u, m, r in conn.execute(sa.select(Rating.user_id, Rating.movie_id, Rating.rating))
-        }
+        stored = {(u, m): r for u, m, r in conn.execute(ratings.where(User.source == "local"))}
     engine.dispose()
     lost = sum(1 for pair in expected if pair not in stored and pair not in uncertain)
     wrong = sum(
@@ -516,6 +515,8 @@ def run(
             "RECOMMENDER_K": str(K),
             **(injected.environ() if injected is not None else {}),
         }
+        if injected is not None:
+            injected.server_environ = environ
         started = time.perf_counter()
         setup = build(environ, users, rng)
         build_seconds = time.perf_counter() - started

@@ -6,9 +6,8 @@ PostgreSQL cluster) and gives the server's environment and the database server t
 The load runs a third of its time without the fault, a third with it and a third after, and
 compares the two (bench/load.py).
 
-To add one (the import fault is next): subclass :class:`Fault`, say whether the database is
-out (5xx allowed) or connections drop (requests without an answer allowed) during it, and list
-it in :data:`FAULTS`.
+To add one: subclass :class:`Fault`, say whether the database is out (5xx allowed) or
+connections drop (requests without an answer allowed) during it, and list it in :data:`FAULTS`.
 """
 
 from __future__ import annotations
@@ -19,13 +18,17 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
 
+from recommender.datasets import fetch_ml100k  # bench/load.py puts the checkout on sys.path
+
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -62,6 +65,8 @@ class Fault:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # The environment the app server runs with (its database), set by the load before begin.
+        self.server_environ: dict[str, str] = {}
 
     def environ(self) -> dict[str, str]:
         """Settings the app server runs with for this fault."""
@@ -215,6 +220,50 @@ class PostgresRestart(Fault):
         shutil.rmtree(self.cluster, ignore_errors=True)
 
 
+class Import(Fault):
+    """``recommender import movielens`` of MovieLens 100K, in a process of its own, on the
+    server's database while the load runs: "during" is the import, from start to exit."""
+
+    name = "import"
+    description = "a MovieLens 100K import (recommender import movielens) runs"
+    instant = True  # end() waits for the import to finish: "during" is the import itself.
+
+    def __enter__(self) -> Import:
+        self.dataset = fetch_ml100k(ROOT / ".cache" / "datasets")
+        self.log = self.directory / "import.log"
+        return self
+
+    def begin(self, server: subprocess.Popen) -> None:
+        command = [sys.executable, "-m", "recommender", "import", "movielens", str(self.dataset)]
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env={**os.environ, **self.server_environ},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.started = time.perf_counter()
+
+    def end(self, server: subprocess.Popen) -> None:
+        status = self.process.wait(timeout=600)
+        seconds = time.perf_counter() - self.started
+        output = self.log.read_text(errors="replace")
+        if status != 0:
+            raise RuntimeError(f"the import failed ({status}): {output[-2000:]}")
+        written = [line.strip() for line in output.splitlines() if "written in one" in line]
+        # Shown by the report in place of the class's description.
+        self.description = f"{self.description}: {seconds:.1f} s" + (
+            f", {written[0]}" if written else ""
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        process = getattr(self, "process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
 FAULTS: dict[str, type[Fault]] = {
-    fault.name: fault for fault in (RedisHang, PostgresRestart, WorkerKill)
+    fault.name: fault for fault in (RedisHang, PostgresRestart, WorkerKill, Import)
 }

@@ -103,11 +103,16 @@ def import_catalogue(path: Path | None, sample: bool, if_empty: bool) -> None:
     if if_empty and (count := catalogue.count_movies(db.session)):
         click.echo(f"The catalogue already holds movies ({count:,}); nothing imported.")
         return
+    limit = current_settings().max_catalogue_movies
     with domain_errors_as_click(), progress_bar("Importing movies") as progress:
         if sample:
-            report = catalogue_import.import_sample_catalogue(db.session, progress=progress)
+            report = catalogue_import.import_sample_catalogue(
+                db.session, progress=progress, max_movies=limit
+            )
         else:
-            report = catalogue_import.import_catalogue(db.session, path, progress=progress)
+            report = catalogue_import.import_catalogue(
+                db.session, path, progress=progress, max_movies=limit
+            )
     echo_report(report)
 
 
@@ -122,10 +127,15 @@ def import_catalogue(path: Path | None, sample: bool, if_empty: bool) -> None:
 )
 def import_movielens(path: Path, layout: str) -> None:
     """Import a MovieLens dataset (100K, 1M, latest/25M or RecBole files) from a folder or zip."""
-    scale = current_settings().rating_scale
+    settings = current_settings()
     with domain_errors_as_click(), progress_bar("Importing ratings") as progress:
         report = import_movielens_dataset(
-            db.session, path, scale=scale, layout=layout, progress=progress
+            db.session,
+            path,
+            scale=settings.rating_scale,
+            layout=layout,
+            progress=progress,
+            max_movies=settings.max_catalogue_movies,
         )
     click.echo(report.summary())
 

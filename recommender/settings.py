@@ -67,6 +67,7 @@ class Settings:
     import_stale_hours: int
     trusted_proxies: int
     max_upload_mb: int
+    max_catalogue_movies: int
     cache_url: str | None
     cache_max_mb: int
     cache_ttl_seconds: int
@@ -330,6 +331,7 @@ def load_settings(
         import_stale_hours=values.whole("IMPORT_STALE_HOURS", minimum=1),
         trusted_proxies=values.whole("TRUSTED_PROXIES", minimum=0),
         max_upload_mb=values.whole("MAX_UPLOAD_MB", minimum=1),
+        max_catalogue_movies=values.whole("MAX_CATALOGUE_MOVIES", minimum=1),
         cache_url=cache_url,
         cache_max_mb=values.whole("CACHE_MAX_MB", minimum=1),
         cache_ttl_seconds=values.whole("CACHE_TTL_SECONDS", minimum=1),

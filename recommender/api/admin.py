@@ -38,21 +38,36 @@ def upload_name(filename: str | None) -> str:
 @bp.auth_required(token_auth, roles=["admin"])
 @bp.input(ImportIn, location="form_and_files", arg_name="form")
 @bp.output(ImportReportOut, status_code=201, description="The file was imported")
-@bp.doc(responses={**FORBIDDEN, 413: "File larger than MAX_UPLOAD_MB"})
+@bp.doc(
+    responses={
+        **FORBIDDEN,
+        409: "Another import is running (one at a time): details.running names it",
+        413: "File larger than MAX_UPLOAD_MB",
+    }
+)
 def create_import(form: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
-    """Import a catalogue file or a MovieLens .zip as a whole, or refuse it (422) saying why."""
+    """Import a catalogue file or a MovieLens .zip as a whole, or refuse it (422) saying why;
+    while another import runs, a 409 naming it."""
     upload = form["file"]
     name, admin_id = upload_name(upload.filename), current_user().id
+    settings = current_settings()
     if form["kind"] == "movielens":
         report: Any = import_movielens(
             db.session,
             upload.stream,
-            scale=current_settings().rating_scale,
+            scale=settings.rating_scale,
             filename=name,
             admin_id=admin_id,
+            max_movies=settings.max_catalogue_movies,
         )
     else:
-        report = import_catalogue(db.session, upload.stream, filename=name, admin_id=admin_id)
+        report = import_catalogue(
+            db.session,
+            upload.stream,
+            filename=name,
+            admin_id=admin_id,
+            max_movies=settings.max_catalogue_movies,
+        )
     location = url_for(".get_import", run_id=report.run_id)
     return report.to_dict(), 201, {"Location": location}
 

@@ -34,6 +34,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from recommender.importers.genres import movie_genres
+from recommender.importers.limits import (
+    DEFAULT_MAX_CATALOGUE_MOVIES,
+    catalogue_limit_problem,
+    too_many_in_file,
+)
 from recommender.importers.problems import Problems, TooManyProblems, refusal
 from recommender.importers.runs import Progress, finish_run, tracked_run
 from recommender.importers.text import NUMBER, binary_kind, encoding_hint, repair_text
@@ -638,8 +643,17 @@ def _sort_by_position(items: list[dict[str, Any]]) -> None:
     items.sort(key=position)
 
 
-def parse_catalogue(data: bytes, fmt: Format, latest_year: int) -> ParsedCatalogue:
-    """Check a whole catalogue file and return its clean records, skips and problems."""
+def parse_catalogue(
+    data: bytes,
+    fmt: Format,
+    latest_year: int,
+    max_movies: int = DEFAULT_MAX_CATALOGUE_MOVIES,
+) -> ParsedCatalogue:
+    """Check a whole catalogue file and return its clean records, skips and problems.
+
+    Reading stops past ``max_movies`` movies: such a file is refused whatever the catalogue
+    holds, and checking a million lines first cost minutes and a gigabyte.
+    """
     out = ParsedCatalogue()
     problems = Problems()
     try:
@@ -653,6 +667,11 @@ def parse_catalogue(data: bytes, fmt: Format, latest_year: int) -> ParsedCatalog
             seen = 0
             for raw in read(text, problems):
                 seen += 1
+                if seen > max_movies:
+                    problems.items.append(
+                        {"location": raw.location, "message": too_many_in_file(seen, max_movies)}
+                    )
+                    break
                 _validate(raw, latest_year, problems, out)
             if seen == 0 and not problems:
                 problems.add("file", "no movies in file")
@@ -798,6 +817,14 @@ def _choose_format(fmt: str | None, filename: str) -> Format:
     return cast(Format, chosen)
 
 
+def _check_size(session: Session, name: str, records: list[_Record], max_movies: int) -> None:
+    """Refuse ``records`` if their new movies would take the catalogue over ``max_movies``."""
+    known = {(title, year) for title, year in session.execute(sa.select(Movie.title, Movie.year))}
+    new = sum(1 for record in records if record.key not in known)
+    if (problem := catalogue_limit_problem(session, new, len(records), max_movies)) is not None:
+        raise refusal(name, [{"location": "file", "message": problem}])
+
+
 def import_catalogue(
     session: Session,
     source: str | Path | BinaryIO,
@@ -808,12 +835,14 @@ def import_catalogue(
     admin_id: int | None = None,
     progress: Progress | None = None,
     batch_size: int = 500,
+    max_movies: int = DEFAULT_MAX_CATALOGUE_MOVIES,
 ) -> ImportReport:
     """Import a JSON or CSV catalogue as a whole, or refuse it as a whole; report what was done.
 
     Commits ``session``: first the new ``ImportRun`` (so even a crash leaves a trace), then
     every movie with the run's outcome in one transaction. On any error that transaction is
     rolled back, the run is marked failed in its own transaction and the error re-raised.
+    A file that would take the catalogue over ``max_movies`` is refused before any write.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -821,9 +850,10 @@ def import_catalogue(
     with tracked_run(session, KIND, name, admin_id) as run:
         chosen = _choose_format(fmt, name)
         latest = dt.date.today().year if latest_year is None else latest_year
-        parsed = parse_catalogue(_read_bytes(source, name, chosen), chosen, latest)
+        parsed = parse_catalogue(_read_bytes(source, name, chosen), chosen, latest, max_movies)
         if parsed.problems:
             raise refusal(name, parsed.problems, parsed.truncated)
+        _check_size(session, name, parsed.records, max_movies)
         report = ImportReport(
             run.id,
             KIND,
@@ -844,7 +874,11 @@ def import_catalogue(
 
 
 def import_sample_catalogue(
-    session: Session, *, admin_id: int | None = None, progress: Progress | None = None
+    session: Session,
+    *,
+    admin_id: int | None = None,
+    progress: Progress | None = None,
+    max_movies: int = DEFAULT_MAX_CATALOGUE_MOVIES,
 ) -> ImportReport:
     """Import the sample catalogue shipped in ``recommender/data/movies.json``."""
     return import_catalogue(
@@ -853,4 +887,5 @@ def import_sample_catalogue(
         latest_year=SAMPLE_LATEST_YEAR,
         admin_id=admin_id,
         progress=progress,
+        max_movies=max_movies,
     )

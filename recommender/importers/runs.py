@@ -1,10 +1,21 @@
-"""The ``ImportRun`` bookkeeping every importer shares.
+"""The ``ImportRun`` bookkeeping every importer shares, and the lock that allows one import
+at a time.
 
 A run is committed as running (with the pid and host of its process) before the import's own
 transaction, so even a crash leaves a trace; ``finish_run`` marks it succeeded in that
-transaction, ``tracked_run`` marks it failed in a new one. ``fail_interrupted_runs`` is what
-every start runs: runs whose process on this host is gone (kill -9), or that have run for too
-long, are failed.
+transaction, ``tracked_run`` marks it failed in a new one, with a short message (never the SQL
+of a database error). ``fail_interrupted_runs`` is what every start runs: runs whose process
+on this host is gone (kill -9), or that have run for too long, are failed.
+
+One import at a time (two at once raced on the same rows: the second failed on a unique key
+after minutes of work): ``tracked_run`` claims the import lock, which the database holds, so it
+works across processes and machines. PostgreSQL: a session-level advisory lock on a connection
+of its own, held for the whole import and released by the server when that connection ends
+(even a kill -9), so a "running" run whose lock is free is known dead. SQLite (one file, one
+machine): the claim is the new running row itself, inserted and checked against the other
+running rows under the file's write lock; a run whose process on this host is gone, or older
+than ``stale_after``, does not count. A refused claim is :class:`ImportBusy` (409) naming the
+running import, and writes nothing.
 """
 
 from __future__ import annotations
@@ -14,20 +25,52 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from recommender.models import ImportRun, ImportStatus, utcnow
-from recommender.services.errors import ImportRefused
+from recommender.models import ImportRun, ImportStatus, User, utcnow
+from recommender.services.errors import Conflict, ImportRefused
 
 log = logging.getLogger(__name__)
 
 # progress(done, total): how far an import has got, in the importer's own unit.
 Progress = Callable[[int, int], None]
+
+# The advisory lock key of "an import runs" on PostgreSQL (any fixed 64-bit number; this one
+# spells "IMPORT" in ASCII), shared by every process and machine on the database.
+IMPORT_LOCK_KEY = 0x494D504F5254
+# A run "running" for longer than this does not hold the SQLite lock (IMPORT_STALE_HOURS).
+DEFAULT_STALE_AFTER = dt.timedelta(hours=24)
+# The longest error message a failed run stores: enough for a reason, never a statement.
+MAX_ERROR_MESSAGE = 300
+
+
+class ImportBusy(Conflict):
+    """Another import is running; ``details["running"]`` says which, by whom, since when."""
+
+    code = "import_running"
+
+
+def error_message(error: BaseException) -> str:
+    """Return a short, SQL-free description of ``error`` for a failed run.
+
+    A database error's text carries its statement and parameters (150,000 characters for a
+    batch of ratings): only the driver's own first line is kept.
+    """
+    if isinstance(error, sa.exc.StatementError) and error.orig is not None:
+        cause = error.orig
+        first_line = (str(cause).strip().splitlines() or [""])[0]
+        text = f"database error {type(cause).__name__}: {first_line}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    text = " ".join(text.split())
+    if len(text) > MAX_ERROR_MESSAGE:
+        text = text[: MAX_ERROR_MESSAGE - 3] + "..."
+    return text
 
 
 def _mark_failed(session: Session, run_id: int, error: Exception) -> None:
@@ -35,7 +78,7 @@ def _mark_failed(session: Session, run_id: int, error: Exception) -> None:
     if isinstance(error, ImportRefused) and isinstance(error.details, list):
         errors = error.details
     else:
-        errors = [{"location": "import", "message": f"{type(error).__name__}: {error}"[:1000]}]
+        errors = [{"location": "import", "message": error_message(error)}]
     try:
         run = session.get(ImportRun, run_id)
         if run is not None:
@@ -48,34 +91,154 @@ def _mark_failed(session: Session, run_id: int, error: Exception) -> None:
 
 @contextmanager
 def tracked_run(
-    session: Session, kind: str, filename: str, admin_id: int | None
+    session: Session,
+    kind: str,
+    filename: str,
+    admin_id: int | None,
+    *,
+    stale_after: dt.timedelta = DEFAULT_STALE_AFTER,
 ) -> Iterator[ImportRun]:
-    """Commit a new running ``ImportRun`` and yield it; on error roll back and mark it failed.
+    """Claim the import lock, commit a new running ``ImportRun`` and yield it; on error roll
+    back and mark it failed.
 
-    The run is committed first so even a crash leaves a trace; the body writes its data and
-    calls ``finish_run`` in one transaction. Any error rolls that transaction back, records
-    the error on the run in its own transaction and is re-raised.
+    Raises :class:`ImportBusy` at once, writing nothing, while another import runs. The run
+    is committed first so even a crash leaves a trace; the body writes its data and calls
+    ``finish_run`` in one transaction. Any error rolls that transaction back, records a short
+    message on the run in its own transaction and is re-raised.
     """
-    run = ImportRun(
-        kind=kind,
-        filename=filename[:500],
-        admin_id=admin_id,
-        counts={},
-        errors=[],
-        pid=os.getpid(),
-        hostname=socket.gethostname()[:255],
+    with ExitStack() as lock:
+        if session.get_bind().dialect.name == "postgresql":
+            lock.enter_context(_postgresql_lock(session))
+        else:
+            _refuse_if_running(session, None, stale_after)  # Quick, and without the write lock.
+        run = ImportRun(
+            kind=kind,
+            filename=filename[:500],
+            admin_id=admin_id,
+            counts={},
+            errors=[],
+            pid=os.getpid(),
+            hostname=socket.gethostname()[:255],
+        )
+        session.add(run)
+        if session.get_bind().dialect.name != "postgresql":
+            # The insert takes SQLite's write lock: of two claims at once, the second sees the
+            # first's row here and is refused.
+            session.flush()
+            try:
+                interrupted = _refuse_if_running(session, run.id, stale_after)
+            except ImportBusy:
+                session.rollback()
+                raise
+            for run_id, why in interrupted:
+                _fail_running(session, why, run_id)
+        # Committed on its own, before the import's transaction: a kill -9 rolls that
+        # transaction back but leaves this "running" row, which the next start marks failed.
+        session.commit()
+        run_id = run.id
+        try:
+            yield run
+        except Exception as error:
+            session.rollback()
+            _mark_failed(session, run_id, error)
+            raise
+
+
+@contextmanager
+def _postgresql_lock(session: Session) -> Iterator[None]:
+    """Hold PostgreSQL's import advisory lock on a connection of its own, or raise ImportBusy.
+
+    Whoever holds it is the one live import: any other run still "running" lost its process
+    (the server frees the lock when a connection ends) and is marked failed.
+    """
+    engine = session.get_bind()
+    with engine.connect() as connection:
+        taken = connection.scalar(sa.select(sa.func.pg_try_advisory_lock(IMPORT_LOCK_KEY)))
+        connection.commit()
+        if not taken:
+            raise _busy(session, None) from None
+        try:
+            _fail_running(session, "interrupted: its process no longer holds the import lock")
+            session.commit()
+            yield
+        finally:
+            connection.execute(sa.select(sa.func.pg_advisory_unlock(IMPORT_LOCK_KEY)))
+            connection.commit()
+
+
+def _fail_running(session: Session, message: str, run_id: int | None = None) -> None:
+    """Mark run ``run_id`` (None: every run) failed with ``message`` if still running."""
+    outcome = session.execute(
+        sa.update(ImportRun)
+        .where(ImportRun.status == ImportStatus.RUNNING)
+        .where(sa.true() if run_id is None else ImportRun.id == run_id)
+        .values(
+            status=ImportStatus.FAILED,
+            finished_at=utcnow(),
+            errors=[{"location": "import", "message": message}],
+        )
     )
-    session.add(run)
-    # Committed on its own, before the import's transaction: a kill -9 rolls that transaction
-    # back but leaves this "running" row, which the next start marks failed.
-    session.commit()
-    run_id = run.id
-    try:
-        yield run
-    except Exception as error:
-        session.rollback()
-        _mark_failed(session, run_id, error)
-        raise
+    if outcome.rowcount:
+        log.warning(
+            "import run %s marked failed: %s",
+            "(any running)" if run_id is None else run_id,
+            message,
+        )
+
+
+def _refuse_if_running(
+    session: Session, own_id: int | None, stale_after: dt.timedelta
+) -> list[tuple[int, str]]:
+    """Raise :class:`ImportBusy` if a live run other than ``own_id`` is running (SQLite);
+    return the (id, why) of the running runs that are not live."""
+    host, now = socket.gethostname()[:255], utcnow()
+    running = sa.select(ImportRun.id, ImportRun.pid, ImportRun.hostname, ImportRun.started_at)
+    running = running.where(ImportRun.status == ImportStatus.RUNNING)
+    if own_id is not None:
+        running = running.where(ImportRun.id != own_id)
+    interrupted = []
+    for run_id, pid, run_host, started_at in session.execute(running.order_by(ImportRun.id)):
+        started = started_at if started_at.tzinfo else started_at.replace(tzinfo=dt.UTC)
+        if pid is not None and run_host == host and not process_alive(pid):
+            interrupted.append((run_id, f"interrupted: process {pid} no longer running"))
+        elif now - started > stale_after:
+            hours = stale_after.total_seconds() / 3600
+            why = f"interrupted: still running after {hours:g} hours (IMPORT_STALE_HOURS)"
+            interrupted.append((run_id, why))
+        else:
+            raise _busy(session, run_id)
+    return interrupted
+
+
+def _busy(session: Session, run_id: int | None) -> ImportBusy:
+    """Return the refusal naming run ``run_id`` (None: the newest running one)."""
+    query = sa.select(ImportRun, User.username).outerjoin(User, User.id == ImportRun.admin_id)
+    if run_id is None:
+        query = query.where(ImportRun.status == ImportStatus.RUNNING).order_by(ImportRun.id.desc())
+    else:
+        query = query.where(ImportRun.id == run_id)
+    found = session.execute(query.limit(1)).first()
+    if found is None:  # The holder is between taking the lock and committing its run.
+        return ImportBusy("Another import is starting; try again when it has finished")
+    run, admin = found
+    started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=dt.UTC)
+    since = started.isoformat(timespec="seconds")
+    who = f"admin {admin!r}" if admin else "the command line"
+    running = {
+        "id": run.id,
+        "kind": run.kind,
+        "filename": run.filename,
+        "admin": admin,
+        "started_at": since,
+        "hostname": run.hostname,
+        "pid": run.pid,
+    }
+    message = (
+        f"Another import is running: run {run.id} ({run.kind} {run.filename!r}, started by "
+        f"{who} at {since} on {run.hostname} pid {run.pid}); one import runs at a time, try "
+        "again when it has finished"
+    )
+    return ImportBusy(message, {"running": running})
 
 
 def process_alive(pid: int) -> bool:

@@ -16,6 +16,9 @@ from recommender.models import ApiToken, User, username_key, utcnow
 from recommender.services.errors import Conflict, InvalidInput, NotFound
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,80}$")
+# Imported rating datasets name their users "<dataset>-<id>" ("ml-100k-1"): a local account
+# under such a name would make a later import of that dataset fail on a taken name.
+RESERVED_USERNAME_PREFIXES = ("ml-",)
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 200
 
@@ -49,9 +52,17 @@ def create_user(
         raise InvalidInput(
             "Username must be 3 to 80 letters, digits, '.', '_' or '-'", {"username": username}
         )
+    # Compared by the key, as names are: "ML-100K-1" is reserved as "ml-100k-1" is.
+    key = username_key(username)
+    if key.startswith(RESERVED_USERNAME_PREFIXES):
+        prefixes = ", ".join(repr(prefix) for prefix in RESERVED_USERNAME_PREFIXES)
+        raise InvalidInput(
+            f"Usernames starting with {prefixes} (in any case) are reserved for the users of "
+            "imported rating datasets; please choose another name",
+            {"username": username},
+        )
     _check_password_length(password)
     # "Alice" is taken once "alice" exists: names are compared by their key.
-    key = username_key(username)
     if session.scalar(sa.select(User.id).where(User.username_key == key)) is not None:
         raise Conflict(f"User {username!r} already exists", {"username": username})
     user = User(

@@ -61,7 +61,11 @@ def import_dataset() -> str | tuple[str, int]:
     else:
         try:
             report = import_catalogue(
-                db.session, upload.stream, filename=upload_name(upload.filename), admin_id=user_id()
+                db.session,
+                upload.stream,
+                filename=upload_name(upload.filename),
+                admin_id=user_id(),
+                max_movies=current_settings().max_catalogue_movies,
             )
         except ImportRefused as error:
             context.update(failure=error.message, problems=error.details or [])

@@ -1,5 +1,14 @@
 """Write one dataset's movies, users and ratings inside the session's one transaction.
 
+On SQLite the writes are staged: while the file is read and checked, the writer only reads
+(what is linked, matched, rated already), keeps what it would write in memory, with negative
+placeholder ids for the movies, genres and users it creates, and ``apply`` writes it all in
+one short transaction at the end. SQLite has one write lock for the whole file: an import
+that wrote as it read held it for the whole import, and every rating, sign-up and token
+request waited its busy timeout and got a 503. PostgreSQL locks rows, not the file, and the
+rows an import writes are its own (new movies, its dataset's users, their ratings): there the
+writes go out batch by batch as they are read, so memory stays at one batch whatever the size.
+
 Movies are linked from an earlier import, matched to the movie rows (``importers.matching``:
 titles folded, alternative titles, series, year within one, fuzzy) or inserted, a possible
 duplicate listed, never guessed; users are created on first sight; ratings
@@ -11,13 +20,17 @@ more per row than the database does.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from recommender.importers.genres import canonical_genres
+from recommender.importers.limits import DEFAULT_MAX_CATALOGUE_MOVIES, catalogue_limit_problem
 from recommender.importers.matching import RULES, Entry, Match, TitleForms, TitleIndex, title_forms
 from recommender.importers.movielens.layouts import DatasetMovie
 from recommender.importers.problems import Problems
@@ -31,6 +44,12 @@ from recommender.models import (
     username_key,
     utcnow,
 )
+
+log = logging.getLogger(__name__)
+
+
+class CatalogueFull(Exception):
+    """The dataset's new movies would take the catalogue over its limit (the message says)."""
 
 
 class RepeatedRating(Exception):
@@ -69,6 +88,27 @@ def as_datetime(stamp: int | dt.datetime) -> dt.datetime:
     return dt.datetime.fromtimestamp(stamp, dt.UTC) if type(stamp) is int else stamp
 
 
+# What a column of a staged row holds: a plain value, or the id of a movie, genre or user
+# (a negative placeholder until ``apply`` inserts the row).
+Ref = str | None
+
+
+@dataclass
+class _Staged:
+    """The writes of a staged import, in the order ``apply`` makes them."""
+
+    genres: dict[int, str] = field(default_factory=dict)  # placeholder -> name
+    movies: dict[int, dict[str, Any]] = field(default_factory=dict)  # placeholder -> row
+    users: dict[int, dict[str, Any]] = field(default_factory=dict)  # placeholder -> row
+    # executemany inserts: ("table (columns)", rows, what each column holds).
+    inserts: list[tuple[str, list[tuple[Any, ...]], tuple[Ref, ...]]] = field(default_factory=list)
+    ratings: list[tuple[int, int, float, Stamp]] = field(default_factory=list)
+    # Rows of fresh users (never rated before): a repeat is a RepeatedRating, as when streamed.
+    fresh_ratings: list[tuple[int, int, float, Stamp]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    bumped_users: list[int] = field(default_factory=list)
+
+
 class Writer:
     """Write one dataset's movies, users and ratings; counts go into ``counts``.
 
@@ -77,8 +117,17 @@ class Writer:
     database does.
     """
 
-    def __init__(self, session: Session, dataset: str, batch_size: int) -> None:
+    def __init__(
+        self,
+        session: Session,
+        dataset: str,
+        batch_size: int,
+        *,
+        staged: bool | None = None,
+        max_movies: int = DEFAULT_MAX_CATALOGUE_MOVIES,
+    ) -> None:
         self.session = session
+        self.max_movies = max_movies
         self.dataset = dataset
         self.batch_size = batch_size
         self.now = utcnow()
@@ -123,6 +172,20 @@ class Writer:
         self._integrity_errors: tuple[type[Exception], ...] = (sa.exc.IntegrityError,)
         if dialect.loaded_dbapi is not None:  # COPY raises the driver's error, not SQLAlchemy's
             self._integrity_errors += (dialect.loaded_dbapi.IntegrityError,)
+        # SQLite: read now, write at the end in one short transaction (the module's docstring).
+        self.staged = self.dialect_name == "sqlite" if staged is None else staged
+        self._staged = _Staged()
+        self._placeholders = 0
+        # How long the final write transaction held the database (staged), in seconds.
+        self.write_seconds = 0.0
+        self._write_started: float | None = None
+        # The possible duplicates of a staged import are noted once their rows have ids.
+        self._pending_notes: tuple[list[DatasetMovie], dict[str, list[Entry]]] | None = None
+
+    def _placeholder(self) -> int:
+        """Return a new negative id for a row ``apply`` will insert."""
+        self._placeholders += 1
+        return -self._placeholders
 
     def db_stamp(self, stamp: Stamp) -> Any:
         """Return ``stamp`` (None: now) as the DBAPI parameter of ``ratings.rated_at``."""
@@ -169,9 +232,15 @@ class Writer:
             else:  # The row is another film's of this dataset: this one may duplicate it.
                 unplaced[movie.external_id] = (entry,)
         new_rows, possible = self._place_new(movies, forms, unplaced)
+        full = catalogue_limit_problem(self.session, len(new_rows), len(movies), self.max_movies)
+        if full is not None:
+            raise CatalogueFull(full)
         id_of_new = self._insert_movies(new_rows)
         self._link(movies, linked, matched, id_of_new)
-        self._note_possible_duplicates(movies, possible, id_of_new)
+        if self.staged:
+            self._pending_notes = (movies, possible)
+        else:
+            self._note_possible_duplicates(movies, possible, id_of_new)
 
     def _strongest_first(
         self, movies: list[DatasetMovie], forms: dict[str, TitleForms], index: TitleIndex
@@ -213,7 +282,7 @@ class Writer:
             twins = [*unplaced[movie.external_id], *found.possible]
             if found.movie_id is not None:
                 twins.append(new_index.entries[found.movie_id])
-            placeholder = -(len(new_rows) + 1)  # Real ids come with the insert.
+            placeholder = self._placeholder()  # Real ids come with the insert.
             new_index.add(placeholder, movie.title, movie.year, movie_forms)
             new_rows[placeholder] = movie
             self.placeholder_of[movie.external_id] = placeholder
@@ -257,6 +326,7 @@ class Writer:
         self._executemany(
             "movie_external_ids (source, external_id, movie_id)",
             [(self.dataset, external_id, movie_id) for external_id, movie_id in new_links],
+            (None, None, "movie"),
         )
 
     def _note_possible_duplicates(
@@ -297,11 +367,12 @@ class Writer:
         """Insert one movie row per placeholder with its genres; return placeholder -> id."""
         if not new_rows:
             return {}
-        connection = self.session.connection()
-        movies = Movie.__table__
-        statement = sa.insert(movies).returning(movies.c.id, sort_by_parameter_order=True)
         rows = [{"title": m.title, "year": m.year} for m in new_rows.values()]
-        ids = connection.execute(statement, rows).scalars().all()
+        if self.staged:
+            self._staged.movies.update(zip(new_rows, rows, strict=True))
+            ids = list(new_rows)
+        else:
+            ids = self._insert_returning(Movie.__table__, rows)
         id_of_new = dict(zip(new_rows, ids, strict=True))
         # The dataset's genre names in the one vocabulary ("Children's" -> "Children").
         genres_of = [canonical_genres(m.genres) for m in new_rows.values()]
@@ -312,14 +383,24 @@ class Writer:
             # Two spellings of one genre ("Drama", "drama") are one link.
             for genre_id in dict.fromkeys(genre_ids[name.casefold()] for name in names)
         ]
-        self._executemany(f"{movie_genres.name} (movie_id, genre_id)", links)
+        self._executemany(f"{movie_genres.name} (movie_id, genre_id)", links, ("movie", "genre"))
         return id_of_new
 
-    def _executemany(self, into: str, rows: list[tuple[Any, ...]]) -> None:
-        """Insert ``rows`` into ``into`` ("table (columns)") with the driver's executemany."""
-        if rows:
-            values = ", ".join([self.placeholder] * len(rows[0]))
-            self.session.connection().exec_driver_sql(f"INSERT INTO {into} VALUES ({values})", rows)
+    def _insert_returning(self, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert ``rows`` into ``table``; return their new ids, in order."""
+        statement = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(self.session.connection().execute(statement, rows).scalars().all())
+
+    def _executemany(self, into: str, rows: list[tuple[Any, ...]], refs: tuple[Ref, ...]) -> None:
+        """Insert ``rows`` into ``into`` ("table (columns)") with the driver's executemany;
+        ``refs`` says which columns hold ids (staged: placeholders until ``apply``)."""
+        if not rows:
+            return
+        if self.staged:
+            self._staged.inserts.append((into, rows, refs))
+            return
+        values = ", ".join([self.placeholder] * len(rows[0]))
+        self.session.connection().exec_driver_sql(f"INSERT INTO {into} VALUES ({values})", rows)
 
     def _genre_ids(self, names: set[str]) -> dict[str, int]:
         """Return casefolded name -> genre id for ``names``, creating the missing genres."""
@@ -332,10 +413,13 @@ class Writer:
         missing = list(
             {name.casefold(): name for name in sorted(names) if name.casefold() not in ids}.values()
         )
-        if missing:
-            statement = sa.insert(genres).returning(genres.c.id, sort_by_parameter_order=True)
-            created = connection.execute(statement, [{"name": name} for name in missing])
-            for name, genre_id in zip(missing, created.scalars().all(), strict=True):
+        if missing and self.staged:
+            for name in missing:
+                ids[name.casefold()] = placeholder = self._placeholder()
+                self._staged.genres[placeholder] = name
+        elif missing:
+            created = self._insert_returning(genres, [{"name": name} for name in missing])
+            for name, genre_id in zip(missing, created, strict=True):
                 ids[name.casefold()] = genre_id
         return ids
 
@@ -376,8 +460,6 @@ class Writer:
             ok = False
         if not ok:
             return False
-        users = User.__table__
-        statement = sa.insert(users).returning(users.c.id, sort_by_parameter_order=True)
         rows = [
             {
                 "username": username,
@@ -388,7 +470,11 @@ class Writer:
             }
             for username, external in names.items()
         ]
-        ids = self.session.connection().execute(statement, rows).scalars().all()
+        if self.staged:
+            ids = [self._placeholder() for _ in rows]
+            self._staged.users.update(zip(ids, rows, strict=True))
+        else:
+            ids = self._insert_returning(User.__table__, rows)
         for external, user_id in zip(names.values(), ids, strict=True):
             self.user_ids[external] = user_id
             self.new_user_ids.add(user_id)
@@ -414,13 +500,20 @@ class Writer:
             else:
                 known[(user_id, movie_id)] = (rating, rated_at)
         if fresh:
-            try:
-                self.insert_rows(fresh)
-            except self._integrity_errors as error:
-                raise RepeatedRating from error
+            if self.staged:
+                self._staged.fresh_ratings.extend(fresh)
+            else:
+                self._insert_fresh(fresh)
             self.counts["ratings_inserted"] += len(fresh)
         if known:
             self.write_ratings(known)
+
+    def _insert_fresh(self, rows: list[tuple[int, int, float, Stamp]]) -> None:
+        """Insert ratings no earlier row holds, blind: a repeat is RepeatedRating."""
+        try:
+            self.insert_rows(rows)
+        except self._integrity_errors as error:
+            raise RepeatedRating from error
 
     def insert_rows(self, rows: list[tuple[int, int, float, Stamp]]) -> None:
         """Insert (user_id, movie_id, rating, time) rows with no per-row work in SQLAlchemy.
@@ -455,7 +548,6 @@ class Writer:
 
     def write_ratings(self, batch: dict[tuple[int, int], tuple[float, Stamp]]) -> None:
         """Insert, update or leave each (user id, movie id) -> (rating, time) of ``batch``."""
-        c = Rating.__table__.c
         existing = self._existing(sorted(batch))
         inserts, updates = [], []
         for key, (rating, stamp) in batch.items():
@@ -470,17 +562,25 @@ class Writer:
                 self.changed_users.add(key[0])
             else:
                 self.counts["ratings_unchanged"] += 1
-        if inserts:
-            self.insert_rows(inserts)
-        if updates:
-            statement = (
-                sa.update(Rating.__table__)
-                .where(c.user_id == sa.bindparam("u"), c.movie_id == sa.bindparam("m"))
-                .values(rating=sa.bindparam("r"), rated_at=sa.bindparam("t"))
-            )
-            self.session.execute(statement, updates)
+        if self.staged:
+            self._staged.ratings.extend(inserts)
+            self._staged.updates.extend(updates)
+        else:
+            if inserts:
+                self.insert_rows(inserts)
+            if updates:
+                self._update_ratings(updates)
         self.counts["ratings_inserted"] += len(inserts)
         self.counts["ratings_updated"] += len(updates)
+
+    def _update_ratings(self, updates: list[dict[str, Any]]) -> None:
+        c = Rating.__table__.c
+        statement = (
+            sa.update(Rating.__table__)
+            .where(c.user_id == sa.bindparam("u"), c.movie_id == sa.bindparam("m"))
+            .values(rating=sa.bindparam("r"), rated_at=sa.bindparam("t"))
+        )
+        self.session.execute(statement, updates)
 
     def _existing(
         self, keys: list[tuple[int, int]]
@@ -520,13 +620,81 @@ class Writer:
 
     def bump_versions(self) -> None:
         """Bump ``ratings_version`` of every user whose ratings changed (caches invalidate)."""
-        for chunk in _chunks(sorted(self.changed_users | self.new_user_ids), 500):
+        self._bump(sorted(self.changed_users | self.new_user_ids))
+        self.counts["users_existing"] = len(self.seen_users) - self.counts["users_inserted"]
+
+    def _bump(self, user_ids: list[int]) -> None:
+        if self.staged:
+            self._staged.bumped_users.extend(user_ids)
+            return
+        for chunk in _chunks(user_ids, 500):
             self.session.execute(
                 sa.update(User)
                 .where(User.id.in_(chunk))
                 .values(ratings_version=User.ratings_version + 1)
             )
-        self.counts["users_existing"] = len(self.seen_users) - self.counts["users_inserted"]
+
+    # --- the final transaction of a staged import -------------------------------------------
+
+    def apply(self) -> None:
+        """Write what a staged import kept, in one short transaction of the session.
+
+        The transaction that read is ended first and the new one takes SQLite's write lock at
+        once (BEGIN IMMEDIATE): a read snapshot upgraded to a write after raters committed
+        would fail. Nothing to do when writes went out as they were read.
+        """
+        if not self.staged:
+            return
+        session, staged = self.session, self._staged
+        session.commit()  # Nothing written: this ends the read transaction.
+        started = time.perf_counter()
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        real: dict[str, dict[int, int]] = {"movie": {}, "genre": {}, "user": {}}
+        for kind, table, rows in (
+            ("genre", Genre.__table__, {p: {"name": n} for p, n in staged.genres.items()}),
+            ("movie", Movie.__table__, staged.movies),
+            ("user", User.__table__, staged.users),
+        ):
+            if rows:
+                ids = self._insert_returning(table, list(rows.values()))
+                real[kind] = dict(zip(rows, ids, strict=True))
+        self.staged = False  # From here on every write goes out at once, resolved.
+        for into, rows, refs in staged.inserts:
+            self._executemany(into, [_resolved(row, refs, real) for row in rows], refs)
+        movie_ids, user_ids = real["movie"], real["user"]
+
+        def rating(row: tuple[int, int, float, Stamp]) -> tuple[int, int, float, Stamp]:
+            user, movie, value, stamp = row
+            return (user_ids.get(user, user), movie_ids.get(movie, movie), value, stamp)
+
+        if staged.fresh_ratings:
+            self._insert_fresh([rating(row) for row in staged.fresh_ratings])
+        if staged.ratings:  # A pair new to the database, staged twice, is a repeat too.
+            self._insert_fresh([rating(row) for row in staged.ratings])
+        if staged.updates:
+            self._update_ratings(staged.updates)
+        self._bump(sorted(user_ids.get(user, user) for user in staged.bumped_users))
+        self.movie_of_item = {e: movie_ids.get(m, m) for e, m in self.movie_of_item.items()}
+        if self._pending_notes is not None:
+            self._note_possible_duplicates(*self._pending_notes, movie_ids)
+        self._staged = _Staged()
+        self._write_started = started
+
+    def end_write(self) -> None:
+        """Record how long the final transaction held the database (after its commit)."""
+        if self._write_started is not None:
+            self.write_seconds = time.perf_counter() - self._write_started
+            log.info("import wrote in one transaction of %.3f s", self.write_seconds)
+
+
+def _resolved(
+    row: tuple[Any, ...], refs: tuple[Ref, ...], real: dict[str, dict[int, int]]
+) -> tuple[Any, ...]:
+    """Return ``row`` with its placeholder ids replaced by the inserted rows' ids."""
+    return tuple(
+        value if ref is None or value > 0 else real[ref][value]
+        for value, ref in zip(row, refs, strict=True)
+    )
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -1,0 +1,99 @@
+"""Raters keep working while a MovieLens import runs: on SQLite the import holds the write
+lock only for its final transaction, on PostgreSQL never where raters write. A client rates
+and signs up every 50 ms through the app while ML-100K is imported in another thread; no
+request waits a second and none is a 5xx, and the import is whole.
+
+The import is slowed to about 4 s (0.2 s per batch of 5,000 lines, as on a slower machine or
+in a bigger file) so that the raters meet it while it reads: on ``main`` that import held
+SQLite's write lock from its first movie to its commit, and a rating waited for all of it."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import sqlalchemy as sa
+
+from recommender.extensions import db
+from recommender.importers.movielens.importer import import_movielens
+from recommender.models import Movie, Rating
+from recommender.settings import current_settings
+from tests.api.helpers import auth_headers
+
+MAX_WAIT_SECONDS = 1.0
+GRACE_SECONDS = 0.3  # a request's own time beside its wait for the lock
+BUSY_TIMEOUT_SECONDS = 5.0  # SQLITE_BUSY_TIMEOUT_MS: a writer waiting longer gets a 503
+PAUSE_SECONDS = 0.05
+SLOW_READ_SECONDS = 0.2  # per batch of ratings read
+
+
+def test_ratings_and_sign_ups_during_an_ml100k_import_wait_under_a_second(app, client, ml100k):
+    headers = auth_headers(client, "rater")
+    movies = [Movie(title=f"Local film {n}", year=2000 + n) for n in range(10)]
+    db.session.add_all(movies)
+    db.session.commit()
+    movie_ids = [movie.id for movie in movies]
+    outcome: dict[str, object] = {}
+
+    def run_import() -> None:
+        try:
+            with app.app_context():
+                scale = current_settings().rating_scale
+                outcome["report"] = import_movielens(
+                    db.session,
+                    ml100k,
+                    scale=scale,
+                    progress=lambda done, total: time.sleep(SLOW_READ_SECONDS),
+                )
+        except BaseException as error:
+            outcome["error"] = error
+
+    importer = threading.Thread(target=run_import)
+    latencies: list[tuple[str, float, int]] = []
+    values = itertools.cycle([1.0, 2.5, 4.0, 5.0])
+    importer.start()
+    for n in itertools.count():
+        if not importer.is_alive():
+            break
+        started = time.perf_counter()
+        if n % 4 == 3:
+            response = client.post(
+                "/api/v1/auth/register",
+                json={"username": f"newcomer{n}", "password": "correct horse battery"},
+            )
+            kind = "sign-up"
+        else:
+            response = client.put(
+                f"/api/v1/me/ratings/{movie_ids[n % 10]}",
+                json={"rating": next(values)},
+                headers=headers,
+            )
+            kind = "rating"
+        latencies.append((kind, time.perf_counter() - started, response.status_code))
+        time.sleep(PAUSE_SECONDS)
+    importer.join()
+
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["report"].counts["ratings_inserted"] == 100_000 - 307
+    slowest = max(latencies, key=lambda item: item[1])
+    assert all(status < 500 for _, _, status in latencies), latencies
+    assert all(status in (200, 201) for _, _, status in latencies), latencies
+    assert slowest[1] < BUSY_TIMEOUT_SECONDS / 2, slowest
+    assert len(latencies) >= 30, "the import ended before the raters got going"
+    report = outcome["report"]
+    print(
+        f"{len(latencies)} requests during the import; slowest: {slowest}; "
+        f"final write transaction {report.write_seconds:.2f} s"
+    )
+    # A rater waits for the import's final write at most, never for its reading (~4 s here).
+    # That write is about 0.5 s on an idle 2-core machine (the 1 s goal); on a busy one it
+    # stretches, so the bound is relative to it, and half the busy timeout (never a 503).
+    final_write = report.write_seconds if db.engine.dialect.name == "sqlite" else 0.0
+    assert slowest[1] < max(MAX_WAIT_SECONDS, final_write + GRACE_SECONDS), slowest
+    # Every acknowledged rating is stored.
+    db.session.rollback()
+    stored = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Rating).where(Rating.movie_id.in_(movie_ids))
+    )
+    assert stored == min(10, sum(1 for kind, _, _ in latencies if kind == "rating"))
