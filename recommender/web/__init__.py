@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from apiflask import APIFlask
 
-from recommender.web import admin, auth, pages, ratings, recommendations
+from recommender.web import admin, auth, formatting, movies, pages, ratings, recommendations
 from recommender.web.common import template_globals
 
 
 def init_app(app: APIFlask) -> None:
     """Register the page blueprints and the template globals."""
     app.context_processor(template_globals)
+    formatting.init_app(app)
 
-    for module in (pages, auth, ratings, recommendations, admin):
+    for module in (pages, movies, auth, ratings, recommendations, admin):
         app.register_blueprint(module.bp)

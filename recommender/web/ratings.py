@@ -17,6 +17,7 @@ from recommender.services.errors import DomainError, InvalidInput
 from recommender.settings import current_settings
 from recommender.web.auth import safe_next
 from recommender.web.common import int_arg, is_htmx, user_id
+from recommender.web.formatting import plural
 from recommender.web.pages import progress_context
 
 # No url_prefix: the download is /ratings.csv, beside /ratings (a prefix would make it
@@ -67,7 +68,8 @@ def rate(movie_id: int) -> Response | tuple[str, int]:
     except DomainError as error:
         current = ratings.get_rating(db.session, user_id(), movie_id)
         return _answer(movie_id, rating=current, message=error.message, error=True)
-    return _answer(movie_id, rating=saved["rating"], message=f"Saved: {saved['rating']:g} stars.")
+    message = f"Saved: {plural(saved['rating'], 'star')}."
+    return _answer(movie_id, rating=saved["rating"], message=message)
 
 
 @bp.post("/ratings/<int:movie_id>/delete")
