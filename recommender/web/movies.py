@@ -45,7 +45,7 @@ def show(movie_id: int) -> str:
     return render_template(
         "movie.html",
         movie=movie,
-        chart=histogram(movie["histogram"]),
+        chart=histogram(movie["histogram"], width=340, height=170),
         similar=similar,
         yours=yours,
         predicted=predicted,
