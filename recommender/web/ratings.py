@@ -136,15 +136,14 @@ def remove(movie_id: int) -> Response | tuple[str, int]:
 
 @bp.get("/ratings")
 @login_required
-def mine() -> str:
+def mine() -> str | Response:
     """Your ratings, newest first, each editable and removable."""
     number = max(int_arg("page") or 1, 1)
     result = ratings.list_ratings(db.session, user_id(), page=number, per_page=PER_PAGE)
-    return render_template(
-        "ratings.html",
-        result=result,
-        last_page=max((result.total + PER_PAGE - 1) // PER_PAGE, 1),
-    )
+    last_page = max((result.total + PER_PAGE - 1) // PER_PAGE, 1)
+    if number > last_page:  # past the end (or every rating removed): the last page instead
+        return redirect(url_for("ratings.mine", **dict(request.args, page=last_page)))
+    return render_template("ratings.html", result=result, last_page=last_page)
 
 
 @bp.get("/ratings.csv")
