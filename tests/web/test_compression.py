@@ -44,3 +44,11 @@ def test_csv_downloads_still_stream_uncompressed(alice, catalogue):
 def test_small_answers_are_left_alone(client):
     response = client.get("/api/v1/movies/987654", headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 404 and "Content-Encoding" not in response.headers
+
+
+def test_static_files_are_sent_as_files_and_closed(client):
+    # Compressing the file stream left its file open (a ResourceWarning, an error here).
+    response = client.get("/static/app.js", headers={"Accept-Encoding": "gzip, br"})
+    assert response.status_code == 200 and "Content-Encoding" not in response.headers
+    assert b"use strict" in response.get_data()
+    response.close()
