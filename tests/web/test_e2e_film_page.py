@@ -60,6 +60,11 @@ def test_the_catalogue_unlocks_in_place_and_a_title_opens_the_film_page(live_app
     # Screenshots after the swaps: Chromium's full-page capture leaves style="" on some
     # inputs, which a later htmx settle would copy (a CSP report caused by the test alone).
     shoot(page, "film-page")
+    # On a phone every half star is a tap target at least 24 px wide (WCAG 2.5.8).
+    page.set_viewport_size({"width": 390, "height": 900})
+    box = yours.locator(".stars label").first.bounding_box()
+    assert box is not None and box["width"] >= 24 and box["height"] >= 24, box
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.reload()
     expect(page.locator(".film-community")).to_contain_text("4.5 average from 1 rating")
     shoot(page, "film-page-rated")
