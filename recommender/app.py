@@ -15,7 +15,7 @@ from apiflask import APIFlask
 from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from recommender import __version__, api, cli, errors, security, web
+from recommender import __version__, api, cli, compression, errors, security, web
 from recommender.bundled import MIGRATIONS_DIR
 from recommender.extensions import (
     configure_sqlite,
@@ -75,6 +75,7 @@ def create_app(
         if (blueprint.url_prefix or "").startswith("/api/"):
             csrf.exempt(blueprint)
     web.init_app(app)
+    compression.init_app(app)
     if proxies := settings.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     # Last: the rate limits wrap view functions the blueprints registered.

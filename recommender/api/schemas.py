@@ -129,6 +129,25 @@ class MovieOut(Schema):
     rt_rating = Integer(allow_none=True)
 
 
+class CommunityBin(Schema):
+    rating = Float(required=True, metadata={"description": "A value of the rating scale"})
+    count = Integer(required=True, metadata={"description": "Ratings of the movie at that value"})
+
+
+class MovieDetailOut(MovieOut):
+    """One movie with how the site's users rated it."""
+
+    ratings_count = Integer(required=True, metadata={"description": "Ratings of this movie"})
+    ratings_mean = Float(
+        required=True, allow_none=True, metadata={"description": "Their mean; null when unrated"}
+    )
+    histogram = List(
+        Nested(CommunityBin),
+        required=True,
+        metadata={"description": "One bin per step of the rating scale, empty ones included"},
+    )
+
+
 class MovieListItem(MovieOut):
     """A movie inside a page of results.
 

@@ -97,20 +97,23 @@ def signup() -> Response | str | tuple[str, int]:
     username = request.form.get("username", "").strip()
     if request.method == "POST":
         password = request.form.get("password", "")
+        # Errors are shown on their field (aria-invalid + aria-describedby), not as a banner.
+        errors: dict[str, str] = {}
         if password != request.form.get("password_again", ""):
-            flash("The two passwords differ.", "error")
+            errors["password_again"] = "The two passwords differ."
         else:
             try:
                 user = accounts.create_user(
                     db.session, username, password, hash_method=_hash_method()
                 )
             except DomainError as error:
-                flash(error.message, "error")
+                field = "username" if "username" in (error.details or {}) else "password"
+                errors[field] = error.message
             else:
                 login_user(SessionUser.of(user))
                 flash(f"Welcome, {user.username}!", "success")
                 return redirect(url_for("pages.welcome"))
-        return render_template("signup.html", username=username), 422
+        return render_template("signup.html", username=username, errors=errors), 422
     return render_template("signup.html", username=username)
 
 
@@ -127,8 +130,10 @@ def login() -> Response | str | tuple[str, int]:
                 db.session, username, request.form.get("password", ""), hash_method=_hash_method()
             )
         except accounts.InvalidCredentials as error:
-            flash(error.message, "error")
-            return render_template("login.html", username=username, next=next_url), 422
+            # Either field may be wrong (saying which would tell who has an account).
+            errors = {"password": error.message, "username": error.message}
+            page = render_template("login.html", username=username, next=next_url, errors=errors)
+            return page, 422
         login_user(SessionUser.of(user), remember=bool(request.form.get("remember")))
         flash(f"Signed in as {user.username}.", "success")
         count = onboarding.ratings_count(db.session, user.id)

@@ -35,23 +35,26 @@ def neighbour_map(explained_map: dict[str, Any]) -> dict[str, Any]:
     return {"width": MAP_WIDTH, "height": MAP_HEIGHT, "points": placed, "tx": tx, "ty": ty}
 
 
-def histogram(bins: list[dict[str, Any]]) -> dict[str, Any]:
-    """Bars of the rating histogram, the tallest filling the plot height."""
+def histogram(
+    bins: list[dict[str, Any]], width: int = HIST_WIDTH, height: int = HIST_HEIGHT
+) -> dict[str, Any]:
+    """Bars of the rating histogram, the tallest filling the plot height. A smaller box keeps
+    the labels legible where the chart is drawn small (the film page, phones)."""
     tallest = max((b["count"] for b in bins), default=0) or 1
-    slot = (HIST_WIDTH - 2 * HIST_PAD) / max(len(bins), 1)
-    plot_height = HIST_HEIGHT - HIST_AXIS - HIST_PAD - 14
+    slot = (width - 2 * HIST_PAD) / max(len(bins), 1)
+    plot_height = height - HIST_AXIS - HIST_PAD - 14
     bars = []
     for i, b in enumerate(bins):
-        height = round(b["count"] / tallest * plot_height, 1)
+        bar_height = round(b["count"] / tallest * plot_height, 1)
         bars.append(
             {
                 **b,
                 "x": round(HIST_PAD + i * slot + slot * 0.1, 1),
                 "width": round(slot * 0.8, 1),
-                "y": round(HIST_HEIGHT - HIST_AXIS - height, 1),
-                "height": height,
+                "y": round(height - HIST_AXIS - bar_height, 1),
+                "height": bar_height,
                 "label_x": round(HIST_PAD + (i + 0.5) * slot, 1),
             }
         )
-    axis_y = HIST_HEIGHT - HIST_AXIS
-    return {"width": HIST_WIDTH, "height": HIST_HEIGHT, "axis_y": axis_y, "bars": bars}
+    axis_y = height - HIST_AXIS
+    return {"width": width, "height": height, "axis_y": axis_y, "bars": bars}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import render_template, request
+from flask import redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
 
 from recommender.engine.predictor import personal_goal
 from recommender.extensions import db
@@ -29,7 +30,7 @@ def progress_context() -> dict[str, object]:
 
 
 @bp.get("/")
-def index() -> str:
+def index() -> str | Response:
     """List the catalogue with search, genre and year filters, sorted and paginated."""
     sort = request.args.get("sort")
     filters = {
@@ -49,6 +50,9 @@ def index() -> str:
         result = by_prediction()
     else:
         result = catalogue.search_movies(db.session, **filters, page=page, per_page=PER_PAGE)
+    last_page = max((result.total + PER_PAGE - 1) // PER_PAGE, 1)
+    if page > last_page:  # never "page 999 of 134": the last page's own address instead
+        return redirect(url_for("pages.index", **dict(request.args, page=last_page)))
     yours: dict[int, float] = {}
     predicted: dict[int, float] = {}
     progress = None
@@ -64,7 +68,7 @@ def index() -> str:
         filters=filters,
         genres=catalogue.list_genres(db.session),
         sort_keys=sort_keys,
-        last_page=max((result.total + PER_PAGE - 1) // PER_PAGE, 1),
+        last_page=last_page,
         yours=yours,
         predicted=predicted,
         progress=progress,

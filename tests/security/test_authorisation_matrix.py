@@ -135,6 +135,8 @@ MATRIX: dict[tuple[str, str], Call] = {
     # --- pages ---
     ("GET", "/"): Call("/", each(200, 200, 200, 200)),
     ("GET", "/welcome"): Call("/welcome", each(LOGIN, 200, 200, 200)),
+    # The film page is public; signed in, it adds your own rating or prediction.
+    ("GET", "/movies/<int:movie_id>"): Call("/movies/{R}", each(200, 200, 200, 200)),
     ("GET", "/login"): Call("/login", each(200, 302, 302, 302)),  # signed in: to the catalogue
     ("POST", "/login"): Call("/login", each(302, 302, 302, 302), body=credentials, form=True),
     ("GET", "/signup"): Call("/signup", each(200, 302, 302, 302)),

@@ -22,7 +22,9 @@ def test_welcome_offers_one_well_known_movie_per_genre(alice, catalogue):
     page = alice.get("/welcome").get_data(as_text=True)
     assert "0 of 4 ratings — 4 more to unlock your predictions" in page
     # The most-voted film of each of the 8 genres (films 08 to 15), then the next most-voted.
-    titles = re.findall(r'<h3 class="title">(Film \d\d)', page)
+    titles = re.findall(
+        r'<h3 class="title"><a class="film-link" href="/movies/\d+">(Film \d\d)', page
+    )
     assert titles[:8] == [f"Film {i:02d}" for i in range(15, 7, -1)]
     assert len(titles) == len(set(titles)) == 12
 
@@ -168,6 +170,8 @@ def test_welcome_offers_what_people_rated_most_and_liked_once_there_are_ratings(
 
     page = alice.get("/welcome").get_data(as_text=True)
 
-    titles = re.findall(r'<h3 class="title">(Film \d\d)', page)
+    titles = re.findall(
+        r'<h3 class="title"><a class="film-link" href="/movies/\d+">(Film \d\d)', page
+    )
     assert titles[:2] == ["Film 00", "Film 01"]
     assert len(titles) == len(set(titles)) == 12
