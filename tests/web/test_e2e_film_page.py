@@ -31,13 +31,15 @@ def test_the_catalogue_unlocks_in_place_and_a_title_opens_the_film_page(live_app
     banner = page.locator("#unlock-banner")
     for i, stars in enumerate(("4", "2", "5")):
         cards.nth(i).locator(f"label[title='{stars} stars']").click()
-        expect(cards.nth(i).locator(".message")).to_have_text(f"Saved: {stars} stars.")
+        expect(cards.nth(i).locator(".rating-widget .message")).to_have_text(
+            f"Saved: {stars} stars."
+        )
     expect(banner).to_contain_text("Rate 1 more movie to unlock")
     watched = cards.nth(6)
     expect(watched.locator(".rating-status")).to_have_text("Not rated yet")
 
     cards.nth(3).locator("label[title='1 star']").click()
-    expect(cards.nth(3).locator(".message")).to_have_text("Saved: 1 star.")
+    expect(cards.nth(3).locator(".rating-widget .message")).to_have_text("Saved: 1 star.")
     expect(banner).to_be_empty()
     # The other cards show their predictions without a reload.
     expect(watched.locator(".predicted")).to_have_text(re.compile(r"^\d\.\d$"))
@@ -55,7 +57,7 @@ def test_the_catalogue_unlocks_in_place_and_a_title_opens_the_film_page(live_app
     expect(page.locator(".more-like-this .movie")).to_have_count(8)
     expect(page.locator(".film-community")).to_contain_text("Nobody here has rated it yet.")
     yours.locator("label[title='4.5 stars']").click()
-    expect(yours.locator(".message")).to_have_text("Saved: 4.5 stars.")
+    expect(yours.locator(".rating-widget .message")).to_have_text("Saved: 4.5 stars.")
     expect(yours.locator(".yours")).to_have_text("4.5")
     # Screenshots after the swaps: Chromium's full-page capture leaves style="" on some
     # inputs, which a later htmx settle would copy (a CSP report caused by the test alone).
