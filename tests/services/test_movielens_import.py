@@ -142,6 +142,7 @@ def test_each_layout_imports_matches_the_catalogue_and_is_idempotent(app, tmp_pa
         "movies_matched_series": 0,
         "movies_matched_fuzzy": 0,
         "movies_possible_duplicates": 0,
+        "movies_genres_filled": 0,
         "movies_inserted": 3,
         "movies_known": 0,
         "movies_merged": 0,

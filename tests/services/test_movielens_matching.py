@@ -161,3 +161,25 @@ def test_a_re_import_links_every_film_again_and_changes_nothing(app, tmp_path):
     assert dump() == before
     assert again.counts["movies_known"] == 2 and again.counts["movies_inserted"] == 0
     assert again.possible_duplicates == [] and again.counts["ratings_unchanged"] == 2
+
+
+def test_a_matched_film_without_genres_takes_the_datasets_and_one_with_genres_keeps_its_own(
+    app, tmp_path
+):
+    bare = make_movie("Monty Python and the Holy Grail", 1975).id
+    dressed = make_movie("Se7en", 1995, ("Thriller",)).id
+    folder = write_dataset(
+        tmp_path / "ml-test", ["Monty Python and the Holy Grail (1974)", "Seven (Se7en) (1995)"]
+    )
+
+    report = run(folder)
+
+    db.session.expire_all()
+    assert [g.name for g in db.session.get(Movie, bare).genres] == ["Drama"]
+    assert [g.name for g in db.session.get(Movie, dressed).genres] == ["Thriller"]
+    assert report.counts["movies_genres_filled"] == 1
+    assert "genres: 1 matched catalogue films without genres took the dataset's" in (
+        report.summary()
+    )
+    # A re-import changes nothing: the row has genres now, and its link is known.
+    assert run(folder).counts["movies_genres_filled"] == 0

@@ -70,6 +70,10 @@ def test_ml100k_onto_the_sample_catalogue_leaves_one_row_per_film(app, ml100k):
         movie = db.session.get(Movie, links[item])
         assert (movie.title, movie.year) == (title, year), item
         assert movie.id in catalogue_ids
+    # A matched sample film without genres took MovieLens's (item 168: Monty Python and the
+    # Holy Grail, Comedy); one with genres kept its own (item 50: Star Wars).
+    assert [g.name for g in db.session.get(Movie, links["168"]).genres] == ["Comedy"]
+    assert counts["movies_genres_filled"] > 0
     titles = {tuple(row) for row in db.session.execute(sa.select(Movie.title, Movie.year))}
     for twin in (("Star Wars", 1977), ("Return of the Jedi", 1983), ("Seven (Se7en)", 1995)):
         assert twin not in titles

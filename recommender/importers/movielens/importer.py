@@ -142,6 +142,11 @@ class MovieLensReport:
             f"{c['ratings_unchanged']:,} unchanged, {c['ratings_merged']:,} merged "
             f"(one user, two ids of one movie)",
         ]
+        if c.get("movies_genres_filled"):
+            lines.append(
+                f"  genres: {c['movies_genres_filled']:,} matched catalogue films without"
+                " genres took the dataset's"
+            )
         if c.get("titles_repaired"):
             lines.append(
                 f"  text: {c['titles_repaired']:,} mis-decoded titles repaired (the run's notes)"

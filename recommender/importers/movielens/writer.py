@@ -136,6 +136,7 @@ class Writer:
                 "movies_matched_catalogue",
                 *(f"movies_matched_{rule}" for rule in RULES),
                 "movies_possible_duplicates",
+                "movies_genres_filled",
                 "movies_inserted",
                 "movies_known",
                 "movies_merged",
@@ -328,6 +329,34 @@ class Writer:
             [(self.dataset, external_id, movie_id) for external_id, movie_id in new_links],
             (None, None, "movie"),
         )
+        matched_rows = {movie_id for movie_id, _ in matched.values()}
+        self._fill_empty_genres({m: first_of[m] for m in matched_rows if m in first_of})
+
+    def _fill_empty_genres(self, matched: dict[int, DatasetMovie]) -> None:
+        """Give a matched catalogue row without genres the dataset's (a row's own genres are
+        never changed): "Monty Python and the Holy Grail" came without any."""
+        if not matched:
+            return
+        with_genres = set()
+        for chunk in _chunks(sorted(matched), 500):
+            with_genres.update(
+                self.session.scalars(
+                    sa.select(movie_genres.c.movie_id).where(movie_genres.c.movie_id.in_(chunk))
+                )
+            )
+        genres_of = {
+            movie_id: canonical_genres(movie.genres)
+            for movie_id, movie in matched.items()
+            if movie_id not in with_genres
+        }
+        genre_ids = self._genre_ids({name for names in genres_of.values() for name in names})
+        links = [
+            (movie_id, genre_id)
+            for movie_id, names in genres_of.items()
+            for genre_id in dict.fromkeys(genre_ids[name.casefold()] for name in names)
+        ]
+        self.counts["movies_genres_filled"] += len({movie_id for movie_id, _ in links})
+        self._executemany(f"{movie_genres.name} (movie_id, genre_id)", links, ("movie", "genre"))
 
     def _note_possible_duplicates(
         self,
@@ -410,6 +439,10 @@ class Writer:
             name.casefold(): genre_id
             for genre_id, name in connection.execute(sa.select(genres.c.id, genres.c.name))
         }
+        if self.staged:  # Genres staged by an earlier call are not in the table yet.
+            ids |= {
+                name.casefold(): placeholder for placeholder, name in self._staged.genres.items()
+            }
         missing = list(
             {name.casefold(): name for name in sorted(names) if name.casefold() not in ids}.values()
         )
