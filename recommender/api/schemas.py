@@ -310,6 +310,14 @@ class RatingIn(Schema):
     )
 
 
+class PagedOut(Schema):
+    """The paging fields every list of a user's own films carries beside its ``items``."""
+
+    page = Integer(required=True)
+    per_page = Integer(required=True)
+    total = Integer(required=True)
+
+
 class RatingOut(Schema):
     movie = Nested(MovieListItem, required=True)
     rating = Float(required=True)
@@ -320,11 +328,8 @@ class RatingListItem(RatingOut):
     """A rating inside a page (a subclass for the reason given on :class:`MovieListItem`)."""
 
 
-class RatingPageOut(Schema):
+class RatingPageOut(PagedOut):
     items = List(Nested(RatingListItem), required=True)
-    page = Integer(required=True)
-    per_page = Integer(required=True)
-    total = Integer(required=True)
 
 
 class HiddenOut(Schema):
@@ -336,11 +341,8 @@ class HiddenListItem(HiddenOut):
     """An entry inside a page (a subclass for the reason given on :class:`MovieListItem`)."""
 
 
-class HiddenPageOut(Schema):
+class HiddenPageOut(PagedOut):
     items = List(Nested(HiddenListItem), required=True)
-    page = Integer(required=True)
-    per_page = Integer(required=True)
-    total = Integer(required=True)
 
 
 class WatchlistOut(Schema):
@@ -352,11 +354,8 @@ class WatchlistListItem(WatchlistOut):
     """An entry inside a page (a subclass for the reason given on :class:`MovieListItem`)."""
 
 
-class WatchlistPageOut(Schema):
+class WatchlistPageOut(PagedOut):
     items = List(Nested(WatchlistListItem), required=True)
-    page = Integer(required=True)
-    per_page = Integer(required=True)
-    total = Integer(required=True)
 
 
 class ImportIn(Schema):

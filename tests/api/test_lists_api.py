@@ -10,26 +10,15 @@ from recommender.extensions import db
 from recommender.models import HiddenMovie, User, WatchlistEntry
 from recommender.services import recommendations as recommendations_service
 from tests.api.helpers import assert_error, user_id
-from tests.factories import make_movie
+from tests.factories import make_varied_movies
 
 LISTS = {"hidden": ("created_at", HiddenMovie), "watchlist": ("added_at", WatchlistEntry)}
-GENRES = ("Drama", "Comedy", "Action", "Horror", "Romance")
 
 
 @pytest.fixture
 def catalogue(app):
     """Thirty movies whose attributes vary, so neighbours are well defined."""
-    return [
-        make_movie(
-            f"Film {i:02d}",
-            1950 + (i * 7) % 60,
-            (GENRES[i % 5],),
-            runtime_min=80 + (i * 13) % 90,
-            imdb_rating=round(3 + (i * 37 % 60) / 10, 1),
-            imdb_votes=100 + i * 997 % 50_000,
-        )
-        for i in range(30)
-    ]
+    return make_varied_movies(30)
 
 
 def put(client, headers, name, movie_id):

@@ -14,26 +14,13 @@ from recommender.app import create_app
 from recommender.extensions import db
 from recommender.services import accounts
 from tests.conftest import make_environ
-from tests.factories import make_movie
-
-GENRES = ("Drama", "Comedy", "Action", "Horror", "Romance")
+from tests.factories import make_varied_movies
 
 
 @pytest.fixture
 def catalogue(app):
     """Forty movies whose attributes vary, so neighbours are well defined."""
-    return [
-        make_movie(
-            f"Film {i:02d}",
-            1950 + (i * 7) % 60,
-            (GENRES[i % 5],),
-            runtime_min=80 + (i * 13) % 90,
-            imdb_rating=round(3 + (i * 37 % 60) / 10, 1),
-            imdb_votes=100 + i * 997 % 50_000,
-            budget=1_000_000 * (1 + i % 17),
-        )
-        for i in range(40)
-    ]
+    return make_varied_movies(40, budget=lambda i: 1_000_000 * (1 + i % 17))
 
 
 def token_headers(app, username: str) -> dict[str, str]:
