@@ -43,20 +43,56 @@ Prediction: regressor :math:`\\hat y = \\sum_i w_i y_i / \\sum_i w_i`; classifie
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from recommender.engine import _search
+from recommender.engine import _parallel, _search
 from recommender.engine.distances import MAX_ABS_VALUE, METRICS, as_float_matrix, check_metric
 
-__all__ = ["METRICS", "KNNClassifier", "KNNRegressor", "NotFittedError"]
+__all__ = ["METRICS", "KNNClassifier", "KNNRegressor", "NotFittedError", "QueryMatrix"]
 
 WeightsCallable = Callable[[NDArray[np.float64]], ArrayLike]
 
 WEIGHTS: tuple[str, ...] = ("uniform", "distance")
+
+_R = TypeVar("_R")
+
+# Outer blocks per worker thread at least (see _KNNBase._blocks).
+_TASKS_PER_THREAD = 4
+
+_buffers = threading.local()
+
+
+def _key_buffer(rows: int, n: int) -> NDArray[np.float64]:
+    """A ``(rows, n)`` float64 buffer for one block's keys, reused by the thread that asks.
+
+    A fresh multi-MiB array per block was page-faulted in for every block; one buffer per
+    thread, grown as needed and kept, is at most :data:`_search.GEMM_BLOCK_BYTES` per thread.
+    """
+    buffer = getattr(_buffers, "keys", None)
+    if buffer is None or buffer.size < rows * n:
+        buffer = np.empty(rows * n)
+        _buffers.keys = buffer
+    return buffer[: rows * n].reshape(rows, n)
+
+
+class QueryMatrix:
+    """A query matrix validated once, to be searched many times (a feature version's rows).
+
+    Validating and copying a catalogue-sized matrix cost more than the search itself for a
+    user with few ratings; the service keeps one per feature version and searches subsets of
+    its rows (:meth:`_KNNBase.map_neighbors`), gathered a block at a time.
+    """
+
+    __slots__ = ("X",)
+
+    def __init__(self, X: ArrayLike) -> None:
+        self.X: NDArray[np.float64] = as_float_matrix(X, "X")
+        self.X.flags.writeable = False
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -205,14 +241,63 @@ class _KNNBase:
             )
         return Q
 
-    def _iter_neighbors(
-        self, X: ArrayLike | None, n_neighbors: int | None, ordered: bool
-    ) -> Iterator[tuple[slice, NDArray[np.float64], NDArray[np.intp]]]:
-        """Yield ``(rows, dist, ind)`` block by block, validating everything first.
+    def map_neighbors(
+        self,
+        X: QueryMatrix | ArrayLike,
+        reduce: Callable[[slice, NDArray[np.float64], NDArray[np.intp]], _R],
+        *,
+        rows: ArrayLike | None = None,
+        n_neighbors: int | None = None,
+        ordered: bool = True,
+    ) -> list[_R]:
+        """``reduce(block, dist, ind)`` for every block of queries, in query order.
 
-        With ``X=None`` the queries are the training samples and each is not its own
-        neighbour (as in scikit-learn): ``k + 1`` neighbours are searched and the sample itself
-        removed, or, if duplicates at distance 0 crowded it out, the first neighbour.
+        Parameters
+        ----------
+        X : QueryMatrix or array_like of shape (n_queries, n_features)
+            The queries (a :class:`QueryMatrix` is not validated again).
+        reduce : callable
+            Called with the block's positions among the queries (a slice), its ``(rows, k)``
+            neighbour distances and training indices (nearest first when ``ordered``). Blocks
+            run on the engine's worker threads (:mod:`_parallel`) and ``reduce`` with them, so
+            it must only read shared state.
+        rows : array_like of int, optional
+            Search only these rows of ``X``, in this order (positions refer to it).
+        n_neighbors : int, optional
+            Default: the fitted ``n_neighbors``.
+        ordered : bool, default=True
+            Sort each block's neighbours nearest first (ties: lower index first).
+        """
+        self._check_fitted()
+        k = self._k if n_neighbors is None else _check_n_neighbors(n_neighbors)
+        if k > self.n_samples_fit_:
+            raise ValueError(f"Expected n_neighbors <= n_samples, got {k} > {self.n_samples_fit_}")
+        Q = X.X if isinstance(X, QueryMatrix) else as_float_matrix(X, "X")
+        if Q.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"Expected X with {self.n_features_in_} features as in fit, got {Q.shape[1]}"
+            )
+        picked = None
+        if rows is not None:
+            picked = np.asarray(rows)
+            if picked.ndim != 1 or picked.dtype.kind not in "iu":
+                raise ValueError("Expected rows to be a 1-D array of integers")
+            if picked.size and (picked.min() < -Q.shape[0] or picked.max() >= Q.shape[0]):
+                raise ValueError(f"rows out of range for X with {Q.shape[0]} rows")
+        return self._blocks(Q, k, ordered, False, reduce, picked)
+
+    def _search(
+        self,
+        X: ArrayLike | None,
+        n_neighbors: int | None,
+        ordered: bool,
+        reduce: Callable[[NDArray[np.float64], NDArray[np.intp]], _R],
+    ) -> list[_R]:
+        """``reduce(dist, ind)`` of every block of queries, in query order, validating first.
+
+        With ``X=None`` the queries are the training samples and each is not its own neighbour
+        (as in scikit-learn): ``k + 1`` neighbours are searched and the sample itself removed,
+        or, if duplicates at distance 0 crowded it out, the first neighbour.
         """
         self._check_fitted()
         k = self._k if n_neighbors is None else _check_n_neighbors(n_neighbors)
@@ -228,36 +313,54 @@ class _KNNBase:
             Q = self._check_query(X)
             if k > n:
                 raise ValueError(f"Expected n_neighbors <= n_samples, got {k} > {n}")
-        return self._blocks(Q, k, ordered or X is None, leave_one_out=X is None)
+        return self._blocks(
+            Q, k, ordered or X is None, X is None, lambda _, dist, ind: reduce(dist, ind)
+        )
 
     def _blocks(
-        self, Q: NDArray[np.float64], k: int, ordered: bool, leave_one_out: bool
-    ) -> Iterator[tuple[slice, NDArray[np.float64], NDArray[np.intp]]]:
+        self,
+        Q: NDArray[np.float64],
+        k: int,
+        ordered: bool,
+        leave_one_out: bool,
+        reduce: Callable[[slice, NDArray[np.float64], NDArray[np.intp]], _R],
+        picked: NDArray[np.integer] | None = None,
+    ) -> list[_R]:
         search_k = k + 1 if leave_one_out else k
-        n_queries, n = Q.shape[0], self.n_samples_fit_
-        # Keys come from the matrix product in "outer" blocks (OpenBLAS is most efficient from
-        # about 1,000 rows on and fewer calls mean fewer thread hand-offs); the selection then
-        # works on cache-sized "inner" slices of them. Blocks are processed one after the other:
-        # a thread pool over blocks measured slower on 2 cores, as OpenBLAS's own threads keep
-        # spinning after each product and compete with the second selection thread.
+        n_queries = Q.shape[0] if picked is None else picked.shape[0]
+        n = self.n_samples_fit_
+        ref = self._ref
+        # Keys come from the matrix product in "outer" blocks (fewer, larger products are
+        # cheaper per key) and the selection works on cache-sized "inner" slices of them. Each
+        # outer block is one task for the worker threads; it is capped so that every thread
+        # gets a few, which keeps them balanced when another process takes a core.
         inner = _search.block_rows(n)
         outer = max(inner, _search.block_rows(n, _search.GEMM_BLOCK_BYTES))
+        per_thread = -(-n_queries // (_TASKS_PER_THREAD * _parallel.threads()))
+        outer = max(inner, min(outer, per_thread))
         outer -= outer % inner
-        buffer = np.empty((min(outer, n_queries), n))
-        for start in range(0, n_queries, outer):
+
+        def run(start: int) -> list[_R]:
             stop = min(start + outer, n_queries)
-            keys = _search.ranking_keys(Q[start:stop], self._ref, out=buffer[: stop - start])
-            for lo in range(start, stop, inner):
-                rows = slice(lo, min(lo + inner, stop))
+            # Picked rows are gathered a block at a time: a small copy that stays in cache.
+            Qb = Q[start:stop] if picked is None else Q[picked[start:stop]]
+            keys = _search.ranking_keys(Qb, ref, out=_key_buffer(stop - start, n))
+            results = []
+            for lo in range(0, stop - start, inner):
+                hi = min(lo + inner, stop - start)
                 dist, ind = _search.neighbors_from_keys(
-                    Q[rows], keys[lo - start : rows.stop - start], self._ref, search_k, ordered
+                    Qb[lo:hi], keys[lo:hi], ref, search_k, ordered
                 )
                 if leave_one_out:
-                    keep = ind != np.arange(rows.start, rows.stop)[:, None]
+                    keep = ind != np.arange(start + lo, start + hi)[:, None]
                     keep[keep.all(axis=1), 0] = False
                     dist = dist[keep].reshape(-1, k)
                     ind = ind[keep].reshape(-1, k)
-                yield rows, dist, ind
+                results.append(reduce(slice(start + lo, start + hi), dist, ind))
+            return results
+
+        parts = _parallel.map_blocks(run, range(0, n_queries, outer))
+        return [result for part in parts for result in part]
 
     def kneighbors(
         self,
@@ -284,15 +387,11 @@ class _KNNBase:
         ind : ndarray of shape (n_queries, k), dtype intp
             Training indices; among equal distances the lower index comes first.
         """
-        blocks = self._iter_neighbors(X, n_neighbors, ordered=True)
-        dist_parts, ind_parts = [], []
-        for _, dist, ind in blocks:
-            dist_parts.append(dist)
-            ind_parts.append(ind)
+        blocks = self._search(X, n_neighbors, ordered=True, reduce=lambda d, i: (d, i))
         k = self._k if n_neighbors is None else int(n_neighbors)
-        if dist_parts:
-            dist_all = np.concatenate(dist_parts)
-            ind_all = np.concatenate(ind_parts)
+        if blocks:
+            dist_all = np.concatenate([dist for dist, _ in blocks])
+            ind_all = np.concatenate([ind for _, ind in blocks])
         else:  # zero queries
             dist_all = np.empty((0, k))
             ind_all = np.empty((0, k), dtype=np.intp)
@@ -373,15 +472,16 @@ class KNNRegressor(_KNNBase):
         -------
         ndarray of shape (n_queries,), dtype float64
         """
-        parts = []
-        for _, dist, ind in self._iter_neighbors(X, None, ordered=False):
+
+        def mean_target(dist: NDArray[np.float64], ind: NDArray[np.intp]) -> NDArray[np.float64]:
             w = neighbor_weights(dist, self._weights)
             y_nb = np.take(self._y, ind)
             if w is None:
-                parts.append(y_nb.mean(axis=1))
-            else:
-                # einsum row sums measured ~2x faster than (w * y).sum(axis=1) for k ~ 20
-                parts.append(np.einsum("ij,ij->i", w, y_nb) / np.einsum("ij->i", w))
+                return y_nb.mean(axis=1)
+            # einsum row sums measured ~2x faster than (w * y).sum(axis=1) for k ~ 20
+            return np.einsum("ij,ij->i", w, y_nb) / np.einsum("ij->i", w)
+
+        parts = self._search(X, None, ordered=False, reduce=mean_target)
         return np.concatenate(parts) if parts else np.empty(0)
 
 
@@ -467,10 +567,12 @@ class KNNClassifier(_KNNBase):
         ndarray of shape (n_queries, n_classes)
             Columns follow :attr:`classes_`; rows sum to 1.
         """
-        parts = []
-        for _, dist, ind in self._iter_neighbors(X, None, ordered=False):
+
+        def probabilities(dist: NDArray[np.float64], ind: NDArray[np.intp]) -> NDArray[np.float64]:
             votes, _ = self._votes(dist, ind)
-            parts.append(votes / votes.sum(axis=1, keepdims=True))
+            return votes / votes.sum(axis=1, keepdims=True)
+
+        parts = self._search(X, None, ordered=False, reduce=probabilities)
         if not parts:
             return np.empty((0, self.classes_.shape[0]))
         return np.concatenate(parts)
@@ -487,14 +589,16 @@ class KNNClassifier(_KNNBase):
         ndarray of shape (n_queries,)
             Labels from :attr:`classes_`.
         """
-        parts = []
-        for _, dist, ind in self._iter_neighbors(X, None, ordered=True):
+
+        def label_codes(dist: NDArray[np.float64], ind: NDArray[np.intp]) -> NDArray[np.intp]:
             votes, codes = self._votes(dist, ind)
             best = votes.max(axis=1, keepdims=True)
             tied = votes >= best * (1.0 - _VOTE_RTOL)
             # Neighbours are nearest first: the first one whose label is tied decides.
             first = np.argmax(np.take_along_axis(tied, codes, axis=1), axis=1)
-            parts.append(codes[np.arange(codes.shape[0]), first])
+            return codes[np.arange(codes.shape[0]), first]
+
+        parts = self._search(X, None, ordered=True, reduce=label_codes)
         if not parts:
             return self.classes_[:0].copy()
         return self.classes_[np.concatenate(parts)]
