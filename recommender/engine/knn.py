@@ -92,7 +92,6 @@ class QueryMatrix:
 
     def __init__(self, X: ArrayLike) -> None:
         self.X: NDArray[np.float64] = as_float_matrix(X, "X")
-        self.X.flags.writeable = False
 
 
 class NotFittedError(ValueError, AttributeError):

@@ -30,7 +30,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.engine.distances import check_metric, pairwise_distances
-from recommender.engine.knn import KNNRegressor, WeightsCallable, neighbor_weights
+from recommender.engine.knn import KNNRegressor, QueryMatrix, WeightsCallable, neighbor_weights
+from recommender.engine.neighbour_lists import NeighbourLists, nearest_rated, worth_using
 from recommender.engine.scale import RatingScale
 
 # Shrinks a movie's mean rating toward its prior: a movie with n ratings moves n/(n + 5) of the
@@ -254,10 +255,16 @@ class CatalogueFeatures:
     # shrinkage and the user offset); applied by :func:`settings_for` over the service's.
     predictor_options: PredictorOptions = field(default_factory=PredictorOptions, repr=False)
     sq_norms: NDArray[np.float64] = field(init=False, repr=False)
+    # Each movie's nearest movies, for users who rated a large part of the catalogue (built at
+    # retrain; None: every search is a full one).
+    neighbour_lists: NeighbourLists | None = field(default=None, repr=False)
+    # The matrix validated once as the engine's queries (a request searches its rows).
+    queries: QueryMatrix = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Squared row norms, for screening distances to a new rating without a full pass.
         object.__setattr__(self, "sq_norms", np.einsum("ij,ij->i", self.matrix, self.matrix))
+        object.__setattr__(self, "queries", QueryMatrix(self.matrix))
 
     def rows_for(self, movie_ids: NDArray[np.int64]) -> NDArray[np.intp]:
         """Matrix rows of ``movie_ids`` (all must be in the catalogue)."""
@@ -390,6 +397,52 @@ def weight_shares(dist: NDArray[np.float64], settings: PredictorSettings) -> NDA
     return weights / (weights.sum(axis=1, keepdims=True) + settings.shrinkage)
 
 
+@dataclass(frozen=True, eq=False)
+class _UserTerms:
+    """What the prediction and vote rules read of one user, per catalogue row, computed once
+    per request rather than once per block of rows."""
+
+    offset: float
+    # r_i - b_i - o at the user's rated rows, 0 elsewhere.
+    residual_of: NDArray[np.float64]
+    # r_i at the rated rows, 0 elsewhere.
+    rating_of: NDArray[np.float64]
+
+    @classmethod
+    def of(
+        cls, features: CatalogueFeatures, ratings: UserRatings, settings: PredictorSettings
+    ) -> _UserTerms:
+        offset = user_offset(features, ratings, settings) if settings.user_offset else 0.0
+        residual_of = np.zeros(len(features.movie_ids))
+        residual_of[ratings.rows] = _residuals(features, ratings) - offset
+        rating_of = np.zeros(len(features.movie_ids))
+        rating_of[ratings.rows] = ratings.values
+        return cls(offset, residual_of, rating_of)
+
+    def predict(
+        self,
+        features: CatalogueFeatures,
+        query_rows: NDArray[np.intp],
+        neighbour_rows: NDArray[np.intp],
+        neighbour_dist: NDArray[np.float64],
+        settings: PredictorSettings,
+    ) -> NDArray[np.float64]:
+        """The prediction rule (see :func:`_predict_rows`)."""
+        shares = weight_shares(neighbour_dist, settings)
+        correction = np.einsum("ij,ij->i", shares, self.residual_of[neighbour_rows])
+        return settings.scale.clip(features.item_baseline[query_rows] + self.offset + correction)
+
+    def vote_sums(
+        self, neighbour_rows: NDArray[np.intp], neighbour_dist: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """The vote sums (see :func:`_vote_sums`)."""
+        similarity = np.maximum(1.0 - neighbour_dist**2 / 2.0, 0.0)
+        sums = np.empty((len(neighbour_rows), 2))
+        sums[:, 0] = similarity.sum(1)
+        sums[:, 1] = np.einsum("ij,ij->i", similarity, self.rating_of[neighbour_rows])
+        return sums
+
+
 def _predict_rows(
     features: CatalogueFeatures,
     query_rows: NDArray[np.intp],
@@ -404,14 +457,8 @@ def _predict_rows(
     :math:`\\hat r_q = b_q + o + \\sum_i w_i (r_i - b_i - o) / (\\sum_i w_i + s)`, with the
     user offset ``o`` (0 unless ``settings.user_offset``) and the shrinkage ``s``.
     """
-    offset = 0.0
-    if settings.user_offset:
-        offset = user_offset(features, ratings, settings)
-    residual_of = np.zeros(len(features.movie_ids))
-    residual_of[ratings.rows] = _residuals(features, ratings) - offset
-    shares = weight_shares(neighbour_dist, settings)
-    correction = (shares * residual_of[neighbour_rows]).sum(1)
-    return settings.scale.clip(features.item_baseline[query_rows] + offset + correction)
+    terms = _UserTerms.of(features, ratings, settings)
+    return terms.predict(features, query_rows, neighbour_rows, neighbour_dist, settings)
 
 
 def _vote_sums(
@@ -422,11 +469,9 @@ def _vote_sums(
     """Per row ``[sum_i sim_i, sum_i sim_i r_i]`` over its (neighbour rows, distances), with
     :math:`sim = \\max(\\cos, 0)` and :math:`\\cos = 1 - d^2 / 2` (rows are L2-normalised in
     the learned space)."""
-    neighbour_rows, neighbour_dist = neighbours
     rating_of = np.zeros(len(features.movie_ids))
     rating_of[ratings.rows] = ratings.values
-    similarity = np.maximum(1.0 - neighbour_dist**2 / 2.0, 0.0)
-    return np.c_[similarity.sum(1), (similarity * rating_of[neighbour_rows]).sum(1)]
+    return _UserTerms(0.0, rating_of, rating_of).vote_sums(*neighbours)
 
 
 def _profile_votes(
@@ -498,14 +543,48 @@ def compute_predictions(
     settings = settings_for(features, settings)
     unrated_rows = np.setdiff1d(np.arange(len(features.movie_ids)), ratings.rows)
     search = replace(settings, k=settings.search_k(len(ratings)))
-    dist, index = _fit(features, ratings, search).kneighbors(features.matrix[unrated_rows])
-    # int32 halves the entry (row numbers stay far below 2**31).
-    neighbour_rows = ratings.rows[index].astype(np.int32)
     k, ranking_k = settings.k, settings.ranking_k
-    predicted = _predict_rows(
-        features, unrated_rows, neighbour_rows[:, :k], dist[:, :k], ratings, settings
-    )
-    vote_sums = _vote_sums(features, ratings, (neighbour_rows[:, :ranking_k], dist[:, :ranking_k]))
+    terms = _UserTerms.of(features, ratings, settings)
+    n_rows, width = len(unrated_rows), search.k
+    # int32 halves the entry (row numbers stay far below 2**31).
+    neighbour_rows = np.empty((n_rows, width), np.int32)
+    neighbour_dist = np.empty((n_rows, width))
+    predicted = np.empty(n_rows)
+    vote_sums = np.empty((n_rows, 2))
+
+    def fill(
+        at: slice | NDArray[np.intp], rows: NDArray[np.intp], dist: NDArray[np.float64]
+    ) -> None:
+        # Runs on the engine's threads, each block while its neighbours are still in cache;
+        # blocks write disjoint parts.
+        neighbour_rows[at] = rows
+        neighbour_dist[at] = dist
+        predicted[at] = terms.predict(
+            features, unrated_rows[at], rows[:, :k], dist[:, :k], settings
+        )
+        vote_sums[at] = terms.vote_sums(rows[:, :ranking_k], dist[:, :ranking_k])
+
+    searched: NDArray[np.intp] | None = None  # None: every row
+    lists = features.neighbour_lists
+    if worth_using(lists, settings.metric, len(ratings), len(features.movie_ids), width):
+        assert lists is not None
+        rated = np.zeros(len(features.movie_ids), dtype=bool)
+        rated[ratings.rows] = True
+        settled, rows, dist = nearest_rated(lists, unrated_rows, rated, width)
+        fill(np.flatnonzero(settled), rows, dist)
+        searched = np.flatnonzero(~settled)
+    if searched is None:
+        _fit(features, ratings, search).map_neighbors(
+            features.queries,
+            lambda block, dist, index: fill(block, ratings.rows[index], dist),
+            rows=unrated_rows,
+        )
+    elif searched.size:
+        _fit(features, ratings, search).map_neighbors(
+            features.queries,
+            lambda block, dist, index: fill(searched[block], ratings.rows[index], dist),
+            rows=unrated_rows[searched],
+        )
     score = _score_rows(features, ratings, unrated_rows, vote_sums, settings)
     return UserPredictions(
         user_id,
@@ -515,7 +594,7 @@ def compute_predictions(
         ratings.values,
         unrated_rows,
         neighbour_rows,
-        dist,
+        neighbour_dist,
         predicted,
         vote_sums,
         score,

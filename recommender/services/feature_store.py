@@ -38,6 +38,7 @@ from recommender.engine.factors import (
 )
 from recommender.engine.features import DEFAULT_SPEC, FeatureSpec, build_feature_matrix
 from recommender.engine.model_config import ModelConfig
+from recommender.engine.neighbour_lists import NeighbourLists, build_neighbour_lists
 from recommender.engine.predictor import CatalogueFeatures, PredictorOptions, item_baselines
 from recommender.engine.scale import RatingScale
 from recommender.models import FeatureSet, Genre, Movie, Rating, movie_genres
@@ -292,6 +293,10 @@ def build_features(
     if learned is not None:
         arrays["catalogue_matrix"] = arrays["matrix"]
         arrays.update(learned.arrays)
+        # Each movie's nearest movies, for the users who rated a large part of the catalogue
+        # (recommender/engine/neighbour_lists.py): a catalogue-squared search, once per retrain.
+        lists = build_neighbour_lists(arrays["matrix"])
+        arrays["neighbour_rows"], arrays["neighbour_dist"] = lists.rows, lists.dist
         columns, meta["factors"] = learned.columns, learned.info
         meta["features"] = FeatureKind.FACTORS
         meta["catalogue_columns"] = list(features.columns)
@@ -322,6 +327,11 @@ def _from_row(row: FeatureSet) -> CatalogueFeatures:
             global_mean=float(data["global_mean"]),
             row_of_movie={int(m): i for i, m in enumerate(movie_ids)},
             evidence=data["evidence"] if "evidence" in data.files else None,
+            neighbour_lists=(
+                NeighbourLists(data["neighbour_rows"], data["neighbour_dist"])
+                if "neighbour_rows" in data.files
+                else None
+            ),
             predictor_options=PredictorOptions.from_dict(
                 (row.meta or {}).get("predictor_options", {})
             ),
