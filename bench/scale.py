@@ -24,6 +24,7 @@ Run: ``make bench-scale`` (``--size medium --backend both``), or e.g.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -48,6 +49,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 import synthetic  # noqa: E402
+from floor import busy_core, gemm_floor_ms  # noqa: E402
 
 from recommender.app import create_app  # noqa: E402
 from recommender.extensions import db  # noqa: E402
@@ -81,6 +83,8 @@ class LatencyRow:
     compute_cpu_p50_ms: float
     cached_p50_ms: float
     cached_p99_ms: float
+    # The engine's matrix product alone for this user's shapes (bench/floor.py), same run.
+    floor_ms: float
 
 
 @dataclass
@@ -260,7 +264,7 @@ def measure_latency(url: str, requests: int, cached_requests: int) -> list[Laten
     rows = []
     with app.app_context():
         service = app.extensions["recommender"]
-        service.feature_store.current(db.session)  # load the feature version once
+        features = service.feature_store.current(db.session)  # load the feature version once
         per_user = db.session.execute(
             sa.select(Rating.user_id, sa.func.count()).group_by(Rating.user_id)
         ).all()
@@ -286,6 +290,13 @@ def measure_latency(url: str, requests: int, cached_requests: int) -> list[Laten
                 service.recommend_json(db.session, user_id, LIMIT, None, ListOptions())
                 cached.append(time.perf_counter() - started)
                 db.session.rollback()
+            rated_ids = db.session.scalars(
+                sa.select(Rating.movie_id).where(Rating.user_id == user_id)
+            ).all()
+            rated = np.zeros(len(features.movie_ids), dtype=bool)
+            rated[features.rows_for(np.array(rated_ids, dtype=np.int64))] = True
+            floor = gemm_floor_ms(features.matrix[~rated], features.matrix[rated], repeats=3)
+            db.session.rollback()
             rows.append(
                 LatencyRow(
                     label,
@@ -296,6 +307,7 @@ def measure_latency(url: str, requests: int, cached_requests: int) -> list[Laten
                     _ms(np.percentile(cpu, 50)),
                     _ms(np.percentile(cached, 50)),
                     _ms(np.percentile(cached, 99)),
+                    round(floor, 2),
                 )
             )
         db.session.remove()
@@ -395,7 +407,8 @@ def _run_steps(
         result.retrain = _step(backend, "retrain", recommender("retrain"), urls["ours"])
     if "latency" in steps:
         print(f"[{backend}] latency ...", flush=True)
-        result.latency = measure_latency(urls["ours"], args.requests, args.cached_requests)
+        with busy_core() if args.busy_core else contextlib.nullcontext():
+            result.latency = measure_latency(urls["ours"], args.requests, args.cached_requests)
         result.worker_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         for row in result.latency:
             print(f"[{backend}] {asdict(row)}", flush=True)
@@ -437,13 +450,14 @@ def print_table(size: synthetic.Size, results: list[BackendResult]) -> None:
     )
     print(
         f"{'backend':<11}{'activity':<10}{'ratings':>8}{'compute p50':>13}{'p99':>8}"
-        f"{'CPU p50':>9}{'cached p50':>12}{'p99':>8}"
+        f"{'CPU p50':>9}{'floor':>8}{'p50/floor':>10}{'cached p50':>12}{'p99':>8}"
     )
     for r in results:
         for row in r.latency:
             print(
                 f"{r.backend:<11}{row.activity:<10}{row.ratings:>8,}{row.compute_p50_ms:>13.1f}"
-                f"{row.compute_p99_ms:>8.1f}{row.compute_cpu_p50_ms:>9.1f}"
+                f"{row.compute_p99_ms:>8.1f}{row.compute_cpu_p50_ms:>9.1f}{row.floor_ms:>8.1f}"
+                f"{row.compute_p50_ms / row.floor_ms:>10.2f}"
                 f"{row.cached_p50_ms:>12.3f}{row.cached_p99_ms:>8.3f}"
             )
         if r.latency:
@@ -478,6 +492,11 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=20, help="computed requests per user")
     parser.add_argument("--cached-requests", type=int, default=200)
+    parser.add_argument(
+        "--busy-core",
+        action="store_true",
+        help="keep one core busy with a spinning process during the latency step",
+    )
     parser.add_argument(
         "--keep-databases", action="store_true", help="keep the scratch databases for a later run"
     )

@@ -1,0 +1,79 @@
+"""What the arithmetic alone costs: the engine's matrix product, blocked as the engine blocks it.
+
+A neighbour search over n rated movies pays at least the product of every query with every
+rated movie. :func:`gemm_floor_ms` times exactly that product, with the engine's operands
+(``[-2q, 1] . [x, ||x||^2]``), its outer block sizes and its buffers reused, two ways, and keeps
+the faster: on the engine's own threads with BLAS at one thread (how the engine runs it), and
+block by block with BLAS's own threads. Nothing is selected or kept: it is a floor, not a
+search. :func:`busy_core` loads one core for the "other core busy" measurements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from recommender.engine import _parallel, _search
+from recommender.engine.knn import _key_buffer
+
+
+def _outer_rows(n_queries: int, n_samples: int) -> int:
+    # The engine's outer block (recommender/engine/knn.py, _KNNBase._blocks).
+    inner = _search.block_rows(n_samples)
+    outer = max(inner, _search.block_rows(n_samples, _search.GEMM_BLOCK_BYTES))
+    per_thread = -(-n_queries // (4 * _parallel.threads()))
+    outer = max(inner, min(outer, per_thread))
+    return outer - outer % inner
+
+
+def _products(Q: np.ndarray, X: np.ndarray, threaded: bool) -> None:
+    ref = _search.prepare_reference(X, "euclidean")
+    outer = _outer_rows(len(Q), len(X))
+    starts = range(0, len(Q), outer)
+
+    def product(start: int) -> None:
+        block = Q[start : start + outer]
+        _search.ranking_keys(block, ref, out=_key_buffer(len(block), len(X)))
+
+    if threaded:
+        _parallel.map_blocks(product, starts)
+    else:
+        buffer = np.empty((min(outer, len(Q)), len(X)))
+        for start in starts:
+            block = Q[start : start + outer]
+            _search.ranking_keys(block, ref, out=buffer[: len(block)])
+
+
+def gemm_floor_ms(Q: np.ndarray, X: np.ndarray, repeats: int = 5) -> float:
+    """Median ms of the engine's blocked product of ``Q`` with ``X`` (the faster way)."""
+    best = []
+    for threaded in (True, False):
+        _products(Q, X, threaded)  # warm-up
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            _products(Q, X, threaded)
+            times.append((time.perf_counter() - started) * 1e3)
+        best.append(statistics.median(times))
+    return min(best)
+
+
+@contextlib.contextmanager
+def busy_core() -> Iterator[None]:
+    """Keep one core busy (a spinning process) while the block runs."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # let it get going
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
