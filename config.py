@@ -37,6 +37,9 @@ IMPORT_STALE_HOURS = 24
 TRUSTED_PROXIES = 0
 # Largest request body (an upload), in MiB: anything bigger is a 413 before a view reads it.
 MAX_UPLOAD_MB = 50
+# Threads one computed recommendation's neighbour search uses (0: the CPUs this process may
+# use, at most 4). BLAS is held at one thread meanwhile (recommender/engine/parallel.py).
+ENGINE_THREADS = 0
 # Most movies the catalogue may hold: an import that would go over it is refused, writing nothing.
 MAX_CATALOGUE_MOVIES = 200_000
 # Redis URL (redis://, rediss://, unix://) of the prediction cache. Empty: in-process cache.

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from floor import busy_core, gemm_floor_ms
 
-from recommender.engine import _parallel
+from recommender.engine import parallel
 from recommender.engine.knn import KNNRegressor
 
 N_MOVIES = 62_000
@@ -74,12 +74,12 @@ def sklearn(X: np.ndarray, y: np.ndarray, Q: np.ndarray) -> np.ndarray:
 
 
 def ours_one_thread(X: np.ndarray, y: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    threads = _parallel.threads()
-    _parallel.set_threads(1)
+    before = parallel.threads()
+    parallel.set_threads(1)
     try:
         return ours(X, y, Q)
     finally:
-        _parallel.set_threads(threads)
+        parallel.set_threads(before)
 
 
 CONTENDERS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     catalogue = rng.random((N_MOVIES, N_FEATURES))
     print(
         f"catalogue {N_MOVIES} x {N_FEATURES} uniform[0,1], k={K}, weights='distance', "
-        f"metric='euclidean'; engine threads {_parallel.threads()}; median of {repeats} runs "
+        f"metric='euclidean'; engine threads {parallel.threads()}; median of {repeats} runs "
         "after a warm-up (ms)"
     )
     print("\nas the machine is (run it idle):")

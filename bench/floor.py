@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recommender.engine import _parallel, _search
+from recommender.engine import _search, parallel
 from recommender.engine.knn import _key_buffer
 
 
@@ -30,7 +30,7 @@ def _outer_rows(n_queries: int, n_samples: int) -> int:
     # The engine's outer block (recommender/engine/knn.py, _KNNBase._blocks).
     inner = _search.block_rows(n_samples)
     outer = max(inner, _search.block_rows(n_samples, _search.GEMM_BLOCK_BYTES))
-    per_thread = -(-n_queries // (4 * _parallel.threads()))
+    per_thread = -(-n_queries // (4 * parallel.threads()))
     outer = max(inner, min(outer, per_thread))
     return outer - outer % inner
 
@@ -45,7 +45,7 @@ def _products(Q: np.ndarray, X: np.ndarray, threaded: bool) -> None:
         _search.ranking_keys(block, ref, out=_key_buffer(len(block), len(X)))
 
     if threaded:
-        _parallel.map_blocks(product, starts)
+        parallel.map_blocks(product, starts)
     else:
         buffer = np.empty((min(outer, len(Q)), len(X)))
         for start in starts:

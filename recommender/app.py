@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from recommender import __version__, api, cli, compression, errors, security, web
 from recommender.bundled import MIGRATIONS_DIR
+from recommender.engine import parallel
 from recommender.extensions import (
     configure_sqlite,
     csrf,
@@ -67,6 +68,10 @@ def create_app(
     login_manager.init_app(app)
     csrf.init_app(app)
     app.extensions["recommender"] = build_recommender(settings)
+    # The search's threads are the process's (recommender/engine/parallel.py); 0 keeps the
+    # default, one per usable CPU.
+    if settings.engine_threads:
+        parallel.set_threads(settings.engine_threads)
 
     errors.init_app(app)
     api.init_app(app)

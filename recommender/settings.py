@@ -68,6 +68,7 @@ class Settings:
     trusted_proxies: int
     max_upload_mb: int
     max_catalogue_movies: int
+    engine_threads: int
     cache_url: str | None
     cache_max_mb: int
     cache_ttl_seconds: int
@@ -332,6 +333,7 @@ def load_settings(
         trusted_proxies=values.whole("TRUSTED_PROXIES", minimum=0),
         max_upload_mb=values.whole("MAX_UPLOAD_MB", minimum=1),
         max_catalogue_movies=values.whole("MAX_CATALOGUE_MOVIES", minimum=1),
+        engine_threads=values.whole("ENGINE_THREADS", minimum=0),
         cache_url=cache_url,
         cache_max_mb=values.whole("CACHE_MAX_MB", minimum=1),
         cache_ttl_seconds=values.whole("CACHE_TTL_SECONDS", minimum=1),

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from flask import Config
 
+from recommender.app import create_app
 from recommender.bundled import DEFAULTS_FILE
+from recommender.engine import parallel
 from recommender.settings import ConfigError, app_settings, load_settings, setting_names
 from tests.conftest import PRODUCTION, PRODUCTION_SECRETS
 
@@ -63,6 +65,8 @@ def test_development_and_testing_make_up_a_secret_key(env_name):
         ({"RATING_STEP": "0.4"}, "multiple of RATING_STEP"),
         ({"SQLITE_BUSY_TIMEOUT_MS": "-1"}, "SQLITE_BUSY_TIMEOUT_MS must be at least 0"),
         ({"PASSWORD_HASH_METHOD": "md5"}, "PASSWORD_HASH_METHOD must be scrypt or pbkdf2"),
+        ({"ENGINE_THREADS": "-1"}, "ENGINE_THREADS must be at least 0"),
+        ({"ENGINE_THREADS": "two"}, "ENGINE_THREADS must be a whole number"),
     ],
 )
 def test_malformed_settings_name_the_variable(environ, message):
@@ -132,3 +136,16 @@ def test_the_defaults_are_the_top_level_config_py():
 def test_create_app_overrides_reach_the_settings_not_app_config(app):
     assert app_settings(app).k == 3  # tests/conftest.py's override
     assert "RECOMMENDER_K" not in app.config
+
+
+def test_engine_threads_sets_the_search_threads_of_the_process():
+    before = parallel.threads()
+    try:
+        create_app(environ={"RECOMMENDER_ENV": "testing", "ENGINE_THREADS": "3"})
+        assert parallel.threads() == 3
+        parallel.set_threads(before)
+        # 0 (the default) leaves the process's choice alone.
+        create_app(environ={"RECOMMENDER_ENV": "testing", "ENGINE_THREADS": "0"})
+        assert parallel.threads() == before
+    finally:
+        parallel.set_threads(before)

@@ -50,7 +50,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from recommender.engine import _parallel, _search
+from recommender.engine import _search, parallel
 from recommender.engine.distances import MAX_ABS_VALUE, METRICS, as_float_matrix, check_metric
 
 __all__ = ["METRICS", "KNNClassifier", "KNNRegressor", "NotFittedError", "QueryMatrix"]
@@ -258,7 +258,7 @@ class _KNNBase:
         reduce : callable
             Called with the block's positions among the queries (a slice), its ``(rows, k)``
             neighbour distances and training indices (nearest first when ``ordered``). Blocks
-            run on the engine's worker threads (:mod:`_parallel`) and ``reduce`` with them, so
+            run on the engine's worker threads (:mod:`parallel`) and ``reduce`` with them, so
             it must only read shared state.
         rows : array_like of int, optional
             Search only these rows of ``X``, in this order (positions refer to it).
@@ -335,7 +335,7 @@ class _KNNBase:
         # gets a few, which keeps them balanced when another process takes a core.
         inner = _search.block_rows(n)
         outer = max(inner, _search.block_rows(n, _search.GEMM_BLOCK_BYTES))
-        per_thread = -(-n_queries // (_TASKS_PER_THREAD * _parallel.threads()))
+        per_thread = -(-n_queries // (_TASKS_PER_THREAD * parallel.threads()))
         outer = max(inner, min(outer, per_thread))
         outer -= outer % inner
 
@@ -358,7 +358,7 @@ class _KNNBase:
                 results.append(reduce(slice(start + lo, start + hi), dist, ind))
             return results
 
-        parts = _parallel.map_blocks(run, range(0, n_queries, outer))
+        parts = parallel.map_blocks(run, range(0, n_queries, outer))
         return [result for part in parts for result in part]
 
     def kneighbors(

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from recommender.engine import _parallel, _search
+from recommender.engine import _search, parallel
 from recommender.engine.knn import KNNClassifier, KNNRegressor, QueryMatrix
 
 
 @pytest.fixture
 def threads():
-    before = _parallel.threads()
-    yield _parallel.set_threads
-    _parallel.set_threads(before)
+    before = parallel.threads()
+    yield parallel.set_threads
+    parallel.set_threads(before)
 
 
 @pytest.fixture
@@ -148,4 +148,4 @@ def test_a_query_matrix_is_validated_once_when_made():
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
 def test_set_threads_refuses_what_is_not_a_positive_count(bad):
     with pytest.raises(ValueError, match="number of threads"):
-        _parallel.set_threads(bad)
+        parallel.set_threads(bad)
