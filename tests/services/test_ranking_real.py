@@ -4,6 +4,7 @@ SQLite: what is checked here is the model's behaviour, not the backend's."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,15 @@ from flask import Flask
 from flask_migrate import upgrade
 
 from recommender.app import create_app
-from recommender.engine.predictor import ranking_scores
+from recommender.engine import predictor
+from recommender.engine.knn import KNNRegressor
+from recommender.engine.neighbour_lists import DEFAULT_LENGTH, nearest_rated
+from recommender.engine.predictor import (
+    PredictorSettings,
+    UserRatings,
+    compute_predictions,
+    ranking_scores,
+)
 from recommender.engine.scale import RatingScale
 from recommender.extensions import db
 from recommender.importers.catalogue import import_sample_catalogue
@@ -128,3 +137,46 @@ def test_a_fan_of_classic_science_fiction_gets_their_kind_of_film(site, ml100k):
     ]
     assert len(science_fiction) > 50 and len(romance) > 100
     assert np.median(science_fiction) * 1.5 < np.median(romance)
+
+
+def test_neighbour_lists_of_the_retrained_version_settle_heavy_users_exactly(site, monkeypatch):
+    """The lists stored by the retrain answer MovieLens's heaviest raters as the full search
+    does, on the real learned space (issue 16), and most of their rows are settled by them."""
+    with site.app_context():
+        features = site.extensions["recommender"].feature_store.current(db.session)
+        lists = features.neighbour_lists
+        assert lists is not None and lists.length == DEFAULT_LENGTH
+        heaviest = db.session.execute(
+            sa.select(Rating.user_id, sa.func.count())
+            .group_by(Rating.user_id)
+            .order_by(sa.func.count().desc())
+            .limit(3)
+        ).all()
+        settings = PredictorSettings(k=20, scale=RatingScale(0.5, 5.0, 0.5))
+        for user_id, _ in heaviest:
+            movie_ids = db.session.scalars(
+                sa.select(Rating.movie_id).where(Rating.user_id == user_id)
+            ).all()
+            rows = features.rows_for(np.array(movie_ids, dtype=np.int64))
+            ratings = UserRatings(rows, np.full(len(rows), 3.0))
+            rated = np.zeros(len(features.movie_ids), dtype=bool)
+            rated[ratings.rows] = True
+            unrated = np.flatnonzero(~rated)
+            settled, got_rows, got_dist = nearest_rated(lists, unrated, rated, 20)
+            model = KNNRegressor(20).fit(features.matrix[ratings.rows], np.zeros(len(rows)))
+            dist, index = model.kneighbors(features.matrix[unrated[settled]])
+            np.testing.assert_array_equal(got_rows, ratings.rows[index])
+            np.testing.assert_allclose(got_dist, dist, rtol=0, atol=1e-9)
+            # Some rows settled, so the equality above compared something (about 2% at this
+            # catalogue size: these users rated a sixth of it, and lists want a third).
+            assert settled.sum() >= 10
+            print(f"user {user_id}: {len(rows)} ratings, {settled.mean():.1%} of rows settled")
+            # And predictions read from the lists (forced: at this catalogue's size these users
+            # are below the share that makes them worth it) are those without them.
+            plain = dataclasses.replace(features, neighbour_lists=None)
+            without = compute_predictions(plain, ratings, settings)
+            with monkeypatch.context() as patch:
+                patch.setattr(predictor, "worth_using", lambda *args: True)
+                with_lists = compute_predictions(features, ratings, settings)
+            np.testing.assert_allclose(with_lists.predicted, without.predicted, atol=1e-9)
+            np.testing.assert_allclose(with_lists.score, without.score, atol=1e-9)
