@@ -155,8 +155,23 @@ def query_sq_norms(Q: NDArray[np.float64], ref: Reference) -> NDArray[np.float64
     return np.einsum("ij,ij->i", Q, Q)
 
 
+def augmented_queries(Q: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``[-2 a, 1]`` for every query row: the left operand of the Euclidean keys' product.
+
+    Scaling by -2 is exact in binary floating point, so the keys are no less accurate than
+    computing ``a . b`` and combining afterwards, and the product needs no second pass.
+    """
+    Qa = np.empty((Q.shape[0], Q.shape[1] + 1))
+    np.multiply(Q, -2.0, out=Qa[:, :-1])
+    Qa[:, -1] = 1.0
+    return Qa
+
+
 def ranking_keys(
-    Q: NDArray[np.float64], ref: Reference, out: NDArray[np.float64] | None = None
+    Q: NDArray[np.float64],
+    ref: Reference,
+    out: NDArray[np.float64] | None = None,
+    augmented: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """Ranking keys of every (query, sample) pair of one block.
 
@@ -169,6 +184,8 @@ def ranking_keys(
     out : ndarray of shape (rows, n_samples), optional
         C-contiguous buffer to write into. Reusing one buffer across blocks avoids
         page-faulting a fresh multi-MiB allocation for every block.
+    augmented : ndarray of shape (rows, n_features + 1), optional
+        Euclidean: :func:`augmented_queries` of ``Q`` when the caller has it already.
 
     Returns
     -------
@@ -180,11 +197,7 @@ def ranking_keys(
     if ref.metric == "euclidean":
         assert ref.augmented is not None
         # One GEMM on augmented operands: [-2a, 1] . [b, ||b||^2] = ||b||^2 - 2 a.b.
-        # Scaling by -2 is exact in binary floating point, so this is no less accurate than
-        # computing a.b and combining afterwards, and it saves a pass over the block.
-        Qa = np.empty((rows, n_features + 1))
-        np.multiply(Q, -2.0, out=Qa[:, :-1])
-        Qa[:, -1] = 1.0
+        Qa = augmented_queries(Q) if augmented is None else augmented
         return np.matmul(Qa, ref.augmented.T, out=out)
 
     assert ref.columns is not None
@@ -513,12 +526,15 @@ def neighbors_from_keys(
     ref: Reference,
     k: int,
     ordered: bool,
+    q_sq: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
     """k nearest samples of each row of one query block: (dist, ind), each (rows, k).
 
-    ``keys`` (rows, n_samples) are the block's ranking keys (:func:`ranking_keys`).
+    ``keys`` (rows, n_samples) are the block's ranking keys (:func:`ranking_keys`); ``q_sq``
+    the rows' :func:`query_sq_norms` when the caller has them already.
     """
-    q_sq = query_sq_norms(Q, ref)
+    if q_sq is None:
+        q_sq = query_sq_norms(Q, ref)
     tol = np.broadcast_to(np.asarray(key_tolerance(q_sq, ref), dtype=np.float64), (len(Q),))
     vals, cols, unresolved = select_smallest(keys, k, tol, ordered, near_zero=q_sq)
     dist = keys_to_distances(vals, q_sq, ref)

@@ -88,10 +88,21 @@ class QueryMatrix:
     its rows (:meth:`_KNNBase.map_neighbors`), gathered a block at a time.
     """
 
-    __slots__ = ("X",)
+    __slots__ = ("X", "_euclidean")
 
     def __init__(self, X: ArrayLike) -> None:
         self.X: NDArray[np.float64] = as_float_matrix(X, "X")
+        self._euclidean: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
+
+    def euclidean(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``([-2 x, 1], ||x||^2)`` of every row, computed on first use and kept: the
+        per-version arrays of the Euclidean search (two callers racing compute the same)."""
+        if self._euclidean is None:
+            self._euclidean = (
+                _search.augmented_queries(self.X),
+                np.einsum("ij,ij->i", self.X, self.X),
+            )
+        return self._euclidean
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -283,7 +294,10 @@ class _KNNBase:
                 raise ValueError("Expected rows to be a 1-D array of integers")
             if picked.size and (picked.min() < -Q.shape[0] or picked.max() >= Q.shape[0]):
                 raise ValueError(f"rows out of range for X with {Q.shape[0]} rows")
-        return self._blocks(Q, k, ordered, False, reduce, picked)
+        prepared = None
+        if isinstance(X, QueryMatrix) and self._ref.metric == "euclidean":
+            prepared = X.euclidean()
+        return self._blocks(Q, k, ordered, False, reduce, picked, prepared)
 
     def _search(
         self,
@@ -324,6 +338,7 @@ class _KNNBase:
         leave_one_out: bool,
         reduce: Callable[[slice, NDArray[np.float64], NDArray[np.intp]], _R],
         picked: NDArray[np.integer] | None = None,
+        prepared: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
     ) -> list[_R]:
         search_k = k + 1 if leave_one_out else k
         n_queries = Q.shape[0] if picked is None else picked.shape[0]
@@ -342,13 +357,22 @@ class _KNNBase:
         def run(start: int) -> list[_R]:
             stop = min(start + outer, n_queries)
             # Picked rows are gathered a block at a time: a small copy that stays in cache.
-            Qb = Q[start:stop] if picked is None else Q[picked[start:stop]]
-            keys = _search.ranking_keys(Qb, ref, out=_key_buffer(stop - start, n))
+            at = slice(start, stop) if picked is None else picked[start:stop]
+            Qb = Q[at]
+            augmented = q_sq = None
+            if prepared is not None:
+                augmented, q_sq = prepared[0][at], prepared[1][at]
+            keys = _search.ranking_keys(Qb, ref, _key_buffer(stop - start, n), augmented)
             results = []
             for lo in range(0, stop - start, inner):
                 hi = min(lo + inner, stop - start)
                 dist, ind = _search.neighbors_from_keys(
-                    Qb[lo:hi], keys[lo:hi], ref, search_k, ordered
+                    Qb[lo:hi],
+                    keys[lo:hi],
+                    ref,
+                    search_k,
+                    ordered,
+                    None if q_sq is None else q_sq[lo:hi],
                 )
                 if leave_one_out:
                     keep = ind != np.arange(start + lo, start + hi)[:, None]
