@@ -518,19 +518,6 @@ def _score_rows(
     return votes * features.evidence[query_rows]
 
 
-def _rank_rows(
-    features: CatalogueFeatures,
-    ratings: UserRatings,
-    query_rows: NDArray[np.intp],
-    neighbours: tuple[NDArray[np.intp], NDArray[np.float64]],
-    settings: PredictorSettings,
-) -> NDArray[np.float64]:
-    """:func:`_score_rows` straight from the rows' (neighbour rows, distances)."""
-    return _score_rows(
-        features, ratings, query_rows, _vote_sums(features, ratings, neighbours), settings
-    )
-
-
 def compute_predictions(
     features: CatalogueFeatures,
     ratings: UserRatings,
@@ -876,11 +863,8 @@ def cold_start_scores(
     settings = settings_for(features, settings)
     score = settings.popularity_weight * features.popularity * features.item_baseline
     if len(ratings):
-        rows = np.arange(len(features.movie_ids), dtype=np.intp)
         model = _fit(features, ratings, replace(settings, k=min(len(ratings), settings.ranking_k)))
-        dist, index = model.kneighbors(features.matrix)
-        votes = _rank_rows(features, ratings, rows, (ratings.rows[index], dist), settings)
-        score = score + votes
+        score = score + _rank_all_rows(features, ratings, model, settings)
     return score
 
 
@@ -900,7 +884,23 @@ def ranking_scores(
     if not is_personal(len(ratings), settings.k):
         return cold_start_scores(features, ratings, settings)
     settings = settings_for(features, settings)
-    rows = np.arange(len(features.movie_ids), dtype=np.intp)
     model = _fit(features, ratings, replace(settings, k=min(settings.ranking_k, len(ratings))))
-    dist, index = model.kneighbors(features.matrix)
-    return _rank_rows(features, ratings, rows, (ratings.rows[index], dist), settings)
+    return _rank_all_rows(features, ratings, model, settings)
+
+
+def _rank_all_rows(
+    features: CatalogueFeatures,
+    ratings: UserRatings,
+    model: KNNRegressor,
+    settings: PredictorSettings,
+) -> NDArray[np.float64]:
+    """The ranking rule for every catalogue row from ``model``'s neighbours (a search over
+    the feature version's validated rows, the vote sums taken block by block)."""
+    rating_of = np.zeros(len(features.movie_ids))
+    rating_of[ratings.rows] = ratings.values
+    terms = _UserTerms(0.0, rating_of, rating_of)
+    parts = model.map_neighbors(
+        features.queries, lambda _, dist, index: terms.vote_sums(ratings.rows[index], dist)
+    )
+    rows = np.arange(len(features.movie_ids), dtype=np.intp)
+    return _score_rows(features, ratings, rows, np.concatenate(parts), settings)
