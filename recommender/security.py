@@ -71,6 +71,7 @@ class Throttle:
     # Endpoints sharing a scope share one counter: an attacker gains nothing by switching
     # between the sign-in form and the token endpoint.
     scope: str
+    methods: tuple[str, ...] = ("POST",)
 
 
 def _failed(response: Response) -> bool:
@@ -94,17 +95,29 @@ THROTTLES = (
     Throttle("token_rate_limit", ("accounts.create_token",), _succeeded, "tokens"),
     # Sign-up attempts, form and API together.
     Throttle("signup_rate_limit", ("auth.signup", "accounts.register"), _attempted, "signup"),
+    # Guessing through a stolen session: a wrong current password on a password change counts
+    # with the failed sign-ins (one counter, the sign-in limit), API and form alike.
+    Throttle(
+        "login_rate_limit",
+        ("me.change_password", "auth.change_password"),
+        _failed,
+        "login",
+        ("PUT", "POST"),
+    ),
 )
 
 
 def throttled_operations(app: Flask) -> set[tuple[str, str]]:
     """The (method, path) of every rate-limited API operation, for the OpenAPI document's 429
     (werkzeug's rules read like OpenAPI's paths where they take no parameter)."""
-    endpoints = {endpoint for throttle in THROTTLES for endpoint in throttle.endpoints}
+    methods = {
+        endpoint: throttle.methods for throttle in THROTTLES for endpoint in throttle.endpoints
+    }
     return {
-        ("post", rule.rule)
+        (method.lower(), rule.rule)
         for rule in app.url_map.iter_rules()
-        if rule.endpoint in endpoints and "POST" in (rule.methods or ())
+        for method in methods.get(rule.endpoint, ())
+        if method in (rule.methods or ())
     }
 
 
@@ -141,7 +154,7 @@ def init_app(app: Flask) -> None:
         limit = limiter.shared_limit(
             getattr(settings, throttle.setting),
             scope=throttle.scope,
-            methods=["POST"],
+            methods=list(throttle.methods),
             deduct_when=throttle.counts,
         )
         for endpoint in throttle.endpoints:

@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from flask import has_app_context
 from sqlalchemy.orm import Session
 
 from recommender.models import ImportRun, ImportStatus, User, utcnow
 from recommender.services.errors import Conflict, ImportRefused
+from recommender.settings import current_settings
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,8 @@ Progress = Callable[[int, int], None]
 # The advisory lock key of "an import runs" on PostgreSQL (any fixed 64-bit number; this one
 # spells "IMPORT" in ASCII), shared by every process and machine on the database.
 IMPORT_LOCK_KEY = 0x494D504F5254
-# A run "running" for longer than this does not hold the SQLite lock (IMPORT_STALE_HOURS).
+# A run "running" for longer than this does not hold the SQLite lock: the IMPORT_STALE_HOURS
+# setting's default, used as it is only outside an app (a script calling an importer).
 DEFAULT_STALE_AFTER = dt.timedelta(hours=24)
 # The longest error message a failed run stores: enough for a reason, never a statement.
 MAX_ERROR_MESSAGE = 300
@@ -96,7 +99,7 @@ def tracked_run(
     filename: str,
     admin_id: int | None,
     *,
-    stale_after: dt.timedelta = DEFAULT_STALE_AFTER,
+    stale_after: dt.timedelta | None = None,
 ) -> Iterator[ImportRun]:
     """Claim the import lock, commit a new running ``ImportRun`` and yield it; on error roll
     back and mark it failed.
@@ -104,8 +107,11 @@ def tracked_run(
     Raises :class:`ImportBusy` at once, writing nothing, while another import runs. The run
     is committed first so even a crash leaves a trace; the body writes its data and calls
     ``finish_run`` in one transaction. Any error rolls that transaction back, records a short
-    message on the run in its own transaction and is re-raised.
+    message on the run in its own transaction and is re-raised. ``stale_after`` (None: the
+    app's ``IMPORT_STALE_HOURS``) is how long a running run on SQLite holds the lock.
     """
+    if stale_after is None:
+        stale_after = configured_stale_after()
     with ExitStack() as lock:
         if session.get_bind().dialect.name == "postgresql":
             lock.enter_context(_postgresql_lock(session))
@@ -142,6 +148,13 @@ def tracked_run(
             session.rollback()
             _mark_failed(session, run_id, error)
             raise
+
+
+def configured_stale_after() -> dt.timedelta:
+    """Return the app's IMPORT_STALE_HOURS, or DEFAULT_STALE_AFTER outside an app."""
+    if not has_app_context():
+        return DEFAULT_STALE_AFTER
+    return dt.timedelta(hours=current_settings().import_stale_hours)
 
 
 @contextmanager

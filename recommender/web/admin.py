@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 from recommender.api.admin import upload_name
 from recommender.extensions import db
 from recommender.importers.catalogue import import_catalogue
+from recommender.importers.runs import ImportBusy
 from recommender.services import stats
 from recommender.services.errors import DomainError, ImportRefused
 from recommender.settings import current_settings
@@ -69,6 +70,9 @@ def import_dataset() -> str | tuple[str, int]:
             )
         except ImportRefused as error:
             context.update(failure=error.message, problems=error.details or [])
+        except ImportBusy as error:  # Not the file's fault: a conflict, retried later.
+            context["failure"] = error.message
+            return render_template("admin_import.html", **context), 409
         except DomainError as error:
             context["failure"] = error.message
         else:

@@ -56,4 +56,8 @@ def test_every_operation_documents_the_414_and_limited_ones_the_429():
         assert "414" in operation["responses"], (method, path)
         assert str(MAX_URL_BYTES) in operation["responses"]["414"]["description"]
     limited = {(m, p) for m, p, op in operations(spec) if "429" in op["responses"]}
-    assert limited == {("post", "/api/v1/auth/register"), ("post", "/api/v1/auth/tokens")}
+    assert limited == {
+        ("post", "/api/v1/auth/register"),
+        ("post", "/api/v1/auth/tokens"),
+        ("put", "/api/v1/me/password"),
+    }

@@ -260,3 +260,45 @@ def test_behind_a_trusted_proxy_limits_count_the_forwarded_address(make_app):
         sign_in("198.51.100.1", "guess")
     assert_error(sign_in("198.51.100.1", "guess"), 429)
     assert sign_in("198.51.100.2", PASSWORD).status_code == 201
+
+
+def change_password(client: FlaskClient, headers: dict[str, str], current: str):
+    body = {"current_password": current, "new_password": "a new and long password"}
+    return client.put("/api/v1/me/password", json=body, headers=headers)
+
+
+def test_wrong_current_passwords_on_a_password_change_are_limited_with_sign_ins(fresh_limited):
+    # A stolen token or session must not become an unthrottled password oracle.
+    create_alice(fresh_limited)
+    client = fresh_limited.test_client()
+    token = client.post("/api/v1/auth/tokens", json={"username": "alice", "password": PASSWORD})
+    headers = {"Authorization": f"Bearer {token.get_json()['token']}"}
+    for _ in range(2):
+        assert_error(change_password(client, headers, "guess"), 422)
+    assert_error(wrong_password(client), 401)  # one counter with the failed sign-ins
+    refused = change_password(client, headers, "guess")
+    error = assert_error(refused, 429, "too_many_requests")
+    assert "3 per 1 minute" in error["message"]
+    assert_error(change_password(client, headers, PASSWORD), 429)  # whatever the guess
+    assert client.get("/api/v1/me/ratings", headers=headers).status_code == 200
+
+
+def test_the_account_password_form_is_limited_too(fresh_limited):
+    create_alice(fresh_limited)
+    client = fresh_limited.test_client()
+    signed_in = client.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_token(client)},
+    )
+    assert signed_in.status_code == 302
+    token = csrf_token(client, "/account")
+    form = {
+        "current_password": "guess",
+        "new_password": "a new and long password",
+        "new_password_again": "a new and long password",
+        "csrf_token": token,
+    }
+    for _ in range(3):
+        assert client.post("/account/password", data=form).status_code == 422
+    page = client.post("/account/password", data=form)
+    assert page.status_code == 429 and "Too many attempts" in page.get_data(as_text=True)

@@ -3,11 +3,13 @@
 On SQLite the writes are staged: while the file is read and checked, the writer only reads
 (what is linked, matched, rated already), keeps what it would write in memory, with negative
 placeholder ids for the movies, genres and users it creates, and ``apply`` writes it all in
-one short transaction at the end. SQLite has one write lock for the whole file: an import
-that wrote as it read held it for the whole import, and every rating, sign-up and token
-request waited its busy timeout and got a 503. PostgreSQL locks rows, not the file, and the
-rows an import writes are its own (new movies, its dataset's users, their ratings): there the
-writes go out batch by batch as they are read, so memory stays at one batch whatever the size.
+one short transaction at the end, having given those rows explicit ids and resolved and sorted
+every staged row before it takes the lock, so that the locked part only inserts. SQLite has
+one write lock for the whole file: an import that wrote as it read held it for the whole
+import, and every rating, sign-up and token request waited its busy timeout and got a 503.
+PostgreSQL locks rows, not the file, and the rows an import writes are its own (new movies,
+its dataset's users, their ratings): there the writes go out batch by batch as they are read,
+so memory stays at one batch whatever the size.
 
 Movies are linked from an earlier import, matched to the movie rows (``importers.matching``:
 titles folded, alternative titles, series, year within one, fuzzy) or inserted, a possible
@@ -20,6 +22,7 @@ more per row than the database does.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -107,6 +110,20 @@ class _Staged:
     fresh_ratings: list[tuple[int, int, float, Stamp]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     bumped_users: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Prepared:
+    """A staged import's writes resolved to the ids its new rows get (``Writer._prepare``)."""
+
+    largest: tuple[int, int, int]  # the largest genre, movie and user ids they come after
+    real: dict[str, dict[int, int]]  # "genre" / "movie" / "user" -> placeholder -> id
+    rows: dict[str, list[dict[str, Any]]]  # the new genres, movies and users, with their ids
+    inserts: list[tuple[str, list[tuple[Any, ...]], tuple[Ref, ...]]]
+    # The new ratings, in key order: those of whole-second stamps apart (``insert_rows``).
+    whole_ratings: list[tuple[int, int, float, Stamp]]
+    other_ratings: list[tuple[int, int, float, Stamp]]
+    bumped: list[int]
 
 
 class Writer:
@@ -552,11 +569,17 @@ class Writer:
         """Insert (user_id, movie_id, rating, time) rows with no per-row work in SQLAlchemy.
 
         Rows go in key order, so the primary key's B-tree grows at its end instead of all
-        over. PostgreSQL gets them by COPY; SQLite by the driver's executemany, turning whole
-        seconds into SQLAlchemy's DateTime text itself (``strftime``), cheaper than Python.
+        over. PostgreSQL gets them by COPY; SQLite by ``_insert_sqlite``.
         """
         rows.sort()
         connection = self.session.connection()
+        if self.dialect_name == "sqlite":
+            whole = [row for row in rows if type(row[3]) is int]
+            other = (
+                [row for row in rows if type(row[3]) is not int] if len(whole) < len(rows) else []
+            )
+            self._insert_sqlite(whole, other)
+            return
         if self.dialect_name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
             cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             with cursor, cursor.copy(f"COPY ratings ({RATING_COLUMNS}) FROM STDIN") as copy:
@@ -564,20 +587,41 @@ class Writer:
                     copy.write_row((user_id, movie_id, rating, self.db_stamp(stamp)))
             return
         values = ", ".join([self.placeholder] * 4)
-        insert = f"INSERT INTO ratings ({RATING_COLUMNS}) VALUES ({values})"
-        if self.dialect_name == "sqlite":
-            whole = [row for row in rows if type(row[3]) is int]
+        db_stamp = self.db_stamp
+        connection.exec_driver_sql(
+            f"INSERT INTO ratings ({RATING_COLUMNS}) VALUES ({values})",
+            [(u, m, r, db_stamp(t)) for u, m, r, t in rows],
+        )
+
+    def _insert_sqlite(
+        self,
+        whole: list[tuple[int, int, float, Stamp]],
+        other: list[tuple[int, int, float, Stamp]],
+    ) -> None:
+        """Insert sorted rating rows on SQLite: ``whole`` of whole-second stamps, ``other``.
+
+        The driver's own executemany of the plain tuples, on the DBAPI cursor of the session's
+        connection (its transaction): SQLAlchemy's exec_driver_sql walks every row before
+        handing them on. SQLite turns whole seconds into SQLAlchemy's DateTime text itself
+        (``SQLITE_WHOLE_SECONDS``), cheaper than Python.
+        """
+        dbapi = self.session.connection().connection.dbapi_connection
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
+        try:
             if whole:
-                connection.exec_driver_sql(
+                cursor.executemany(
                     f"INSERT INTO ratings ({RATING_COLUMNS}) VALUES (?, ?, ?, "
                     f"{SQLITE_WHOLE_SECONDS})",
                     whole,
                 )
-                if len(whole) == len(rows):
-                    return
-                rows = [row for row in rows if type(row[3]) is not int]
-        db_stamp = self.db_stamp
-        connection.exec_driver_sql(insert, [(u, m, r, db_stamp(t)) for u, m, r, t in rows])
+            if other:
+                db_stamp = self.db_stamp
+                cursor.executemany(
+                    f"INSERT INTO ratings ({RATING_COLUMNS}) VALUES (?, ?, ?, ?)",
+                    [(u, m, r, db_stamp(t)) for u, m, r, t in other],
+                )
+        finally:
+            cursor.close()
 
     def write_ratings(self, batch: dict[tuple[int, int], tuple[float, Stamp]]) -> None:
         """Insert, update or leave each (user id, movie id) -> (rating, time) of ``batch``."""
@@ -674,44 +718,89 @@ class Writer:
 
         The transaction that read is ended first and the new one takes SQLite's write lock at
         once (BEGIN IMMEDIATE): a read snapshot upgraded to a write after raters committed
-        would fail. Nothing to do when writes went out as they were read.
+        would fail. Everything that needs no lock is done before it (``_prepare``): the new
+        rows get explicit ids, the next ones after each table's largest, and every staged row
+        is resolved to them and sorted, so the locked transaction only inserts. Nothing to do
+        when writes went out as they were read.
         """
         if not self.staged:
             return
-        session, staged = self.session, self._staged
+        session = self.session
         session.commit()  # Nothing written: this ends the read transaction.
+        prepared = self._prepare(self._largest_ids())
         started = time.perf_counter()
         session.connection().exec_driver_sql("BEGIN IMMEDIATE")
-        real: dict[str, dict[int, int]] = {"movie": {}, "genre": {}, "user": {}}
-        for kind, table, rows in (
-            ("genre", Genre.__table__, {p: {"name": n} for p, n in staged.genres.items()}),
-            ("movie", Movie.__table__, staged.movies),
-            ("user", User.__table__, staged.users),
-        ):
-            if rows:
-                ids = self._insert_returning(table, list(rows.values()))
-                real[kind] = dict(zip(rows, ids, strict=True))
-        self.staged = False  # From here on every write goes out at once, resolved.
-        for into, rows, refs in staged.inserts:
-            self._executemany(into, [_resolved(row, refs, real) for row in rows], refs)
-        movie_ids, user_ids = real["movie"], real["user"]
-
-        def rating(row: tuple[int, int, float, Stamp]) -> tuple[int, int, float, Stamp]:
-            user, movie, value, stamp = row
-            return (user_ids.get(user, user), movie_ids.get(movie, movie), value, stamp)
-
-        if staged.fresh_ratings:
-            self._insert_fresh([rating(row) for row in staged.fresh_ratings])
-        if staged.ratings:  # A pair new to the database, staged twice, is a repeat too.
-            self._insert_fresh([rating(row) for row in staged.ratings])
-        if staged.updates:
-            self._update_ratings(staged.updates)
-        self._bump(sorted(user_ids.get(user, user) for user in staged.bumped_users))
-        self.movie_of_item = {e: movie_ids.get(m, m) for e, m in self.movie_of_item.items()}
-        if self._pending_notes is not None:
-            self._note_possible_duplicates(*self._pending_notes, movie_ids)
+        if (largest := self._largest_ids()) != prepared.largest:
+            # Another writer (a sign-up, a film added) took an id meanwhile: the new rows move
+            # up past it. They stay above every other row, so the rows stay in order and the
+            # sort is one pass.
+            prepared = self._prepare(largest)
+        self._write_prepared(prepared)
         self._staged = _Staged()
         self._write_started = started
+
+    def _largest_ids(self) -> tuple[int, int, int]:
+        """Return the largest genre, movie and user ids (0 for an empty table)."""
+        query = ", ".join(
+            f"(SELECT coalesce(max(id), 0) FROM {table.name})"
+            for table in (Genre.__table__, Movie.__table__, User.__table__)
+        )
+        genre, movie, user = self.session.connection().exec_driver_sql(f"SELECT {query}").one()
+        return genre, movie, user
+
+    def _prepare(self, largest: tuple[int, int, int]) -> _Prepared:
+        """Resolve every staged row to the ids its new rows will get, after ``largest``."""
+        staged = self._staged
+        real: dict[str, dict[int, int]] = {}
+        rows: dict[str, list[dict[str, Any]]] = {}
+        for kind, after, kept in (
+            ("genre", largest[0], {p: {"name": n} for p, n in staged.genres.items()}),
+            ("movie", largest[1], staged.movies),
+            ("user", largest[2], staged.users),
+        ):
+            real[kind] = {p: after + n for n, p in enumerate(kept, start=1)}
+            rows[kind] = [{"id": real[kind][p], **row} for p, row in kept.items()]
+        inserts = [
+            (into, [_resolved(row, refs, real) for row in kept], refs)
+            for into, kept, refs in staged.inserts
+        ]
+        movie_ids, user_ids = real["movie"], real["user"]
+        # One sorted list (ratings are inserted in key order, see insert_rows); a pair new to
+        # the database staged twice meets the primary key: a repeat, as when streamed.
+        ratings = [
+            (user_ids.get(u, u), movie_ids.get(m, m), value, stamp)
+            for u, m, value, stamp in itertools.chain(staged.fresh_ratings, staged.ratings)
+        ]
+        ratings.sort()
+        whole = [row for row in ratings if type(row[3]) is int]
+        other = (
+            [row for row in ratings if type(row[3]) is not int] if len(whole) < len(ratings) else []
+        )
+        bumped = sorted(user_ids.get(user, user) for user in staged.bumped_users)
+        return _Prepared(largest, real, rows, inserts, whole, other, bumped)
+
+    def _write_prepared(self, prepared: _Prepared) -> None:
+        """Make the prepared writes: rows with their ids, then links, ratings, versions."""
+        connection = self.session.connection()
+        for kind, table in (("genre", Genre), ("movie", Movie), ("user", User)):
+            if prepared.rows[kind]:  # Core: the columns' defaults filled, no RETURNING.
+                connection.execute(sa.insert(table.__table__), prepared.rows[kind])
+        self.staged = False  # From here on every write goes out at once, resolved.
+        for into, rows, refs in prepared.inserts:
+            self._executemany(into, rows, refs)
+        try:
+            self._insert_sqlite(prepared.whole_ratings, prepared.other_ratings)
+        except self._integrity_errors as error:
+            raise RepeatedRating from error
+        if self._staged.updates:
+            self._update_ratings(self._staged.updates)
+        self._bump(prepared.bumped)
+        movie_ids = prepared.real["movie"]
+        self.movie_of_item = {e: movie_ids.get(m, m) for e, m in self.movie_of_item.items()}
+        for external, user_id in self.user_ids.items():
+            self.user_ids[external] = prepared.real["user"].get(user_id, user_id)
+        if self._pending_notes is not None:
+            self._note_possible_duplicates(*self._pending_notes, movie_ids)
 
     def end_write(self) -> None:
         """Record how long the final transaction held the database (after its commit)."""
