@@ -157,11 +157,12 @@ def test_a_new_user_unlocks_predictions_and_explores_why(live_app, browser):
     panel = first.locator(".why")
     expect(panel.locator("table.neighbours tbody tr")).to_have_count(3)
     settled(first.locator(".why-slot"))
-    expect(panel.locator("svg .map-point")).to_have_count(4)
-    expect(panel.locator("svg .map-link")).to_have_count(3)
+    expect(panel.locator(".why-headline a.film-link")).to_have_count(3)
+    expect(panel.locator(".why-rings .ring-label")).to_have_count(3)
     before = panel.locator(".why-predicted").inner_text()
     shoot(page, "why-panel")
 
+    panel.locator(".why-explore summary").click()  # the k slider is under "Explore"
     panel.locator("input[type=range]").fill("1")
     expect(panel.locator(".why-k")).to_have_text("1")
     expect(panel.locator("table.neighbours tbody tr")).to_have_count(1)
@@ -169,7 +170,7 @@ def test_a_new_user_unlocks_predictions_and_explores_why(live_app, browser):
     expect(panel.locator(".why-k")).to_have_text("4")
     expect(panel.locator("table.neighbours tbody tr")).to_have_count(4)
     after = panel.locator(".why-predicted").inner_text()
-    assert re.fullmatch(r"\d\.\d\d", before) and re.fullmatch(r"\d\.\d\d", after)
+    assert re.fullmatch(r"\d\.\d", before) and re.fullmatch(r"\d\.\d", after)
     shoot(page, "why-panel-k4")
 
     page.get_by_role("link", name="Your ratings").click()
@@ -298,6 +299,7 @@ def test_no_page_breaks_the_content_security_policy(live_app, browser):
     page.locator(".rec").first.get_by_role("link", name="Why?").click()
     expect(page.locator(".rec .why table.neighbours").first).to_be_visible()
     settled(page.locator(".rec .why-slot").first)
+    page.locator(".rec .why .why-explore summary").first.click()
     page.locator(".rec .why input[type=range]").first.fill("1")
     expect(page.locator(".rec .why-k").first).to_have_text("1")
     violations.extend(f"why panel: {v}" for v in page.evaluate("window.__cspViolations"))
