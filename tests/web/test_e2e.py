@@ -297,7 +297,7 @@ def test_no_page_breaks_the_content_security_policy(live_app, browser):
     violations.extend(f"/welcome (htmx): {v}" for v in page.evaluate("window.__cspViolations"))
     visit("/recommendations")
     page.locator(".rec").first.get_by_role("link", name="Why?").click()
-    expect(page.locator(".rec .why table.neighbours").first).to_be_visible()
+    expect(page.locator(".rec .why .why-headline").first).to_be_visible()
     settled(page.locator(".rec .why-slot").first)
     page.locator(".rec .why .why-explore summary").first.click()
     page.locator(".rec .why input[type=range]").first.fill("1")

@@ -52,7 +52,7 @@ def test_why_reads_in_words_closes_with_esc_and_keeps_its_state(live_app, browse
     page.on("pageerror", lambda error: errors.append(str(error)))
     sign_up(page, base, "wendy")
     widgets = page.locator(".movies .rating-widget")
-    for i, stars in enumerate(("5", "4.5", "1.5", "4", "2", "3.5", "5")):
+    for i, stars in enumerate(("5", "4.5", "1.5", "4", "2", "3.5", "5", "3", "4", "2.5")):
         widgets.nth(i).locator(f"label[title='{stars} stars']").click()
         expect(widgets.nth(i).locator(".message")).to_have_text(f"Saved: {stars} stars.")
 
@@ -78,16 +78,18 @@ def test_why_reads_in_words_closes_with_esc_and_keeps_its_state(live_app, browse
     assert page.evaluate(OVERLAPS, panel.element_handle()) == []
     shoot(page, panel, "why-k3")
 
-    # Explore: all seven films counted; Details open.
+    # Explore: all ten films counted (the eight nearest named, two small dots); Details open.
     panel.locator(".why-explore summary").click()
     slider = panel.locator("input[type=range]")
-    slider.fill("7")
-    expect(panel.locator(".why-k")).to_have_text("7")
-    expect(panel.locator(".why-rings .ring-label")).to_have_count(7)
+    slider.fill("10")
+    expect(panel.locator(".why-k")).to_have_text("10")
+    expect(panel.locator(".why-rings .ring-label")).to_have_count(8)
+    expect(panel.locator(".why-rings .dot")).to_have_count(10)
+    expect(panel.locator(".why-shares li")).to_have_count(5)
     panel.locator(".why-details summary").click()
-    expect(panel.locator("table.neighbours tbody tr")).to_have_count(7)
+    expect(panel.locator("table.neighbours tbody tr")).to_have_count(10)
     assert page.evaluate(OVERLAPS, panel.element_handle()) == []
-    shoot(page, panel, "why-k7-details")
+    shoot(page, panel, "why-k10-details")
     problems = []
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
@@ -104,14 +106,14 @@ def test_why_reads_in_words_closes_with_esc_and_keeps_its_state(live_app, browse
     # Enter on "Why?" opens it again as it was: no new request resets it.
     page.keyboard.press("Enter")
     expect(panel).to_be_visible()
-    expect(slider).to_have_value("7")
-    expect(panel.locator(".why-k")).to_have_text("7")
+    expect(slider).to_have_value("10")
+    expect(panel.locator(".why-k")).to_have_text("10")
     expect(panel.locator("table.neighbours")).to_be_visible()
     # The close button does the same.
     panel.get_by_role("button", name="Close the explanation").click()
     expect(panel).to_be_hidden()
     why.click()
-    expect(slider).to_have_value("7")
+    expect(slider).to_have_value("10")
     # A title in the headline leads to the film's page.
     headline.locator("a.film-link").first.click()
     expect(page).to_have_url(f"{base}{href}")
