@@ -114,7 +114,29 @@ def test_why_reads_in_words_closes_with_esc_and_keeps_its_state(live_app, browse
     expect(panel).to_be_hidden()
     why.click()
     expect(slider).to_have_value("10")
+    # A rating changed on the page makes a closed panel stale: "Why?" then loads it afresh.
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    other = page.locator(".rec").nth(1).locator(".rating-widget")
+    other.locator("label[title='4 stars']").click()
+    expect(other.locator(".message")).to_have_text("Saved: 4 stars.")
+    expect(card.locator(".why")).to_have_count(0)
+    why.click()
+    expect(panel).to_be_visible()
+    expect(slider).to_have_value("3")
+    expect(slider).to_have_attribute("max", "11")
     # A title in the headline leads to the film's page.
+    why_url = why.get_attribute("href")
+    href = headline.locator("a.film-link").first.get_attribute("href")
     headline.locator("a.film-link").first.click()
     expect(page).to_have_url(f"{base}{href}")
+    # The explanation's own page (what "Why?" links to without JavaScript): no close button.
+    page.goto(f"{base}{why_url}")
+    expect(page.locator(".why-headline")).to_contain_text("Because you rated")
+    expect(page.locator(".why-close")).to_have_count(0)
+    shoot(page, page.locator("main"), "why-own-page")
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        problems.extend(f"own page @{width}px: {line}" for line in violations(page))
+    assert problems == []
     assert errors == []

@@ -56,6 +56,27 @@
     }
   });
 
+  // A rating saved or removed anywhere on the page changes what a panel explains: a closed
+  // panel is dropped (the next "Why?" loads it afresh), an open one reloads its body at its k.
+  // (On htmx:beforeSwap: the widget is still in the page, so the event reaches the document.)
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.elt;
+    if (event.detail.xhr.status !== 200 || !elt || !elt.closest) return;
+    if (!elt.closest(".rating-widget")) return;
+    Array.prototype.forEach.call(document.querySelectorAll(".why-slot .why"), function (panel) {
+      if (panel.hidden) {
+        panel.remove();
+        return;
+      }
+      var slider = panel.querySelector(".why-explore input[type=range]");
+      var body = panel.querySelector(".why-body");
+      if (slider && body && window.htmx) {
+        var url = slider.getAttribute("hx-get") + "&k=" + encodeURIComponent(slider.value);
+        window.htmx.ajax("GET", url, {target: body, swap: "innerHTML"});
+      }
+    });
+  });
+
   // The k slider re-renders the panel's body: keep the body's disclosures as they were.
   var openBefore = {};
   document.addEventListener("htmx:beforeSwap", function (event) {
