@@ -12,7 +12,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from recommender.engine.predictor import explain_prediction
+from recommender.engine.predictor import explain_prediction, settings_for, user_offset
 from recommender.engine.scale import RatingScale
 from recommender.models import Movie
 from recommender.services.catalogue import movie_to_dict
@@ -86,7 +86,8 @@ def explain(
     recommender: Recommender, session: Session, user_id: int, movie_id: int, k: int
 ) -> dict[str, Any]:
     """The user's KNN prediction of ``movie_id`` with ``k`` neighbours (nearest first), with
-    :func:`with_summary`'s shares, headline films and ratings histogram.
+    :func:`with_summary`'s shares, headline films and ratings histogram, and each neighbour's
+    ``pull``: its residual, which raises the prediction when positive and lowers it when not.
 
     The recommendation service's rule (``engine.predictor.explain_prediction``), with the
     weights and options the feature version asks for, at the chosen k.
@@ -106,7 +107,14 @@ def explain(
         raise InvalidInput(
             f"k must be from 1 to your number of ratings ({len(ratings)}), got {k}", {"k": k}
         )
-    explained = explain_prediction(features, ratings, row, replace(recommender.settings, k=k))
+    settings = replace(recommender.settings, k=k)
+    explained = explain_prediction(features, ratings, row, settings)
+    # What each neighbour adds to the film's baseline, before its share: how far above (+) or
+    # below (-) how people rate it the user rated it (less the user's offset, when the
+    # feature version uses one), as engine.predictor's rule has it.
+    options = settings_for(features, settings)
+    offset = user_offset(features, ratings, options) if options.user_offset else 0.0
+    pulls = ratings.values - features.item_baseline[ratings.rows] - offset
 
     rated_ids = [int(features.movie_ids[r]) for r in ratings.rows]
     titles = dict(
@@ -119,6 +127,7 @@ def explain(
             "rating": float(ratings.values[i]),
             "distance": round(float(d), 6),
             "weight": round(float(share), 6),
+            "pull": round(float(pulls[i]), 6),
         }
         for i, d, share in zip(
             explained.neighbours, explained.distances, explained.shares, strict=True

@@ -46,7 +46,7 @@ def test_explain_at_the_configured_k_equals_predict(setup):
         )
         # The same neighbours, each with its share of their say besides.
         assert [
-            {key: value for key, value in n.items() if key != "share"}
+            {key: value for key, value in n.items() if key not in ("share", "pull")}
             for n in explained["neighbours"]
         ] == predicted["neighbours"]
 
@@ -85,6 +85,21 @@ def test_explain_shares_sum_to_one_and_the_headline_takes_the_largest(setup):
             )
         assert explained["baseline_share"] == pytest.approx(0, abs=1e-5)
         assert "map" not in explained and "distance" in explained["neighbours"][0]
+
+
+def test_each_neighbour_pulls_the_prediction_by_its_residual(setup):
+    recommender, user_id, movies = setup
+    features = recommender.feature_store.current(db.session)
+    row = features.row_of_movie[movies[15].id]
+    for k in (1, 3, 7):
+        explained = explanations.explain(recommender, db.session, user_id, movies[15].id, k)
+        neighbours = explained["neighbours"]
+        for n in neighbours:
+            baseline = features.item_baseline[features.row_of_movie[n["movie_id"]]]
+            assert n["pull"] == pytest.approx(n["rating"] - baseline, abs=1e-5)
+        # The prediction is the film's baseline moved by the weighted pulls (no clipping here).
+        moved = features.item_baseline[row] + sum(n["weight"] * n["pull"] for n in neighbours)
+        assert explained["predicted_rating"] == pytest.approx(min(max(moved, 0.5), 5), abs=2e-3)
 
 
 SCALE = RatingScale(0.5, 5.0, 0.5)

@@ -90,3 +90,29 @@ def test_the_page_without_javascript_has_no_close_button(rated):
     client, catalogue = rated
     page = client.get(f"/recommendations/{catalogue[10].id}/why").get_data(as_text=True)
     assert "<html" in page and "why-close" not in page and "Because you rated" in page
+
+
+def test_films_that_lower_the_prediction_are_named_apart_from_the_because(rated):
+    client, catalogue = rated
+    downs_seen = 0
+    for movie in catalogue[6:]:
+        html = panel_html(client, movie.id, "?k=6&part=body")
+        headline = re.search(r'<span class="why-because-text">(.*?)</span>', html, re.S).group(1)
+        split = re.search(r"(?:But you|You) rated", headline)
+        up_part = headline[: split.start()] if split else headline
+        down_part = headline[split.start() :] if split else ""
+        rows = re.findall(
+            r'href="/movies/\d+">(Film \d\d)</a>\s*<span class="muted">[^<]*</span>\s*'
+            r'<span class="pull (up|down)">',
+            html,
+        )
+        direction = dict(rows)
+        assert 3 <= len(rows) == len(re.findall(r"film-link", headline)) <= 5
+        for title in re.findall(r"(Film \d\d)</a>", up_part):
+            assert direction[title] == "up"
+        for title in re.findall(r"(Film \d\d)</a>", down_part):
+            assert direction[title] == "down"
+        downs_seen += len(re.findall(r"Film \d\d", down_part))
+        if down_part:
+            assert "lower than people usually do, which pull" in down_part
+    assert downs_seen > 0
