@@ -59,6 +59,7 @@ def test_why_reads_in_words_closes_with_esc_and_keeps_its_state(live_app, browse
     page.goto(f"{base}/recommendations")
     card = page.locator(".rec").first
     why = card.get_by_role("link", name="Why?")
+    expect(why).to_have_attribute("aria-expanded", "false")
     why.click()
     panel = card.locator(".why")
     expect(panel).to_be_visible()

@@ -56,6 +56,15 @@
     }
   });
 
+  // Every "Why?" says whether its panel is open, from the start (and on cards added later).
+  document.addEventListener("htmx:load", function (event) {
+    var root = event.detail.elt;
+    if (!root || !root.querySelectorAll) return;
+    Array.prototype.forEach.call(
+      root.querySelectorAll(".why-button[aria-controls]:not([aria-expanded])"),
+      function (button) { button.setAttribute("aria-expanded", "false"); });
+  });
+
   // A rating saved or removed anywhere on the page changes what a panel explains: a closed
   // panel is dropped (the next "Why?" loads it afresh), an open one reloads its body at its k.
   // (On htmx:beforeSwap: the widget is still in the page, so the event reaches the document.)
