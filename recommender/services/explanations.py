@@ -117,8 +117,10 @@ def explain(
     pulls = ratings.values - features.item_baseline[ratings.rows] - offset
 
     rated_ids = [int(features.movie_ids[r]) for r in ratings.rows]
+    # Only the neighbours are shown: a user with 1,000 ratings reads ~k titles, not 1,000.
+    wanted = [rated_ids[i] for i in explained.neighbours]
     titles = dict(
-        session.execute(sa.select(Movie.id, Movie.title).where(Movie.id.in_(rated_ids))).all()
+        session.execute(sa.select(Movie.id, Movie.title).where(Movie.id.in_(wanted))).all()
     )
     neighbours = [
         {
