@@ -10,6 +10,7 @@ from flask import Response, current_app
 from recommender.api.auth import current_user, token_auth
 from recommender.api.schemas import PredictionDetailOut, RecommendationQuery, RecommendationsOut
 from recommender.extensions import db
+from recommender.services import explanations
 from recommender.services.recommendations import ListOptions, Recommender, Versions
 
 bp = APIBlueprint("recommendations", __name__, url_prefix="/api/v1/me", tag="Recommendations")
@@ -49,5 +50,9 @@ def get_recommendations(query: dict[str, Any]) -> Response:
 @bp.output(PredictionDetailOut)
 @bp.doc(responses=[404, 409])
 def get_prediction(movie_id: int) -> dict[str, Any]:
-    """Your predicted rating of one unrated movie, with the neighbours behind it."""
-    return recommender().predict(db.session, current_user().id, movie_id)
+    """Your predicted rating of one unrated movie, with the neighbours behind it: each one's
+    share of their say, the 3-5 that carry most of it (``because``) and how you rated them
+    (``rating_histogram``)."""
+    service = recommender()
+    predicted = service.predict(db.session, current_user().id, movie_id)
+    return explanations.with_summary(predicted, service.settings.scale)

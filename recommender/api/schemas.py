@@ -200,7 +200,13 @@ class NeighbourOut(Schema):
     title = String(required=True)
     rating = Float(required=True, metadata={"description": "Your rating of this neighbour"})
     distance = Float(required=True)
-    weight = Float(required=True, metadata={"description": "Share of the prediction, sums to 1"})
+    weight = Float(
+        required=True,
+        metadata={
+            "description": "Share of the prediction's correction to the film's baseline: sums "
+            "to 1 without shrinkage, to less with it (the rest stays with the baseline)"
+        },
+    )
 
 
 class PredictionOut(Schema):
@@ -228,10 +234,47 @@ class RecommendationsOut(Schema):
     items = List(Nested(PredictionOut))
 
 
+class ExplainedNeighbourOut(NeighbourOut):
+    share = Float(
+        required=True,
+        metadata={"description": "Share of the neighbours' say: sums to 1 over the neighbours"},
+    )
+
+
+class RatingCountOut(Schema):
+    rating = Float(required=True)
+    count = Integer(required=True)
+
+
 class PredictionDetailOut(PredictionOut):
     k = Integer(required=True)
     ratings_count = Integer(required=True)
     needed = Integer(required=True)
+    neighbours = List(
+        Nested(ExplainedNeighbourOut), metadata={"description": "Empty for cold start"}
+    )
+    because = List(
+        Nested(ExplainedNeighbourOut),
+        required=True,
+        metadata={
+            "description": "The 3-5 neighbours with the largest shares, largest first (fewer "
+            "when k is smaller; empty for cold start)"
+        },
+    )
+    rating_histogram = List(
+        Nested(RatingCountOut),
+        required=True,
+        metadata={
+            "description": "How many neighbours you rated at each value of the scale, lowest first"
+        },
+    )
+    baseline_share = Float(
+        required=True,
+        metadata={
+            "description": "Part of the prediction's correction left with the film's baseline "
+            "(1 - the sum of the weights; 1 for cold start)"
+        },
+    )
 
 
 class JSONNumber(Float):

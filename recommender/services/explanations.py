@@ -1,5 +1,6 @@
-"""Why a prediction is what it is: the neighbours behind it for any k, a 2D map of the feature
-space, and cheap predictions for a page of movies (DESIGN §3, §5)."""
+"""Why a prediction is what it is, in words a person reads: the rated films behind it for any
+k with each one's share, how the user rated them, and cheap predictions for a page of movies
+(DESIGN §3, §5)."""
 
 from __future__ import annotations
 
@@ -9,38 +10,84 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from numpy.typing import NDArray
 from sqlalchemy.orm import Session, selectinload
 
-from recommender.engine.predictor import explain_prediction
+from recommender.engine.predictor import explain_prediction, settings_for, user_offset
+from recommender.engine.scale import RatingScale
 from recommender.models import Movie
 from recommender.services.catalogue import movie_to_dict
 from recommender.services.errors import Conflict, InvalidInput, NotFound
 from recommender.services.recommendations import Recommender
 
+# The headline names at least this many of the rated films behind a prediction (fewer when k
+# is smaller), adding more, up to BECAUSE_MOST, until they carry BECAUSE_WEIGHT of the say.
+BECAUSE_LEAST, BECAUSE_MOST, BECAUSE_WEIGHT = 3, 5, 2 / 3
 
-def _project_2d(points: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Project rows onto their first two principal axes (centred SVD), shape (n, 2).
 
-    Signs are fixed (largest loading positive) so the map does not flip between requests;
-    missing components (fewer points or rank than 2) are zeros.
+def summarise(neighbours: list[dict[str, Any]], scale: RatingScale) -> dict[str, Any]:
+    """What a person reads first about a prediction's neighbours (Herlocker et al., CSCW 2000:
+    a histogram of how the neighbours were rated convinced best).
+
+    ``neighbours`` carry the service's ``weight`` (``w_i / (sum(w) + shrinkage)``: below 1 in
+    sum with shrinkage, the rest staying with the film's baseline). Returns
+
+    - ``shares``: each neighbour's share of the neighbours' say, in the order given, summing
+      to 1 (all 0 when no neighbour has any weight, as with similarity weights and only
+      dissimilar neighbours);
+    - ``because``: the 3-5 neighbours with the largest shares (see BECAUSE_*), largest first,
+      ties nearest first, none with a zero share, each with its ``share``;
+    - ``rating_histogram``: how many neighbours the user rated at each value of the scale,
+      lowest first, zeros included;
+    - ``baseline_share``: the part of the correction left with the film's baseline.
     """
-    centred = points - points.mean(axis=0)
-    coords = np.zeros((len(points), 2))
-    if len(points) < 2 or not np.any(centred):
-        return coords
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    axes = vt[:2]
-    signs = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])
-    projected = centred @ (axes * signs[:, None]).T
-    coords[:, : projected.shape[1]] = projected
-    return coords
+    weights = np.array([max(float(n["weight"]), 0.0) for n in neighbours])
+    total = float(weights.sum())
+    shares = weights / total if total > 0 else np.zeros(len(neighbours))
+    # A stable sort on -share keeps the nearest first among equal shares (the list comes
+    # nearest first).
+    order = np.argsort(-shares, kind="stable")
+    because: list[dict[str, Any]] = []
+    carried = 0.0
+    for i in order:
+        if shares[i] <= 0 or len(because) == BECAUSE_MOST:
+            break
+        if len(because) >= BECAUSE_LEAST and carried >= BECAUSE_WEIGHT:
+            break
+        because.append({**neighbours[i], "share": round(float(shares[i]), 6)})
+        carried += float(shares[i])
+    steps = round((scale.maximum - scale.minimum) / scale.step)
+    values = [round(scale.minimum + i * scale.step, 6) for i in range(steps + 1)]
+    counts = dict.fromkeys(values, 0)
+    for n in neighbours:
+        nearest = min(values, key=lambda v: abs(v - float(n["rating"])))
+        counts[nearest] += 1
+    # Without neighbours (cold start) the baseline is all there is.
+    left = 1.0 - sum(float(n["weight"]) for n in neighbours) if neighbours else 1.0
+    return {
+        "shares": [round(float(s), 6) for s in shares],
+        "because": because,
+        "rating_histogram": [{"rating": v, "count": c} for v, c in counts.items()],
+        "baseline_share": round(min(max(left, 0.0), 1.0), 6),
+    }
+
+
+def with_summary(prediction: dict[str, Any], scale: RatingScale) -> dict[str, Any]:
+    """A prediction (``Recommender.predict`` or :func:`explain`) with :func:`summarise`'s
+    fields: ``share`` on each neighbour, ``because``, ``rating_histogram``, ``baseline_share``."""
+    summary = summarise(prediction["neighbours"], scale)
+    neighbours = [
+        {**n, "share": share}
+        for n, share in zip(prediction["neighbours"], summary.pop("shares"), strict=True)
+    ]
+    return {**prediction, "neighbours": neighbours, **summary}
 
 
 def explain(
     recommender: Recommender, session: Session, user_id: int, movie_id: int, k: int
 ) -> dict[str, Any]:
-    """The user's KNN prediction of ``movie_id`` with ``k`` neighbours, and the map behind it.
+    """The user's KNN prediction of ``movie_id`` with ``k`` neighbours (nearest first), with
+    :func:`with_summary`'s shares, headline films and ratings histogram, and each neighbour's
+    ``pull``: its residual, which raises the prediction when positive and lowers it when not.
 
     The recommendation service's rule (``engine.predictor.explain_prediction``), with the
     weights and options the feature version asks for, at the chosen k.
@@ -60,46 +107,42 @@ def explain(
         raise InvalidInput(
             f"k must be from 1 to your number of ratings ({len(ratings)}), got {k}", {"k": k}
         )
-    explained = explain_prediction(features, ratings, row, replace(recommender.settings, k=k))
+    settings = replace(recommender.settings, k=k)
+    explained = explain_prediction(features, ratings, row, settings)
+    # What each neighbour adds to the film's baseline, before its share: how far above (+) or
+    # below (-) how people rate it the user rated it (less the user's offset, when the
+    # feature version uses one), as engine.predictor's rule has it.
+    options = settings_for(features, settings)
+    offset = user_offset(features, ratings, options) if options.user_offset else 0.0
+    pulls = ratings.values - features.item_baseline[ratings.rows] - offset
 
     rated_ids = [int(features.movie_ids[r]) for r in ratings.rows]
+    # Only the neighbours are shown: a user with 1,000 ratings reads ~k titles, not 1,000.
+    wanted = [rated_ids[i] for i in explained.neighbours]
     titles = dict(
-        session.execute(sa.select(Movie.id, Movie.title).where(Movie.id.in_(rated_ids))).all()
+        session.execute(sa.select(Movie.id, Movie.title).where(Movie.id.in_(wanted))).all()
     )
-    neighbour_at = set(explained.neighbours.tolist())
-    coords = _project_2d(features.matrix[np.append(ratings.rows, row)])
-    return {
+    neighbours = [
+        {
+            "movie_id": rated_ids[i],
+            "title": titles[rated_ids[i]],
+            "rating": float(ratings.values[i]),
+            "distance": round(float(d), 6),
+            "weight": round(float(share), 6),
+            "pull": round(float(pulls[i]), 6),
+        }
+        for i, d, share in zip(
+            explained.neighbours, explained.distances, explained.shares, strict=True
+        )
+    ]
+    explained_prediction = {
         "movie": movie_to_dict(movie),
         "predicted_rating": round(explained.predicted, 3),
         "k": k,
         "ratings_count": len(ratings),
-        "neighbours": [
-            {
-                "movie_id": rated_ids[i],
-                "title": titles[rated_ids[i]],
-                "rating": float(ratings.values[i]),
-                "distance": round(float(d), 6),
-                "weight": round(float(share), 6),
-            }
-            for i, d, share in zip(
-                explained.neighbours, explained.distances, explained.shares, strict=True
-            )
-        ],
-        "map": {
-            "points": [
-                {
-                    "movie_id": movie_id_,
-                    "title": titles[movie_id_],
-                    "x": float(coords[i, 0]),
-                    "y": float(coords[i, 1]),
-                    "rating": float(ratings.values[i]),
-                    "is_neighbour": i in neighbour_at,
-                }
-                for i, movie_id_ in enumerate(rated_ids)
-            ],
-            "target": {"x": float(coords[-1, 0]), "y": float(coords[-1, 1])},
-        },
+        "neighbours": neighbours,
     }
+    return with_summary(explained_prediction, recommender.settings.scale)
 
 
 def predictions_for(

@@ -15,7 +15,7 @@ from recommender.engine.predictor import is_personal
 from recommender.extensions import db
 from recommender.services import catalogue, explanations, onboarding
 from recommender.services.recommendations import ORDERS, ListOptions
-from recommender.web.charts import neighbour_map
+from recommender.web.charts import histogram, neighbour_rings
 from recommender.web.common import WHOLE_NUMBER, int_arg, is_htmx, recommender, user_id
 
 bp = APIBlueprint("recommended", __name__, url_prefix="/recommendations", enable_openapi=False)
@@ -140,14 +140,21 @@ def shown_ids(values: MultiDict[str, str]) -> tuple[int, ...]:
 @bp.get("/<int:movie_id>/why")
 @login_required
 def why(movie_id: int) -> str:
-    """The neighbours and map behind one prediction, for the k chosen on the slider."""
+    """The rated films behind one prediction, in words and pictures, for the k chosen on the
+    slider: a closable panel for htmx (``part=body``: its body only), else a page."""
     default_k = recommender().settings.k
     # Clamped to what this user can have: 1 to their number of ratings.
     count = onboarding.ratings_count(db.session, user_id())
     chosen = int_arg("k")
     k = min(max(default_k if chosen is None else chosen, 1), max(count, 1))
     explained = explanations.explain(recommender(), db.session, user_id(), movie_id, k)
-    context = {"why": explained, "chart": neighbour_map(explained["map"]), "default_k": default_k}
+    context = {
+        "why": explained,
+        "why_rings": neighbour_rings(explained["neighbours"]),
+        "why_histogram": histogram(explained["rating_histogram"], width=300, height=120),
+        "default_k": default_k,
+        "closable": is_htmx(),
+    }
     if not is_htmx():
         return render_template("why.html", **context)
     template = "_why_body.html" if request.args.get("part") == "body" else "_why.html"

@@ -116,7 +116,36 @@ def test_one_prediction_matches_its_place_in_the_recommendations(client, catalog
     assert body["source"] == "knn" and body["needed"] == 0 and body["ratings_count"] == 6
     assert body["predicted_rating"] == listed[target.id]["predicted_rating"]
     assert body["score"] == listed[target.id]["score"]
+    # The same neighbours, each with its share of their say besides.
+    shares = [n.pop("share") for n in body["neighbours"]]
     assert body["neighbours"] == listed[target.id]["neighbours"]
+    assert sum(shares) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_one_prediction_explains_itself_with_shares_and_a_ratings_histogram(client, catalogue):
+    headers = token_headers(client.application, "ann")
+    mine = dict(zip(catalogue[:6], [5, 1, 4, 2, 3, 4.5], strict=True))
+    for movie, value in mine.items():
+        rate(client, headers, movie, value)
+    body = client.get(f"/api/v1/me/predictions/{catalogue[20].id}", headers=headers).get_json()
+    neighbours = body["neighbours"]
+    assert len(neighbours) == 3 and sum(n["share"] for n in neighbours) == pytest.approx(1.0)
+    # k = 3: all three are named, largest share first, with what the neighbours carry.
+    assert sorted(body["because"], key=lambda n: -n["share"]) == body["because"]
+    assert {n["movie_id"] for n in body["because"]} == {n["movie_id"] for n in neighbours}
+    assert set(body["because"][0]) == {"movie_id", "title", "rating", "distance", "weight", "share"}
+    histogram = body["rating_histogram"]
+    assert [b["rating"] for b in histogram] == [0.5 * i for i in range(1, 11)]
+    assert sum(b["count"] for b in histogram) == 3
+    for b in histogram:
+        assert b["count"] == sum(n["rating"] == b["rating"] for n in neighbours)
+    assert body["baseline_share"] == pytest.approx(0.0, abs=1e-5)
+    # The fields are documented.
+    spec = client.get("/api/v1/openapi.json").get_json()
+    schema = spec["components"]["schemas"]["PredictionDetailOut"]
+    assert {"because", "rating_histogram", "baseline_share"} <= set(schema["required"])
+    neighbour = spec["components"]["schemas"]["ExplainedNeighbourOut"]
+    assert "share" in neighbour["required"] and "weight" in neighbour["properties"]
 
 
 def test_prediction_errors(client, catalogue):
@@ -130,6 +159,8 @@ def test_prediction_errors(client, catalogue):
     assert anonymous.status_code == 401 and "error" in anonymous.get_json()
     cold = client.get(f"/api/v1/me/predictions/{catalogue[1].id}", headers=headers).get_json()
     assert cold["source"] == "cold_start" and cold["neighbours"] == [] and cold["needed"] == 3
+    assert cold["because"] == [] and cold["baseline_share"] == 1.0
+    assert sum(b["count"] for b in cold["rating_histogram"]) == 0
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "many"])
