@@ -61,12 +61,12 @@ def list_fields(options: ListOptions) -> dict[str, Any]:
 
 
 def page_summary(options: ListOptions) -> dict[str, Any]:
-    """The page's header for these options: the first page's answer, whose ``total`` is the
-    "N films to discover" (every film the list holds, whatever is on the page) and whose
-    ``source`` says cold start or personal. The same response-cache key as the page itself,
-    so the reload after an action is answered from it."""
+    """The page's header for these options: the list's answer without the page's exclusions,
+    whose ``total`` is the "N films to discover" (every film the list holds, whatever is on
+    the page) and whose ``source`` says cold start or personal. One item only: rendering a
+    page of them (each with its neighbours' titles) was most of the cost of the answer."""
     whole_list = replace(options, exclude=(), page=1)
-    return recommender().recommend(db.session, user_id(), LIMIT, options=whole_list)
+    return recommender().recommend(db.session, user_id(), 1, options=whole_list)
 
 
 def replacement(form: MultiDict[str, str]) -> dict[str, Any]:
