@@ -7,12 +7,16 @@ one user with 1,000 ratings, serves it with ``recommender serve`` (gunicorn, 2 w
 - requests/s and p50/p99 of GET /api/v1/me/recommendations (warm cache) and of GET /healthz,
   and their ratio (goal: recommendations at least half the /healthz rate);
 - the latency of the first, uncached recommendation request;
-- p50/p99 of the film page GET /movies/{id} signed in as that user (warm: their predictions
-  entry and the film's "More like this" cached; goal: under 100 ms);
+- p50/p99 of the film page GET /movies/{id} and of the recommendations page GET
+  /recommendations, signed in as that user, over the same gunicorn server (warm: their
+  predictions entry, the film's "More like this" and the page's list cached; goal: under
+  100 ms each);
 - the time of an incremental update after one new rating against a full recompute
   (goal: 20x faster), measured in-process over the same data;
-- the server time of the recommendations page (warm: plain, each option, "Show more", and a
-  "Not interested" answered with the next card; goal: under 100 ms each);
+- the server time of the recommendations page (warm: plain, each option, "Show more", a
+  "Not interested" and a "Watch later" answered with the next card and the count under the
+  page's state; goal: under 100 ms each), and of a rating in place on it (not warm: the
+  predictions entry is updated incrementally, and the other cards and the count refreshed);
 - the time of a full recompute of both answers (predicted rating and ranking score) against
   the rating-only path (one neighbour search and the prediction rule,
   ``predict_for_rows``) over the same rows (goal: at most 1.3x).
@@ -293,16 +297,35 @@ def recommendations_page_timing(environ: dict[str, str], repeats: int) -> dict[s
         results[name] = [timed(method, path, **kwargs)[0] for _ in range(repeats)]
     with app.app_context():
         user_id = db.session.scalar(sa.select(User.id).where(User.username == "bench"))
-    hide_times = []
-    for movie_id in shown[:repeats]:
-        form = {"from": "recommendations", "order": "match", "shown": shown}
-        elapsed, html = timed("POST", f"/hidden/{movie_id}", data=form, headers=htmx)
-        assert 'hx-swap-oob="beforeend:#recs"' in html
-        hide_times.append(elapsed)
-    with app.app_context():
+    # The page's state as its htmx controls send it (.page-state): the list's options, the
+    # parts to refresh and the card ids.
+    state = {"order": "match", "parts": "discover", "shown": shown}
+    for film_list, path in ((lists.HIDDEN, "/hidden"), (lists.WATCHLIST, "/watchlist")):
+        times = []
         for movie_id in shown[:repeats]:
-            lists.remove(db.session, lists.HIDDEN, user_id, int(movie_id))
-    results["not interested + next card (htmx)"] = hide_times
+            form = {"from": "recommendations", **state}
+            elapsed, html = timed("POST", f"{path}/{movie_id}", data=form, headers=htmx)
+            assert 'hx-swap-oob="beforeend:#recs"' in html and 'id="rec-count"' in html
+            times.append(elapsed)
+        with app.app_context():
+            for movie_id in shown[:repeats]:
+                lists.remove(db.session, film_list, user_id, int(movie_id))
+        label = "not interested" if film_list is lists.HIDDEN else "watch later"
+        results[f"{label} + next card + count (htmx)"] = times
+    # A rating in place: the ratings change, so the predictions entry is updated (not warm),
+    # then the other cards' predictions and the count are refreshed; removed again after.
+    rate_times, remove_times = [], []
+    for movie_id in shown[: max(repeats // 2, 3)]:
+        elapsed, html = timed(
+            "POST", f"/ratings/{movie_id}", data={"rating": "4", **state}, headers=htmx
+        )
+        assert 'id="rec-count"' in html and html.count('id="status-') >= 19
+        rate_times.append(elapsed)
+        remove_times.append(
+            timed("POST", f"/ratings/{movie_id}/delete", data=state, headers=htmx)[0]
+        )
+    results["rate in place, other cards + count (htmx)*"] = rate_times
+    results["remove that rating again (htmx)*"] = remove_times
     return results
 
 
@@ -362,6 +385,14 @@ def main() -> None:
             for _ in range(20):
                 get(http.client.HTTPConnection("127.0.0.1", port, timeout=120), film_path, session)
             film_page = load(port, film_path, session, args.seconds, args.clients)
+            # The recommendations page, the same way (its list cached per response key).
+            for _ in range(20):
+                get(
+                    http.client.HTTPConnection("127.0.0.1", port, timeout=120),
+                    "/recommendations",
+                    session,
+                )
+            recs_page = load(port, "/recommendations", session, args.seconds, args.clients)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -374,6 +405,7 @@ def main() -> None:
         ("/healthz", health),
         ("/api/v1/me/recommendations", recommendations),
         ("/movies/{id} (film page)", film_page),
+        ("/recommendations (page)", recs_page),
     )
     for name, row in rows:
         print(
@@ -383,10 +415,11 @@ def main() -> None:
         f"\nrecommendations / healthz rate: {ratio:.2f} (goal >= 0.5: "
         f"{'PASS' if ratio >= 0.5 else 'FAIL'})"
     )
-    print(
-        f"film page p50 {film_page['p50']:.1f} ms, p99 {film_page['p99']:.1f} ms (goal p50 < 100 "
-        f"ms: {'PASS' if film_page['p50'] < 100 else 'FAIL'})"
-    )
+    for name, row in (("film page", film_page), ("recommendations page", recs_page)):
+        print(
+            f"{name} p50 {row['p50']:.1f} ms, p99 {row['p99']:.1f} ms (goal p50 < 100 ms: "
+            f"{'PASS' if row['p50'] < 100 else 'FAIL'}; {args.clients} clients on 2 workers)"
+        )
     print(
         f"first request (features built, predictions computed): {1000 * first:.0f} ms; "
         f"second (warm): {1000 * second:.1f} ms"
@@ -408,10 +441,19 @@ def main() -> None:
 
 
 def print_pages(pages: dict[str, list[float]]) -> None:
-    print(f"\n{'recommendations page, warm (server ms)':<40}{'median':>9}{'max':>9}  goal < 100 ms")
+    print(f"\n{'recommendations page, warm (server ms)':<44}{'median':>9}{'max':>9}  goal < 100 ms")
     for name, times in pages.items():
-        verdict = "PASS" if statistics.median(times) < 100 else "FAIL"
-        print(f"{name:<40}{statistics.median(times):>9.1f}{max(times):>9.1f}  {verdict}")
+        # The goal is the warm page's; a rating's answer waits for the engine's incremental
+        # update of the predictions entry (bench/api.py's "one new rating" line above).
+        verdict = (
+            "n/a" if name.endswith("*") else ("PASS" if statistics.median(times) < 100 else "FAIL")
+        )
+        print(f"{name:<44}{statistics.median(times):>9.1f}{max(times):>9.1f}  {verdict}")
+    print(
+        "* not warm, no goal: a rating changes the predictions, and the answer waits for the "
+        "engine's incremental update of the entry"
+    )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

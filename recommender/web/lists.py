@@ -14,13 +14,9 @@ from recommender.extensions import db
 from recommender.services import catalogue, lists
 from recommender.services.errors import DomainError
 from recommender.web.auth import safe_next
-from recommender.web.common import int_arg, is_htmx, user_id
-from recommender.web.recommendations import (
-    list_fields,
-    list_options,
-    next_recommendation,
-    shown_ids,
-)
+from recommender.web.common import WHOLE_NUMBER, int_arg, is_htmx, user_id
+from recommender.web.pages import card_context, next_starter
+from recommender.web.recommendations import replacement
 
 bp = APIBlueprint("lists", __name__, enable_openapi=False)
 PER_PAGE = 20
@@ -54,7 +50,23 @@ def list_state(movie_id: int) -> dict[str, bool]:
 def _where() -> str | None:
     # Only the values the buttons send: anything else re-renders plain buttons.
     where = request.form.get("from")
-    return where if where in ("recommendations", "list-hidden", "list-watchlist") else None
+    return where if where in WHERES else None
+
+
+WHERES = ("recommendations", "welcome", "list-hidden", "list-watchlist")
+# At most this many card ids read from a page's state (the onboarding page shows 12 to 16).
+MAX_CARDS = 60
+
+
+def _page_cards() -> list[int]:
+    """The onboarding page's cards (its ``cards`` state field: ids joined by commas); a hint
+    our own page sends, so anything that is not a whole number is skipped."""
+    ids = []
+    for part in request.form.get("cards", "").split(",")[:MAX_CARDS]:
+        part = part.strip()
+        if WHOLE_NUMBER.fullmatch(part) and int(part) not in ids:
+            ids.append(int(part))
+    return ids
 
 
 def _answer_htmx(
@@ -63,22 +75,40 @@ def _answer_htmx(
     """What the page's htmx swaps in after a change: see :func:`_change`."""
     where = request.form.get("from")
     if where == f"list-{film_list.name}" and not adding:
-        return ""  # the row leaves the list's page
+        return _left_list_page(film_list)
     if where == "recommendations" and adding:
-        # The card goes (an empty swap) and the next recommendation is appended in its place.
-        movie = catalogue.get_movie(db.session, movie_id)
+        # The card goes (an empty swap) and the next recommendation under the page's state is
+        # appended in its place; the count and "Show more" follow.
         return render_template(
             "_rec_replaced.html",
-            item=next_recommendation(request.form, shown_ids(request.form)),
-            fields=list_fields(list_options(request.form)),
-            movie=movie,
+            **replacement(request.form),
             film_list=film_list.name,
             message=message,
+        )
+    if where == "welcome" and adding and film_list is lists.HIDDEN:
+        # The card goes and the next starter film not on the page takes its place.
+        cards = [card for card in _page_cards() if card != movie_id]
+        item = next_starter([*cards, movie_id])
+        if item is not None:
+            cards.append(item["id"])
+        return render_template(
+            "_welcome_replaced.html",
+            item=item,
+            movies=[{"id": card} for card in cards],
+            message=message,
+            **card_context([item["id"]] if item else []),
         )
     movie = catalogue.get_movie(db.session, movie_id)
     return render_template(
         "_list_actions_answer.html", movie=movie, message=message, where=_where(), error=False
     )
+
+
+def _left_list_page(film_list: lists.FilmList) -> str:
+    """A row taken off its list's page: nothing in its place, and out of band the page's count
+    (and the empty-list line when it was the last)."""
+    total = lists.list_page(db.session, film_list, user_id(), page=1, per_page=1).total
+    return render_template("_list_left.html", film_list=film_list.name, total=total)
 
 
 def _change(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import APIBlueprint
 from flask import redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -75,23 +77,43 @@ def index() -> str | Response:
     )
 
 
-@bp.get("/welcome")
-@login_required
-def welcome() -> str:
-    """Onboarding: rate a few well-known movies of different genres to unlock predictions."""
+def welcome_movies() -> list[dict[str, Any]]:
+    """The onboarding page's films: the starter set less the user's hidden films."""
     goal = personal_goal(current_settings().k)
-    # A few more than needed, so nobody is stuck with films they have not seen.
     features = recommender().feature_store.current(db.session)
-    movies = onboarding.starter_movies(
+    return onboarding.starter_movies(
         db.session,
+        # A few more than needed, so nobody is stuck with films they have not seen.
         max(goal + 4, 12),
         cache=starter_cache(),
         version=features.version if features is not None else None,
         hidden=lists.hidden_ids(db.session, user_id()),
     )
-    movie_ids = [movie["id"] for movie in movies]
-    yours = onboarding.user_ratings(db.session, user_id(), movie_ids)
-    predicted = explanations.predictions_for(recommender(), db.session, user_id(), movie_ids)
+
+
+def card_context(movie_ids: list[int]) -> dict[str, dict[int, float]]:
+    """The user's ratings and predictions of the cards' films, for ``movie_card``."""
+    return {
+        "yours": onboarding.user_ratings(db.session, user_id(), movie_ids),
+        "predicted": explanations.predictions_for(recommender(), db.session, user_id(), movie_ids),
+    }
+
+
+def next_starter(shown: list[int]) -> dict[str, Any] | None:
+    """The film that takes a hidden card's place on the onboarding page: the first of the
+    starter set (what a reload would show) that is not on the page already."""
+    on_page = set(shown)
+    return next((movie for movie in welcome_movies() if movie["id"] not in on_page), None)
+
+
+@bp.get("/welcome")
+@login_required
+def welcome() -> str:
+    """Onboarding: rate a few well-known movies of different genres to unlock predictions."""
+    movies = welcome_movies()
     return render_template(
-        "welcome.html", movies=movies, yours=yours, predicted=predicted, **progress_context()
+        "welcome.html",
+        movies=movies,
+        **card_context([movie["id"] for movie in movies]),
+        **progress_context(),
     )

@@ -19,6 +19,7 @@ from recommender.web.auth import safe_next
 from recommender.web.common import WHOLE_NUMBER, int_arg, is_htmx, recommender, user_id
 from recommender.web.formatting import plural
 from recommender.web.pages import progress_context
+from recommender.web.recommendations import summary_context
 
 # No url_prefix: the download is /ratings.csv, beside /ratings (a prefix would make it
 # /ratings/.csv).
@@ -35,17 +36,19 @@ def _parse_rating(raw: str | None) -> float:
 
 # At most this many other cards refreshed per answer (a page shows 24).
 MAX_CARDS = 60
-PARTS = frozenset({"progress", "banner", "count"})
+PARTS = frozenset({"progress", "banner", "count", "discover"})
 
 
 def _page_cards(movie_id: int) -> list[int]:
-    """The other cards on the page (the ``cards`` field: ids joined by commas), in order.
+    """The other cards on the page (the ``cards`` field: ids joined by commas, and the
+    recommendations page's ``shown`` fields, one per card), in order.
 
     A hint of what to refresh that our own pages send, not data: ids that are not whole
     numbers are skipped rather than refused, so a stale page still saves its rating.
     """
     ids = []
-    for part in request.form.get("cards", "").split(",")[:MAX_CARDS]:
+    given = request.form.get("cards", "").split(",") + request.form.getlist("shown")
+    for part in given[:MAX_CARDS]:
         part = part.strip()
         if WHOLE_NUMBER.fullmatch(part) and int(part) != movie_id and int(part) not in ids:
             ids.append(int(part))
@@ -70,6 +73,8 @@ def _live_context(movie_id: int, rating: float | None) -> dict[str, Any]:
         context.update(progress_context())
     if "count" in parts:
         context["ratings_total"] = onboarding.ratings_count(db.session, user_id())
+    if "discover" in parts:  # the recommendations page's header, under the page's options
+        context.update(summary_context(request.form))
     cards = _page_cards(movie_id)
     rated = onboarding.user_ratings(db.session, user_id(), cards)
     unrated = [card for card in cards if card not in rated]

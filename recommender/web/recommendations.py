@@ -3,7 +3,9 @@ and its "why" panel with the live k slider."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from apiflask import APIBlueprint
@@ -58,12 +60,44 @@ def list_fields(options: ListOptions) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
-def next_recommendation(form: MultiDict[str, str], shown: tuple[int, ...]) -> dict[str, Any] | None:
-    """The best recommendation under the form's list options that is not among ``shown`` (the
-    cards on the page): what replaces a card that was hidden or put on the watch list."""
-    options = list_options(form, exclude=shown)
-    items = recommender().recommend(db.session, user_id(), 1, options=options)["items"]
-    return items[0] if items else None
+def page_summary(options: ListOptions) -> dict[str, Any]:
+    """The page's header for these options: the list's answer without the page's exclusions,
+    whose ``total`` is the "N films to discover" (every film the list holds, whatever is on
+    the page) and whose ``source`` says cold start or personal. One item only: rendering a
+    page of them (each with its neighbours' titles) was most of the cost of the answer."""
+    whole_list = replace(options, exclude=(), page=1)
+    return recommender().recommend(db.session, user_id(), 1, options=whole_list)
+
+
+def replacement(form: MultiDict[str, str]) -> dict[str, Any]:
+    """What a hide or watch-later from the recommendations page answers with, computed under
+    the page's own state (the ``.page-state`` fields: the list shown, not the filter form's
+    unsubmitted values, and the ids of every card on it): the best film not on the page to
+    take the card's place, the page's new header, and whether "Show more" still has more."""
+    options = list_options(form)
+    shown = shown_ids(form)
+    rest = recommender().recommend(
+        db.session, user_id(), 1, options=replace(options, exclude=shown)
+    )
+    item = rest["items"][0] if rest["items"] else None
+    # ``rest.total`` counts the films not on the page; the replacement is one of them.
+    more_left = rest["total"] - (1 if item else 0) > 0
+    return {
+        "item": item,
+        "summary": page_summary(options),
+        "options": options,
+        "fields": list_fields(options),
+        "has_more": more_left,
+        # The page's plain "Show more" link names the page after the cards shown.
+        "more_page": max(math.ceil(len(shown) / LIMIT), 1),
+    }
+
+
+def summary_context(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The recommendations page's header after a rating in place (web/ratings.py, part
+    ``discover``): the rated film leaves the count, and at the unlock the header changes."""
+    options = list_options(form)
+    return {"summary": page_summary(options), "options": options}
 
 
 PREDICTED = "predicted"
@@ -106,10 +140,12 @@ def index() -> str:
     result = recommender().recommend(db.session, user_id(), LIMIT, options=options)
     context = {
         "result": result,
+        "summary": result,
         "options": options,
         "fields": list_fields(options),
         "offset": (page - 1) * LIMIT,
         "has_more": result["total"] > page * LIMIT,
+        "more_page": page,
         "genres": catalogue.list_genres(db.session),
     }
     return render_template("recommendations.html", **context)
@@ -117,16 +153,18 @@ def index() -> str:
 
 def _more(page: int) -> str:
     """The next cards for "Show more": the best ones not on the page yet (the cards carry their
-    ids), not the next page by offset, which shifts once a card was hidden or rated in place."""
+    ids), not the next page by offset, which shifts once a card was hidden or rated in place.
+    The list's options come from the page's state (``.page-state``), as with every live
+    update of the page."""
     shown = shown_ids(request.args)
     options = list_options(request.args, exclude=shown)
     result = recommender().recommend(db.session, user_id(), LIMIT, options=options)
-    # The plain link of the next button still names a page (for a reload without htmx).
-    result = {**result, "page": page}
     context = {
         "result": result,
         "fields": list_fields(options),
         "has_more": result["total"] > LIMIT,
+        # The plain link of the next button still names a page (for a reload without htmx).
+        "more_page": page,
     }
     return render_template("_rec_more.html", **context)
 

@@ -68,7 +68,15 @@ def test_axe_finds_no_serious_violation_on_any_page(live_app, browser):
         widgets.nth(i).locator("label[title='4 stars']").click()
         expect(widgets.nth(i).locator(".message")).to_have_text("Saved: 4 stars.")
     problems.extend(f"/welcome unlocked: {line}" for line in violations(page))
-    for path in ("/", "/ratings", "/recommendations", "/movies/2", "/account"):
+    for path in (
+        "/",
+        "/ratings",
+        "/recommendations",
+        "/movies/2",
+        "/account",
+        "/watchlist",
+        "/hidden",
+    ):
         audit(page, base + path, problems)
     page.context.close()
 

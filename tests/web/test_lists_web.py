@@ -25,6 +25,10 @@ def stored(model, username: str) -> list[int]:
     )
 
 
+# A list page's row title, a link to the film page.
+TITLE = r'<h2 class="title"><a class="film-link" href="/movies/\d+">(Film \d+)</a>'
+
+
 def card_ids(html: str) -> list[int]:
     return [int(m) for m in re.findall(r'<li class="rec" id="rec-(\d+)"', html)]
 
@@ -80,16 +84,19 @@ def test_the_list_pages_show_only_your_own_in_order_with_undo(alice, bob, catalo
         post(alice, f"/hidden/{catalogue[i].id}", {})
     post(bob, f"/watchlist/{catalogue[5].id}", {})
     watch = alice.get("/watchlist").get_data(as_text=True)
-    titles = re.findall(r'<h2 class="title">(Film \d+)', watch)
+    titles = re.findall(TITLE, watch)
     assert titles == [catalogue[i].title for i in (3, 1, 2)]  # the order added
     assert catalogue[5].title not in watch
     hidden = alice.get("/hidden").get_data(as_text=True)
-    assert re.findall(r'<h2 class="title">(Film \d+)', hidden) == [
-        catalogue[i].title for i in (2, 1, 3)
-    ]
-    # "Show again" on the hidden page removes the row (an empty swap) and the entry.
+    assert re.findall(TITLE, hidden) == [catalogue[i].title for i in (2, 1, 3)]
+    # "Show again" on the hidden page removes the row (an empty main swap) and the entry; the
+    # page's count follows out of band.
     response = post(alice, f"/hidden/{catalogue[1].id}/delete", {"from": "list-hidden"})
-    assert response.status_code == 200 and response.get_data(as_text=True) == ""
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and html.lstrip().startswith(
+        '<p class="count" id="list-count"'
+    )
+    assert "2 films you will not be recommended." in " ".join(html.split())
     assert stored(HiddenMovie, "alice") == sorted([catalogue[3].id, catalogue[2].id])
     # The other list's button on that page re-renders its buttons instead.
     response = post(alice, f"/watchlist/{catalogue[2].id}/delete", {"from": "list-hidden"})
@@ -151,7 +158,7 @@ def test_filters_and_order_narrow_and_sort_the_page(alice, catalogue):
     comedies = {m.id for m in catalogue[4:] if "Comedy" in [g.name for g in m.genres]}
     assert set(ids) == comedies and ids
     by_rating = alice.get("/recommendations?order=rating").get_data(as_text=True)
-    predicted = [float(v) for v in re.findall(r'<span class="score"[^>]*>([\d.]+)<', by_rating)]
+    predicted = [float(v) for v in re.findall(r'<strong class="predicted">([\d.]+)<', by_rating)]
     assert predicted == sorted(predicted, reverse=True)
     assert 'value="rating" selected' in by_rating
     # Junk parameters show the plain list, never an error.
