@@ -107,6 +107,8 @@ def app(database_url: str) -> Iterator[Flask]:
 @pytest.fixture(autouse=True)
 def _background_jobs_finish(request: pytest.FixtureRequest) -> Iterator[None]:
     """Let the worker threads of admin jobs a test started end before its app is emptied."""
+    if "app" in request.fixturenames:
+        request.getfixturevalue("app")  # Set up first, so torn down after this waits.
     yield
     if "app" in request.fixturenames:
         wait_for_thread_jobs()

@@ -68,7 +68,13 @@ def _evaluation_context() -> dict[str, Any]:
     running = jobs.active_job(db.session, jobs.EVALUATE, _stale_after())
     last = None if running else jobs.last_job(db.session, jobs.EVALUATE, _stale_after())
     failed = last if last and last["status"] == "failed" else None
-    return {"stored": stored, "charts": charts, "eval_job": running, "eval_failed": failed}
+    return {
+        "stored": stored,
+        "charts": charts,
+        "eval_job": running,
+        "eval_failed": failed,
+        "eval_error": None,
+    }
 
 
 @bp.get("")
@@ -89,6 +95,7 @@ def dashboard() -> str:
 
 def _import_page(status: int = 200, **context: Any) -> tuple[str, int]:
     limit = current_settings().max_upload_mb
+    context = {"kind": None, "failure": None, "running": {}, **context}
     page = render_template("admin_import.html", kinds=KINDS, max_upload_mb=limit, **context)
     return page, status
 
@@ -172,7 +179,8 @@ def _ks(text: str) -> list[int] | None:
 
 
 def _evaluation_box(status: int = 200, **context: Any) -> tuple[str, int]:
-    return render_template("_admin_evaluation.html", **_evaluation_context(), **context), status
+    context = {**_evaluation_context(), **context}
+    return render_template("_admin_evaluation.html", **context), status
 
 
 @bp.get("/evaluation")
