@@ -8,6 +8,8 @@ from typing import Any
 
 WIDTH, HEIGHT = 360, 200
 LEFT, RIGHT, TOP, BOTTOM = 48, 14, 14, 34
+# The first and last k sit this far inside the axes, so their dots and labels stay clear of them.
+INSET = 18
 
 
 def curve(
@@ -26,7 +28,7 @@ def curve(
     low, high = min(values), max(values)
     pad = (high - low) * 0.1 or abs(high) * 0.05 or 0.05
     low, high = low - pad, high + pad
-    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
+    plot_w, plot_h = width - LEFT - RIGHT - 2 * INSET, height - TOP - BOTTOM
     step = plot_w / max(len(points) - 1, 1)
 
     def y_of(value: float) -> float:
@@ -36,7 +38,7 @@ def curve(
         {
             "k": k,
             "value": v,
-            "x": round(LEFT + (i * step if len(points) > 1 else plot_w / 2), 1),
+            "x": round(LEFT + INSET + (i * step if len(points) > 1 else plot_w / 2), 1),
             "y": y_of(v),
         }
         for i, (k, v) in enumerate(points)
