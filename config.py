@@ -44,6 +44,9 @@ ENGINE_THREADS = 0
 MAX_CATALOGUE_MOVIES = 200_000
 # Redis URL (redis://, rediss://, unix://) of the prediction cache. Empty: in-process cache.
 CACHE_URL = ""
+# Redis URL of the background-job queue (RQ) for the admin page's imports and evaluations, run
+# by `recommender worker`. Empty (or no worker listening): a worker thread of the web process.
+REDIS_URL = ""
 # Memory bound of the in-process prediction cache, in MiB.
 CACHE_MAX_MB = 256
 # How long Redis keeps a cached entry, in seconds.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, NoAppException, ScriptInfo
 
 import recommender.app
+from recommender import jobs
 from recommender.datasets import DatasetUnavailable, fetch_ml100k
 from recommender.engine.evaluate import (
     RatingsData,
@@ -267,6 +269,11 @@ DATASET_HELP = (
     type=float,
     help="A held-out rating at least this is a hit for the ranking metrics (regress).",
 )
+@click.option(
+    "--store",
+    is_flag=True,
+    help="Store the result in the database: the admin page's Evaluation box shows the last one.",
+)
 def evaluate(
     dataset: Path | None,
     folds: int,
@@ -277,6 +284,7 @@ def evaluate(
     task: str,
     top_n: int,
     relevant_min: float,
+    store: bool,
 ) -> None:
     """Cross-validate the predictor (k-fold; --folds 1: one 80/20 split) over values of k.
 
@@ -285,8 +293,12 @@ def evaluate(
     ranked; a held-out rating >= --relevant-min is a hit): precision, recall, nDCG, MAP,
     catalogue coverage and mean popularity @N for ours per k and for the most-rated and
     damped-mean lists. classify: "good movie" (rating >= 4) accuracy per k; without --dataset
-    and without ratings, the catalogue's IMDb >= 7.0 from its features.
+    and without ratings, the catalogue's IMDb >= 7.0 from its features. --store (regress)
+    keeps RMSE, MAE, the top-N metrics, best k and the curve in the database.
     """
+    if store and task != "regress":
+        raise click.UsageError("--store keeps regress evaluations only.")
+    started = time.perf_counter()
     with domain_errors_as_click(), progress_bar("Evaluating folds") as progress:
         try:
             data = _ratings_of(dataset)
@@ -309,6 +321,15 @@ def evaluate(
             report = cross_validate_items_classifier(matrix, labels, ks, folds, seed)
         except ValueError as error:
             raise click.ClickException(str(error)) from None
+    if store:
+        stored_id = evaluation.store_evaluation(
+            db.session,
+            report,
+            dataset="database" if dataset is None else dataset.name,
+            ratings=len(data.ratings),
+            seconds=time.perf_counter() - started,
+            source="command line",
+        )
     if plot is not None:
         evaluation.plot_curve(report, plot)
     if fmt == "json":
@@ -317,6 +338,8 @@ def evaluate(
         click.echo(format_table(report))
         if plot is not None:
             click.echo(f"\nChart written to {plot}")
+    if store:
+        click.echo(f"Stored as evaluation {stored_id}: the admin page shows it.", err=fmt == "json")
 
 
 @click.command("predict")
@@ -429,8 +452,24 @@ def fetch_dataset(name: str, cache_dir: Path) -> None:
     click.echo(str(folder))
 
 
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run the admin page's background jobs (imports, evaluations) from the RQ queue at
+    REDIS_URL, one at a time, each in a forked process, until stopped (Ctrl-C, SIGTERM)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # noqa: SLF001
+    if not current_settings().redis_url:
+        raise click.ClickException(
+            "REDIS_URL is not set: without it the web process runs the jobs in a thread."
+        )
+    # Not the URL itself: it may carry Redis's password.
+    click.echo(f"Serving the job queue {jobs.QUEUE!r} at REDIS_URL", err=True)
+    jobs.run_worker(app, burst=burst)
+
+
 def init_app(app: APIFlask) -> None:
     for command in (
+        worker,
         import_group,
         users_group,
         movies_group,

@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy import text as sa_text
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -284,3 +285,100 @@ class FeatureSet(db.Model):
     columns: Mapped[list[str]] = mapped_column(JSON)
     arrays: Mapped[bytes] = mapped_column(LargeBinary)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Evaluation(db.Model):
+    """A stored ``evaluate`` result (``recommender evaluate --store`` or the admin's button):
+    the headline figures as columns, the curve over k and the whole report as JSON."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    # "command line" or "admin" (the button); admin_id says who pressed it.
+    source: Mapped[str] = mapped_column(String(20))
+    admin_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # "database" or the dataset's folder or file name.
+    dataset: Mapped[str] = mapped_column(String(500))
+    ratings: Mapped[int] = mapped_column(Integer)
+    folds: Mapped[int] = mapped_column(Integer)
+    best_k: Mapped[int] = mapped_column(Integer)
+    rmse: Mapped[float] = mapped_column(Float)
+    mae: Mapped[float] = mapped_column(Float)
+    # The top-N metrics at the best k (precision, recall, ndcg, map, catalogue_coverage, ...).
+    top_n: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # One row per k: {k, rmse, mae, ndcg, ...} (the report's per_k table).
+    curve: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seconds: Mapped[float] = mapped_column(Float)
+
+
+class JobStatus(enum.StrEnum):
+    """Where a background job is: queued -> running -> succeeded | failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+ACTIVE_JOB_STATUSES = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+_ACTIVE_JOB = "status IN ('queued', 'running')"
+
+
+class Job(db.Model):
+    """A background job started from the admin page (services/jobs.py): an import or an
+    evaluation, run by a worker thread of the web process or by ``recommender worker`` (RQ).
+
+    At most one active (queued or running) job of each kind: a partial unique index, so two
+    starts at once cannot both get in.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index(
+            "uq_jobs_one_active_kind",
+            "kind",
+            unique=True,
+            sqlite_where=sa_text(_ACTIVE_JOB),
+            postgresql_where=sa_text(_ACTIVE_JOB),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # import | evaluate
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED.value)
+    # What to do: {import_kind, ...} or {folds, ks, ...}.
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    filename: Mapped[str | None] = mapped_column(String(500))
+    admin_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    import_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_runs.id", ondelete="SET NULL")
+    )
+    evaluation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("evaluations.id", ondelete="SET NULL")
+    )
+    # How far it has got, in the task's own unit (bytes of ratings read, movies, folds x k).
+    progress_done: Mapped[int | None] = mapped_column(BigInteger)
+    progress_total: Mapped[int | None] = mapped_column(BigInteger)
+    # The outcome in words: the import's summary, or why it failed when no run says so.
+    message: Mapped[str | None] = mapped_column(String(4000))
+    backend: Mapped[str] = mapped_column(String(10))  # thread | rq
+    # The process that runs (thread: also queued) it, so a killed one is told from a live one.
+    pid: Mapped[int | None] = mapped_column(Integer)
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JobUpload(db.Model):
+    """The file an import job reads, kept in the database so that a worker on another machine
+    can read it too; deleted when the job ends."""
+
+    __tablename__ = "job_uploads"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

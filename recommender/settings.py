@@ -78,6 +78,9 @@ class Settings:
     login_rate_limit: str
     token_rate_limit: str
     signup_rate_limit: str
+    # The background-job queue (RQ) of the admin page's imports and evaluations; None: a
+    # worker thread of the web process runs them.
+    redis_url: str | None = None
 
     def flask_config(self) -> dict[str, Any]:
         """The ``app.config`` keys Flask and its extensions read, derived from the settings."""
@@ -274,10 +277,10 @@ def _password_hash_method(values: _Values, env_name: str) -> str:
     return hash_method
 
 
-def _cache_url(values: _Values) -> str | None:
-    url = values.text("CACHE_URL") or None
+def _cache_url(values: _Values, name: str = "CACHE_URL") -> str | None:
+    url = values.text(name) or None
     if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"CACHE_URL must be a redis:// URL, got {url!r}")
+        raise ConfigError(f"{name} must be a redis:// URL, got {url!r}")
     return url
 
 
@@ -343,4 +346,5 @@ def load_settings(
         login_rate_limit=values.rate_limit("LOGIN_RATE_LIMIT"),
         token_rate_limit=values.rate_limit("TOKEN_RATE_LIMIT"),
         signup_rate_limit=values.rate_limit("SIGNUP_RATE_LIMIT"),
+        redis_url=_cache_url(values, "REDIS_URL"),
     )

@@ -19,6 +19,7 @@ from flask_migrate import downgrade, upgrade
 from recommender.app import create_app
 from recommender.datasets import DatasetUnavailable, fetch_ml100k
 from recommender.extensions import db
+from recommender.jobs import wait_for_thread_jobs
 from recommender.settings import EXTENSION_KEY, app_settings
 
 # What production needs to start: a strong key (made up per run) and the test client's host.
@@ -101,6 +102,16 @@ def app(database_url: str) -> Iterator[Flask]:
         empty_all_tables()
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _background_jobs_finish(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Let the worker threads of admin jobs a test started end before its app is emptied."""
+    if "app" in request.fixturenames:
+        request.getfixturevalue("app")  # Set up first, so torn down after this waits.
+    yield
+    if "app" in request.fixturenames:
+        wait_for_thread_jobs()
 
 
 @pytest.fixture

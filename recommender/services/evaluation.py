@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,13 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from recommender.engine.evaluate import EvaluationReport, RatingsData, TopNLists
+from recommender.engine.evaluate import EvaluationReport, RatingsData, TopNLists, cross_validate
 from recommender.engine.features import DEFAULT_SPEC, FeatureSpec, build_feature_matrix
 from recommender.engine.scale import RatingScale
 from recommender.importers.movielens.layouts import LAYOUTS, Layout
 from recommender.importers.movielens.sources import DatasetFiles, folder_files, single_file
 from recommender.importers.problems import Problems, TooManyProblems
-from recommender.models import Rating
+from recommender.models import Evaluation, Rating
 from recommender.services.errors import InvalidInput
 from recommender.services.feature_store import _movie_attributes
 
@@ -286,3 +287,112 @@ def catalogue_labels(session: Session, threshold: float = 7.0) -> tuple[Any, NDA
     features = build_feature_matrix(rated, spec)
     labels = np.array([m["imdb_rating"] >= threshold for m in rated])
     return features.values, labels
+
+
+# --------------------------------------------------------------------------------------------
+# Stored evaluations: `evaluate --store` and the admin page's button
+# --------------------------------------------------------------------------------------------
+
+# The top-N figures the admin page shows, in its order (the report's names).
+TOP_N_METRICS = ("precision", "recall", "ndcg", "map", "catalogue_coverage", "mean_popularity")
+CURVE_METRICS = ("rmse", "mae", "ndcg", "precision", "recall", "map")
+
+
+def store_evaluation(
+    session: Session,
+    report: EvaluationReport,
+    *,
+    dataset: str,
+    ratings: int,
+    seconds: float,
+    source: str,
+    admin_id: int | None = None,
+) -> int:
+    """Store a regression ``report`` (RMSE, MAE, the top-N metrics, best k, the curve over k)
+    and commit; return its id. A classification report has none of these: refused."""
+    if report.task != "regress":
+        raise InvalidInput(f"Only a regress evaluation can be stored, not {report.task!r}")
+    whole = report.to_dict()
+    best = report.best_k
+    curve = [
+        {"k": k, **{name: report.mean(k, name) for name in CURVE_METRICS if name in row}}
+        for k, row in ((k, report.folds[0].per_k[k]) for k in report.ks)
+    ]
+    stored = Evaluation(
+        source=source,
+        admin_id=admin_id,
+        dataset=dataset[:500],
+        ratings=ratings,
+        folds=len(report.folds),
+        best_k=best,
+        rmse=report.mean(best, "rmse"),
+        mae=report.mean(best, "mae"),
+        top_n={name: whole[name] for name in TOP_N_METRICS if name in whole},
+        curve=curve,
+        report=whole,
+        seconds=seconds,
+    )
+    session.add(stored)
+    session.commit()
+    return stored.id
+
+
+def evaluation_to_dict(stored: Evaluation) -> dict[str, Any]:
+    """A stored evaluation as plain data (what the admin page shows)."""
+    config = stored.report.get("config", {})
+    return {
+        "id": stored.id,
+        "created_at": stored.created_at,
+        "source": stored.source,
+        "admin_id": stored.admin_id,
+        "dataset": stored.dataset,
+        "ratings": stored.ratings,
+        "folds": stored.folds,
+        "best_k": stored.best_k,
+        "rmse": stored.rmse,
+        "mae": stored.mae,
+        "top_n": stored.top_n,
+        "top_n_length": config.get("top_n"),
+        "relevant_min": config.get("relevant_min"),
+        "curve": stored.curve,
+        "ranking_baselines": stored.report.get("ranking_baselines", {}),
+        "seconds": stored.seconds,
+    }
+
+
+def latest_evaluation(session: Session) -> dict[str, Any] | None:
+    """The newest stored evaluation, or None when none was stored."""
+    stored = session.scalars(
+        sa.select(Evaluation).order_by(Evaluation.created_at.desc(), Evaluation.id.desc()).limit(1)
+    ).first()
+    return None if stored is None else evaluation_to_dict(stored)
+
+
+def evaluate_database(
+    session: Session,
+    scale: RatingScale,
+    *,
+    ks: list[int],
+    folds: int,
+    seed: int = 0,
+    top_n: int = 10,
+    relevant_min: float = 4.0,
+    admin_id: int | None = None,
+    progress: Any = None,
+) -> int:
+    """Cross-validate the predictor on the database's ratings and store the result (the
+    admin's button); return the stored evaluation's id. No ratings: :class:`NoRatings`."""
+    started = time.perf_counter()
+    data = load_database_ratings(session, scale)
+    report = cross_validate(
+        data, ks, folds, seed, progress=progress, top_n=top_n, relevant_min=relevant_min
+    )
+    return store_evaluation(
+        session,
+        report,
+        dataset="database",
+        ratings=len(data.ratings),
+        seconds=time.perf_counter() - started,
+        source="admin",
+        admin_id=admin_id,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,3 +55,55 @@ def get_import_run(session: Session, run_id: int) -> dict[str, Any]:
         "finished_at": run.finished_at,
         "admin_id": run.admin_id,
     }
+
+
+# The counts a list of runs shows for each kind, in this order (the others are on the run).
+RUN_COUNTS = {
+    "movielens": (
+        "ratings_inserted",
+        "ratings_updated",
+        "movies_inserted",
+        "movies_matched_catalogue",
+        "users_inserted",
+    ),
+    "catalogue": ("inserted", "updated", "unchanged", "skipped"),
+}
+
+
+def _aware(stamp: dt.datetime | None) -> dt.datetime | None:
+    """SQLite gives naive datetimes back: they are UTC."""
+    return stamp.replace(tzinfo=dt.UTC) if stamp is not None and stamp.tzinfo is None else stamp
+
+
+def list_import_runs(session: Session, page: int, per_page: int) -> dict[str, Any]:
+    """A page of import runs, newest first: status, kind, file, the main counts, who started
+    them (None: the command line), when, and how long they took (None while running)."""
+    total = session.scalar(sa.select(sa.func.count(ImportRun.id))) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    rows = session.execute(
+        sa.select(ImportRun, User.username)
+        .outerjoin(User, User.id == ImportRun.admin_id)
+        .order_by(ImportRun.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    items = []
+    for run, admin in rows:
+        started, finished = _aware(run.started_at), _aware(run.finished_at)
+        counts = run.counts or {}
+        shown = RUN_COUNTS.get(run.kind, tuple(counts)[:4])
+        items.append(
+            {
+                "id": run.id,
+                "status": run.status.value,
+                "kind": run.kind,
+                "filename": run.filename,
+                "counts": {name: counts[name] for name in shown if name in counts},
+                "problems": len(run.errors or []),
+                "admin": admin,
+                "started_at": started,
+                "seconds": (finished - started).total_seconds() if started and finished else None,
+            }
+        )
+    return {"items": items, "page": page, "pages": pages, "per_page": per_page, "total": total}

@@ -136,9 +136,13 @@ def login() -> Response | str | tuple[str, int]:
             return page, 422
         login_user(SessionUser.of(user), remember=bool(request.form.get("remember")))
         flash(f"Signed in as {user.username}.", "success")
-        count = onboarding.ratings_count(db.session, user.id)
-        locked = not is_personal(count, current_settings().k)
-        default = url_for("pages.welcome") if locked else url_for("pages.index")
+        if user.is_admin:
+            # Administrators come to run the site: the admin page, not onboarding.
+            default = url_for("site_admin.dashboard")
+        else:
+            count = onboarding.ratings_count(db.session, user.id)
+            locked = not is_personal(count, current_settings().k)
+            default = url_for("pages.welcome") if locked else url_for("pages.index")
         return redirect(safe_next(next_url, default))
     return render_template("login.html", username=username, next=next_url)
 

@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 
 from recommender.extensions import db
 from recommender.importers import catalogue as catalogue_import
-from recommender.models import HiddenMovie, Rating, WatchlistEntry
+from recommender.models import HiddenMovie, Job, Rating, WatchlistEntry
 from recommender.services import accounts, lists
 from recommender.services.ratings import rate_movie
 from recommender.settings import app_settings
@@ -63,7 +63,7 @@ def new_account(role: str) -> dict[str, str]:
 
 
 # {R} = a movie alice rated, {U} and {D} = two nobody rated, {H} = one alice hid and put on
-# her watch list, {RUN} = an import run; in a JSON
+# her watch list, {RUN} = an import run, {JOB} = an admin job that has ended; in a JSON
 # body, a value "{D}" is that id.
 MATRIX: dict[tuple[str, str], Call] = {
     # --- API ---
@@ -179,10 +179,22 @@ MATRIX: dict[tuple[str, str], Call] = {
     ),
     ("GET", "/admin"): Call("/admin", each(LOGIN, 403, 403, 200)),
     ("GET", "/admin/import"): Call("/admin/import", each(LOGIN, 403, 403, 200)),
+    # The import and the evaluation start background jobs: the admin is sent to follow them.
     ("POST", "/admin/import"): Call(
         "/admin/import",
-        each(LOGIN, 403, 403, 200),
+        each(LOGIN, 403, 403, 303),
         body=lambda _: {"kind": "catalogue", "file": (GOOD_CSV, "good.csv")},
+        form=True,
+    ),
+    ("GET", "/admin/jobs/<int:job_id>"): Call("/admin/jobs/{JOB}", each(LOGIN, 403, 403, 200)),
+    ("GET", "/admin/jobs/<int:job_id>/status"): Call(
+        "/admin/jobs/{JOB}/status", each(LOGIN, 403, 403, 200)
+    ),
+    ("GET", "/admin/evaluation"): Call("/admin/evaluation", each(LOGIN, 403, 403, 200)),
+    ("POST", "/admin/evaluations"): Call(
+        "/admin/evaluations",
+        each(LOGIN, 403, 403, 303),
+        body=lambda _: {"folds": "1", "ks": "2"},
         form=True,
     ),
 }
@@ -249,8 +261,17 @@ def world(app: Flask) -> World:
         "D": movies[7].id,
         "H": movies[5].id,
         "RUN": report.run_id,
+        "JOB": _finished_job(users["admin"].id),
     }
     return World(app, ids, users["user"].id)
+
+
+def _finished_job(admin_id: int) -> int:
+    """An import job that has ended (the admin page's job routes show it)."""
+    job = Job(kind="import", status="succeeded", params={}, backend="thread", admin_id=admin_id)
+    db.session.add(job)
+    db.session.commit()
+    return job.id
 
 
 def web_client(app: Flask, role: str) -> FlaskClient:

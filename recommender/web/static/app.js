@@ -37,6 +37,23 @@
     }
   });
 
+  // Admin import (issue 17): a file over MAX_UPLOAD_MB is refused before it is uploaded,
+  // with the server's own message (data-too-large) on the field.
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("input[type=file][data-max-bytes]")) return;
+    var file = input.files && input.files[0];
+    var tooLarge = !!file && file.size > Number(input.getAttribute("data-max-bytes"));
+    var message = tooLarge ? input.getAttribute("data-too-large") : "";
+    input.setCustomValidity(message);
+    input.setAttribute("aria-invalid", tooLarge ? "true" : "false");
+    var error = document.getElementById("file-error");
+    if (error) {
+      error.textContent = message;
+      error.hidden = !tooLarge;
+    }
+  });
+
   // Uploads can take a while: disable the button and say so.
   document.addEventListener("submit", function (event) {
     var form = event.target;
