@@ -4,8 +4,9 @@ A neighbour search over n rated movies pays at least the product of every query 
 rated movie. :func:`gemm_floor_ms` times exactly that product, with the engine's operands
 (``[-2q, 1] . [x, ||x||^2]``), its outer block sizes and its buffers reused, two ways, and keeps
 the faster: on the engine's own threads with BLAS at one thread (how the engine runs it), and
-block by block with BLAS's own threads. Nothing is selected or kept: it is a floor, not a
-search. :func:`busy_core` loads one core for the "other core busy" measurements.
+block by block with BLAS's own threads (as many as it had when the bench started). Nothing is
+selected or kept: it is a floor, not a search. :func:`busy_core` loads one core for the "other
+core busy" measurements.
 """
 
 from __future__ import annotations
@@ -19,11 +20,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recommender.engine import _search, parallel
 from recommender.engine.knn import _key_buffer
+
+# BLAS's threads as this process started, before the engine held them at one (parallel.py).
+_STARTING_BLAS_THREADS = max(
+    [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] or [1]
+)
+
+
+def blas_threads_as_started() -> threadpool_limits:
+    """A context giving BLAS back the threads it had when the bench started."""
+    return threadpool_limits(limits=_STARTING_BLAS_THREADS, user_api="blas")
 
 
 def _outer_rows(n_queries: int, n_samples: int) -> int:
@@ -46,8 +58,9 @@ def _products(Q: np.ndarray, X: np.ndarray, threaded: bool) -> None:
 
     if threaded:
         parallel.map_blocks(product, starts)
-    else:
-        buffer = np.empty((min(outer, len(Q)), len(X)))
+        return
+    buffer = np.empty((min(outer, len(Q)), len(X)))
+    with blas_threads_as_started():
         for start in starts:
             block = Q[start : start + outer]
             _search.ranking_keys(block, ref, out=buffer[: len(block)])
