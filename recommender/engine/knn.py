@@ -243,8 +243,9 @@ class _KNNBase:
                 f"This {type(self).__name__} instance is not fitted yet; call fit(X, y) first"
             )
 
-    def _check_query(self, X: ArrayLike) -> NDArray[np.float64]:
-        Q = as_float_matrix(X, "X")
+    def _check_query(self, X: QueryMatrix | ArrayLike) -> NDArray[np.float64]:
+        # A QueryMatrix was validated when it was made: only its width is checked here.
+        Q = X.X if isinstance(X, QueryMatrix) else as_float_matrix(X, "X")
         if Q.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"Expected X with {self.n_features_in_} features as in fit, got {Q.shape[1]}"
@@ -282,11 +283,7 @@ class _KNNBase:
         k = self._k if n_neighbors is None else _check_n_neighbors(n_neighbors)
         if k > self.n_samples_fit_:
             raise ValueError(f"Expected n_neighbors <= n_samples, got {k} > {self.n_samples_fit_}")
-        Q = X.X if isinstance(X, QueryMatrix) else as_float_matrix(X, "X")
-        if Q.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"Expected X with {self.n_features_in_} features as in fit, got {Q.shape[1]}"
-            )
+        Q = self._check_query(X)
         picked = None
         if rows is not None:
             picked = np.asarray(rows)

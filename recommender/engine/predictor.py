@@ -415,9 +415,14 @@ class _UserTerms:
         offset = user_offset(features, ratings, settings) if settings.user_offset else 0.0
         residual_of = np.zeros(len(features.movie_ids))
         residual_of[ratings.rows] = _residuals(features, ratings) - offset
+        return cls(offset, residual_of, cls.for_votes(features, ratings).rating_of)
+
+    @classmethod
+    def for_votes(cls, features: CatalogueFeatures, ratings: UserRatings) -> _UserTerms:
+        """The terms the vote sums read (the ratings by row); no prediction is made from them."""
         rating_of = np.zeros(len(features.movie_ids))
         rating_of[ratings.rows] = ratings.values
-        return cls(offset, residual_of, rating_of)
+        return cls(0.0, rating_of, rating_of)
 
     def predict(
         self,
@@ -469,9 +474,7 @@ def _vote_sums(
     """Per row ``[sum_i sim_i, sum_i sim_i r_i]`` over its (neighbour rows, distances), with
     :math:`sim = \\max(\\cos, 0)` and :math:`\\cos = 1 - d^2 / 2` (rows are L2-normalised in
     the learned space)."""
-    rating_of = np.zeros(len(features.movie_ids))
-    rating_of[ratings.rows] = ratings.values
-    return _UserTerms(0.0, rating_of, rating_of).vote_sums(*neighbours)
+    return _UserTerms.for_votes(features, ratings).vote_sums(*neighbours)
 
 
 def _profile_votes(
@@ -899,9 +902,7 @@ def _rank_all_rows(
 ) -> NDArray[np.float64]:
     """The ranking rule for every catalogue row from ``model``'s neighbours (a search over
     the feature version's validated rows, the vote sums taken block by block)."""
-    rating_of = np.zeros(len(features.movie_ids))
-    rating_of[ratings.rows] = ratings.values
-    terms = _UserTerms(0.0, rating_of, rating_of)
+    terms = _UserTerms.for_votes(features, ratings)
     parts = model.map_neighbors(
         features.queries, lambda _, dist, index: terms.vote_sums(ratings.rows[index], dist)
     )
