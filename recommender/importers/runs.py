@@ -223,17 +223,33 @@ def _refuse_if_running(
     return interrupted
 
 
+def _runs_with_admin() -> sa.Select[Any]:
+    return sa.select(ImportRun, User.username).outerjoin(User, User.id == ImportRun.admin_id)
+
+
+def running_import_refusal(session: Session) -> ImportBusy | None:
+    """The refusal naming the newest running import, or None when none is running."""
+    found = session.execute(
+        _runs_with_admin()
+        .where(ImportRun.status == ImportStatus.RUNNING)
+        .order_by(ImportRun.id.desc())
+        .limit(1)
+    ).first()
+    return None if found is None else _refusal(*found)
+
+
 def _busy(session: Session, run_id: int | None) -> ImportBusy:
     """Return the refusal naming run ``run_id`` (None: the newest running one)."""
-    query = sa.select(ImportRun, User.username).outerjoin(User, User.id == ImportRun.admin_id)
     if run_id is None:
-        query = query.where(ImportRun.status == ImportStatus.RUNNING).order_by(ImportRun.id.desc())
+        busy = running_import_refusal(session)
     else:
-        query = query.where(ImportRun.id == run_id)
-    found = session.execute(query.limit(1)).first()
-    if found is None:  # The holder is between taking the lock and committing its run.
-        return ImportBusy("Another import is starting; try again when it has finished")
-    run, admin = found
+        found = session.execute(_runs_with_admin().where(ImportRun.id == run_id)).first()
+        busy = None if found is None else _refusal(*found)
+    # None: the holder is between taking the lock and committing its run.
+    return busy or ImportBusy("Another import is starting; try again when it has finished")
+
+
+def _refusal(run: ImportRun, admin: str | None) -> ImportBusy:
     started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=dt.UTC)
     since = started.isoformat(timespec="seconds")
     who = f"admin {admin!r}" if admin else "the command line"

@@ -31,11 +31,15 @@ from sqlalchemy.orm import Session
 from recommender.engine.scale import RatingScale
 from recommender.importers.catalogue import import_catalogue
 from recommender.importers.movielens.importer import import_movielens
-from recommender.importers.runs import ImportBusy, error_message, process_alive
+from recommender.importers.runs import (
+    ImportBusy,
+    error_message,
+    process_alive,
+    running_import_refusal,
+)
 from recommender.models import (
     ACTIVE_JOB_STATUSES,
     ImportRun,
-    ImportStatus,
     Job,
     JobStatus,
     JobUpload,
@@ -143,29 +147,18 @@ def _username(session: Session, user_id: int | None) -> str | None:
 
 def _import_busy(session: Session) -> ImportBusy | None:
     """The refusal naming the running import (a run, else an active import job), or None."""
-    run = session.scalars(
-        sa.select(ImportRun)
-        .where(ImportRun.status == ImportStatus.RUNNING)
-        .order_by(ImportRun.id.desc())
-        .limit(1)
+    if (busy := running_import_refusal(session)) is not None:
+        return busy
+    job = session.scalars(
+        sa.select(Job).where(Job.kind == IMPORT, Job.status.in_(ACTIVE_JOB_STATUSES))
     ).first()
-    if run is not None:
-        admin = _username(session, run.admin_id)
-        who = f"admin {admin!r}" if admin else "the command line"
-        what = f"run {run.id} ({run.kind} {run.filename!r}, started by {who} at "
-        what += f"{_since(run.started_at)})"
-        running = {"run_id": run.id, "kind": run.kind, "filename": run.filename, "admin": admin}
-    else:
-        job = session.scalars(
-            sa.select(Job).where(Job.kind == IMPORT, Job.status.in_(ACTIVE_JOB_STATUSES))
-        ).first()
-        if job is None:
-            return None
-        admin = _username(session, job.admin_id)
-        kind = job.params.get("import_kind", "")
-        what = f"job {job.id} ({kind} {job.filename!r}, started by admin {admin!r} at "
-        what += f"{_since(job.created_at)}, {job.status})"
-        running = {"job_id": job.id, "kind": kind, "filename": job.filename, "admin": admin}
+    if job is None:
+        return None
+    admin = _username(session, job.admin_id)
+    kind = job.params.get("import_kind", "")
+    what = f"job {job.id} ({kind} {job.filename!r}, started by admin {admin!r} at "
+    what += f"{_since(job.created_at)}, {job.status})"
+    running = {"job_id": job.id, "kind": kind, "filename": job.filename, "admin": admin}
     message = (
         f"Another import is running: {what}; one import runs at a time, try again when it "
         "has finished"
