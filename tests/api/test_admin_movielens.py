@@ -13,22 +13,15 @@ from recommender.extensions import db
 from recommender.importers.movielens import sources
 from recommender.models import ImportRun, Movie, Rating, User
 from tests.api.helpers import PASSWORD, assert_error
+from tests.broken_corpus import zip_bytes
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "movielens"
 IMPORTS = "/api/v1/admin/imports"
 
 
-def zip_of(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def fixture_zip(layout: str, top: str) -> bytes:
     folder = FIXTURES / layout
-    return zip_of({f"{top}/{path.name}": path.read_bytes() for path in folder.iterdir()})
+    return zip_bytes({f"{top}/{path.name}": path.read_bytes() for path in folder.iterdir()})
 
 
 def upload(client, headers, data: bytes, filename: str):
@@ -80,8 +73,12 @@ def test_dataset_users_cannot_sign_in(client, admin):
     ("data", "filename", "message"),
     [
         (b"userId,movieId,rating,timestamp\n1,1,4,1\n", "ratings.csv", "not a folder or a zip"),
-        (zip_of({"../../x": b"boom"}), "evil.zip", "member '../../x' points outside the archive"),
-        (zip_of({"notes.txt": b"hi"}), "other.zip", "no MovieLens layout recognised"),
+        (
+            zip_bytes({"../../x": b"boom"}),
+            "evil.zip",
+            "member '../../x' points outside the archive",
+        ),
+        (zip_bytes({"notes.txt": b"hi"}), "other.zip", "no MovieLens layout recognised"),
     ],
 )
 def test_unsafe_or_foreign_uploads_are_422_and_write_nothing(
@@ -97,7 +94,7 @@ def test_unsafe_or_foreign_uploads_are_422_and_write_nothing(
 
 def test_a_zip_bomb_is_refused_with_the_cap_in_the_message(client, admin, monkeypatch):
     monkeypatch.setattr(sources, "MAX_UNCOMPRESSED_BYTES", 10_000)
-    bomb = zip_of({"u.data": b"\0" * 50_000, "u.item": b""})
+    bomb = zip_bytes({"u.data": b"\0" * 50_000, "u.item": b""})
     assert len(bomb) < 1000
 
     error = assert_error(upload(client, admin, bomb, "bomb.zip"), 422, "import_refused")
@@ -116,7 +113,7 @@ def test_a_broken_line_in_an_uploaded_zip_is_422_with_its_location(client, admin
     broken = zipfile.ZipFile(io.BytesIO(data))
     members = {info.filename: broken.read(info) for info in broken.infolist()}
     members["ml-latest-small/ratings.csv"] += b"4,1,six,1\n"
-    error = assert_error(upload(client, admin, zip_of(members), "ml.zip"), 422, "import_refused")
+    error = assert_error(upload(client, admin, zip_bytes(members), "ml.zip"), 422, "import_refused")
     assert error["details"] == [
         {"location": "ratings.csv line 9", "message": "rating must be a number, got 'six'"}
     ]

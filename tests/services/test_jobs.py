@@ -4,10 +4,8 @@ worker thread, or by RQ over a real Redis (db 13, an in-process burst SimpleWork
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 import socket
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -31,6 +29,7 @@ from recommender.models import (
 from recommender.services import accounts, jobs
 from recommender.services.ratings import rate_movie
 from recommender.settings import app_settings
+from tests.broken_corpus import zip_bytes
 from tests.conftest import change_settings
 from tests.factories import make_movie
 
@@ -39,19 +38,11 @@ REDIS_TEST_URL = "redis://127.0.0.1:6379/13"
 STALE = dt.timedelta(hours=24)
 
 
-def zip_of(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def latest_zip(extra_ratings: bytes = b"") -> bytes:
     folder = FIXTURES / "latest"
     members = {f"ml-latest-small/{p.name}": p.read_bytes() for p in folder.iterdir()}
     members["ml-latest-small/ratings.csv"] += extra_ratings
-    return zip_of(members)
+    return zip_bytes(members)
 
 
 @pytest.fixture
