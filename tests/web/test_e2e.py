@@ -102,6 +102,9 @@ def sign_up(page: Any, base: str, username: str) -> None:
     page.locator("input[name=password_again]").fill(PASSWORD)
     page.get_by_role("button", name="Sign up").click()
     expect(page).to_have_url(f"{base}/welcome")
+    # The URL changes before the deferred scripts run: a star clicked before htmx has wired
+    # up the page checks its radio and sends nothing (a CI run saw exactly that).
+    page.wait_for_load_state("load")
 
 
 def settled(target: Any) -> None:

@@ -90,6 +90,8 @@ def test_removing_ratings_updates_the_count_and_cards_in_place(live_app, browser
         expect(widgets.nth(i).locator(".message")).to_have_text("Saved: 3 stars.")
 
     page.get_by_role("link", name="Your ratings").click()
+    expect(page).to_have_url(f"{base}/ratings")
+    page.wait_for_load_state("load")
     page.evaluate("window.__noReload = true")
     count = page.locator("#ratings-count")
     expect(count).to_contain_text("5 rated")
