@@ -14,11 +14,11 @@ $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
 
-$(VENV)/.installed: pyproject.toml setup.py | $(BIN)/uv
+$(VENV)/.installed: pyproject.toml setup.py recommender/engine/_select.c | $(BIN)/uv
 	$(UV) -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml setup.py | $(BIN)/uv
+$(VENV)/.installed-dev: pyproject.toml setup.py recommender/engine/_select.c | $(BIN)/uv
 	$(UV) -e '.[dev]'
 	touch $@ $(VENV)/.installed
 

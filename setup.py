@@ -1,14 +1,20 @@
-"""Build step: the wheel carries the top-level ``config.py`` and ``migrations/`` in the package.
+"""Build step: the engine's compiled selection kernel, and the top-level parts in the wheel.
 
-Both stay at the top of the repository, where the design card names them. An installed app
-finds them as ``recommender/default_config.py`` and ``recommender/migrations/``
-(recommender/bundled.py), so ``recommender db upgrade`` works from any folder. Everything else
-about the package is in pyproject.toml.
+The wheel carries the top-level ``config.py`` and ``migrations/`` in the package. Both stay at
+the top of the repository, where the design card names them. An installed app finds them as
+``recommender/default_config.py`` and ``recommender/migrations/`` (recommender/bundled.py), so
+``recommender db upgrade`` works from any folder.
+
+``recommender.engine._select`` is a small C extension (recommender/engine/_select.c) built by
+every install, editable or not; it needs a C compiler and Python's headers. It is optional:
+where it cannot be built the engine runs its numpy path, which gives the same neighbours
+(tests/engine/test_compiled_selection.py), only slower. Everything else about the package is
+in pyproject.toml.
 """
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
@@ -28,4 +34,11 @@ class BuildPyWithTopLevelParts(build_py):
                 self.copy_file(str(source), str(target))
 
 
-setup(cmdclass={"build_py": BuildPyWithTopLevelParts})
+SELECT_KERNEL = Extension(
+    "recommender.engine._select",
+    sources=["recommender/engine/_select.c"],
+    extra_compile_args=["-O3"],
+    optional=True,
+)
+
+setup(cmdclass={"build_py": BuildPyWithTopLevelParts}, ext_modules=[SELECT_KERNEL])

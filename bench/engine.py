@@ -19,6 +19,8 @@ degrade and ours must not end up slower than it.
 Prints medians (ms) over ``--repeats`` runs after a warm-up, the ratios, whether the goals are
 met (PASS/FAIL; nothing is raised), the agreement of the predictions with scikit-learn, and the
 peak extra memory of one ``predict`` (tracemalloc) next to the size of the full distance matrix.
+Last, the selection step alone (``_search.select_smallest``) per row of keys at several widths,
+the compiled kernel (``engine/_select.c``) against the numpy path it falls back to.
 
 Usage: ``.venv/bin/python bench/engine.py [--repeats 7] [--sizes 50,200,1000]``
 """
@@ -42,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from floor import busy_core, gemm_floor_ms
 
-from recommender.engine import parallel
+from recommender.engine import _search, parallel
 from recommender.engine.knn import KNNRegressor
 
 N_MOVIES = 62_000
@@ -162,6 +164,35 @@ def run_table(
     return all_ok, notes
 
 
+SELECTION_WIDTHS = (25, 71, 200, 327, 700, 1000, 1330, 3000)
+
+
+def selection_table(repeats: int, rng: np.random.Generator) -> None:
+    """The selection step alone (``_search.select_smallest``, k = 20, ordered) per row of keys,
+    compiled kernel against the numpy path, on blocks as the engine hands them over."""
+    print(f"{'keys/row':>8} {'compiled us':>11} {'numpy us':>9} {'numpy/compiled':>15}")
+    previous = _search.use_compiled
+    try:
+        for n in SELECTION_WIDTHS:
+            rows = _search.block_rows(n)
+            keys = rng.normal(size=(rows, n))
+            tol, near_zero = np.full(rows, 1e-12), np.ones(rows)
+            best = {}
+            for compiled in (True, False):
+                _search.use_compiled = compiled
+                best[compiled] = min(
+                    time_once(_search.select_smallest, keys, K, tol, True, near_zero)
+                    for _ in range(repeats)
+                )
+            per_row = {c: ms * 1e3 / rows for c, ms in best.items()}
+            print(
+                f"{n:>8} {per_row[True]:>11.2f} {per_row[False]:>9.2f} "
+                f"{per_row[False] / per_row[True]:>15.2f}"
+            )
+    finally:
+        _search.use_compiled = previous
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed runs per contender")
@@ -192,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for line in notes:
         print(line)
+    print("\nthe selection step alone, per row of keys (best of the runs, idle as above):")
+    selection_table(repeats, np.random.default_rng(SEED))
     print()
     print(
         f"goals, idle: ours/sklearn <= {GOAL_VS_SKLEARN} and ours/floor <= {GOAL_VS_FLOOR} at "

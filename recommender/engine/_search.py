@@ -38,6 +38,14 @@ per-row temporaries stay in cache (:data:`BLOCK_BYTES`, :data:`GEMM_BLOCK_BYTES`
 
    ``G`` is about ``max(192, sqrt(k n))`` (:func:`group_size`): for ``n = 1000, k = 20``,
    166 group minima and then 124 candidates per row are sorted instead of 1,000 keys.
+
+   Where the compiled kernel is built (``_select.c``), rows up to
+   :data:`COMPILED_DIRECT_MAX_WIDTH` keys are not grouped, and the candidates of wider rows
+   go the same way (:func:`smallest_with_columns`): numpy's SIMD partition and sort find the
+   k+1 smallest values, sorted, and the kernel their columns in one pass. Finding the columns
+   was most of numpy's cost (a mask, its nonzero entries, gathers, an argsort); measured per
+   row of keys (k = 20, idle): 0.8 against 1.2 us at n = 71, 1.3 against 4.3 at n = 200,
+   3.4 against 5.2 at n = 700; from about 1,000 keys on the groups pay again.
 3. **Boundary checks.** The ``(k+1)``-th smallest key is found on the way. A row is
    *unresolved* when it is within the key tolerance of the k-th (a tie, or a near-tie that
    rounding could flip), when a selected squared distance is within the tolerance of zero (the
@@ -59,6 +67,11 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+try:  # the compiled half of the selection, built by the package's install (setup.py)
+    from recommender.engine import _select as compiled_select
+except ImportError:  # pragma: no cover - a checkout that was never built
+    compiled_select = None
 
 # Target size in bytes of one (rows, n_samples) float64 block of keys handed to the selection.
 # Small enough for the block's per-row temporaries to stay in cache, big enough to amortise
@@ -368,6 +381,53 @@ def order_statistics(
     return p[:, :k].min(axis=1), p[:, :k].max(axis=1), p[:, k]
 
 
+# Rows up to this width go to the compiled path whole; wider ones are grouped first and their
+# candidates go to it (bench/engine.py's selection table, k = 20: whole rows were faster up to
+# 700 keys, grouped ones from 1,000).
+COMPILED_DIRECT_MAX_WIDTH = 800
+
+# Use the compiled column finder when it is built (tests turn it off to check one path against
+# the other; both give the same neighbours).
+use_compiled = compiled_select is not None
+
+
+def smallest_with_columns(
+    a: NDArray[np.float64], k: int
+) -> tuple[
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.intp],
+    bool,
+]:
+    """The k smallest values of each row of ``a`` and their positions in the row.
+
+    Returns ``(first, kth, nxt, vals, pos, in_order)``: the smallest, k-th and (k+1)-th
+    smallest value of each row (``nxt`` +inf when ``a`` is k wide), the k smallest values and
+    their positions, shape (rows, k), and whether those come sorted (by value, then position).
+    Rows whose k-th and (k+1)-th values tie (``~(nxt > kth)``) hold arbitrary valid positions:
+    the caller redoes them.
+
+    Compiled: numpy's SIMD partition and sort find the k+1 smallest *values*, sorted, and
+    ``_select.positions`` their positions in one pass over each row (this is where the numpy
+    path spends most of its time: a mask, its nonzero entries, gathers, an argsort).
+    """
+    rows, width = a.shape
+    if use_compiled and compiled_select is not None:
+        kept = min(k + 1, width)
+        smallest = np.partition(a, kept - 1, axis=1)[:, :kept] if width > kept else a
+        smallest = np.sort(smallest, axis=1)
+        pos = np.empty((rows, k), dtype=np.intp)
+        compiled_select.positions(a, smallest, k, pos)
+        nxt = smallest[:, k] if kept > k else np.full(rows, np.inf)
+        return smallest[:, 0], smallest[:, k - 1], nxt, smallest[:, :k], pos, True
+    first, kth, nxt = order_statistics(a, k)
+    flat = pick_exactly_k(a <= kth[:, None], ~(nxt > kth), k)
+    pos = flat - (np.arange(rows) * width)[:, None]
+    return first, kth, nxt, np.take(a, flat), pos, False
+
+
 def pick_exactly_k(mask: NDArray[np.bool_], tied: NDArray[np.bool_], k: int) -> NDArray[np.intp]:
     """Flat indices of the True entries of ``mask``, exactly ``k`` per row, shape (rows, k).
 
@@ -418,13 +478,11 @@ def select_smallest(
     """
     rows, n = keys.shape
     row_ids = np.arange(rows)
-    g = group_size(n, k)
+    direct = use_compiled and compiled_select is not None and n <= COMPILED_DIRECT_MAX_WIDTH
+    g = 1 if direct else group_size(n, k)
     if g == 1:
-        first, kth, nxt = order_statistics(keys, k)
+        first, kth, nxt, vals, cols, in_order = smallest_with_columns(keys, k)
         tied = ~(nxt > kth)
-        flat = pick_exactly_k(keys <= kth[:, None], tied, k)
-        cols = flat - (row_ids * n)[:, None]
-        vals = np.take(keys, flat)
     else:
         n_groups = n // g
         width = g * n_groups
@@ -461,13 +519,10 @@ def select_smallest(
         if width < n:
             np.add((row_ids * n)[:, None], np.arange(width, n), out=cand_idx[:, g * k :])
         cand = np.take(keys, cand_idx)
-        first, kth, next_cand = order_statistics(cand, k)
-        cand_tied = ~(next_cand > kth)
-        pos = pick_exactly_k(cand <= kth[:, None], cand_tied, k)
-        vals = np.take(cand, pos)
-        cols = np.take(cand_idx, pos) - (row_ids * n)[:, None]
+        first, kth, next_cand, vals, pos, in_order = smallest_with_columns(cand, k)
+        cols = np.take_along_axis(cand_idx, pos, axis=1) - (row_ids * n)[:, None]
         nxt = np.minimum(next_cand, next_group)
-        tied = group_tied | cand_tied
+        tied = group_tied | ~(next_cand > kth)
 
     unresolved = tied | (nxt <= kth + tol)
     if near_zero is not None:
@@ -475,11 +530,13 @@ def select_smallest(
         # query equals a sample): have it computed exactly so the zero-distance rule applies.
         unresolved |= first + near_zero <= tol
     if ordered:
-        # Unstable argsort is fine: rows with keys closer than tol are flagged just below and
-        # redone in (distance, index) order.
-        order = np.argsort(vals, axis=1)
-        vals = np.take_along_axis(vals, order, axis=1)
-        cols = np.take_along_axis(cols, order, axis=1)
+        if not in_order:
+            # Unstable argsort is fine: rows with keys closer than tol are flagged just below
+            # and redone in (distance, index) order (so is the order of equal keys that came
+            # sorted: among the candidates of groups it is not the column order).
+            order = np.argsort(vals, axis=1)
+            vals = np.take_along_axis(vals, order, axis=1)
+            cols = np.take_along_axis(cols, order, axis=1)
         if k > 1:
             unresolved |= (np.diff(vals, axis=1) <= tol[:, None]).any(axis=1)
     return vals, cols, unresolved

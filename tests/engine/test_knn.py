@@ -13,6 +13,9 @@ from recommender.engine import _search
 from recommender.engine.distances import METRICS
 from recommender.engine.knn import KNNClassifier, KNNRegressor, neighbor_weights
 
+# Every test here runs on the compiled selection and on its numpy reference.
+pytestmark = pytest.mark.usefixtures("selection_path")
+
 
 def similarity(d: np.ndarray) -> np.ndarray:
     """Similarity-style weights, as the service passes: finite even at d = 0."""
@@ -473,9 +476,12 @@ def test_weights_callable_receives_the_sorted_neighbour_distances() -> None:
     np.testing.assert_allclose(seen[0], [[0.0, 1.0, 1.0]])
 
 
-def test_private_selection_flags_float32_group_ties_as_unresolved() -> None:
+def test_private_selection_flags_float32_group_ties_as_unresolved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Two groups whose minima differ below float32 resolution: the grouped selection cannot
     # tell them apart and must hand the row to the exact path rather than guess.
+    monkeypatch.setattr(_search, "use_compiled", False)  # the numpy path groups narrower rows
     n, k = 200, 1
     keys = np.full((1, n), 10.0)
     keys[0, 0] = 1.0
