@@ -45,7 +45,9 @@ per-row temporaries stay in cache (:data:`BLOCK_BYTES`, :data:`GEMM_BLOCK_BYTES`
    k+1 smallest values, sorted, and the kernel their columns in one pass. Finding the columns
    was most of numpy's cost (a mask, its nonzero entries, gathers, an argsort); measured per
    row of keys (k = 20, idle): 0.8 against 1.2 us at n = 71, 1.3 against 4.3 at n = 200,
-   3.4 against 5.2 at n = 700; from about 1,000 keys on the groups pay again.
+   3.4 against 5.2 at n = 700. Wider rows are cut down first, in C too
+   (:func:`_bounded_selection`: contiguous groups' minima, the (k+1)-th of them as a bound,
+   the keys at or below it gathered in column order), then selected the same way.
 3. **Boundary checks.** The ``(k+1)``-th smallest key is found on the way. A row is
    *unresolved* when it is within the key tolerance of the k-th (a tie, or a near-tie that
    rounding could flip), when a selected squared distance is within the tolerance of zero (the
@@ -428,6 +430,57 @@ def smallest_with_columns(
     return first, kth, nxt, np.take(a, flat), pos, False
 
 
+def _group_minima(keys: NDArray[np.float64], g: int) -> NDArray[np.float64]:
+    """Minimum of each strided group of ``g`` columns (column ``a * G + b`` is in group ``b``),
+    shape (rows, G) with ``G = n // g``; the ``n mod g`` tail columns are in no group."""
+    rows, n = keys.shape
+    n_groups = n // g
+    # Strided groups make the group minimum g - 1 elementwise np.minimum calls over contiguous
+    # (rows, n_groups) slices.
+    view = keys[:, : g * n_groups].reshape(rows, g, n_groups)
+    group_min = np.minimum(view[:, 0], view[:, 1])
+    for a in range(2, g):
+        np.minimum(group_min, view[:, a], out=group_min)
+    return group_min
+
+
+def _bounded_selection(
+    keys: NDArray[np.float64], k: int, g: int
+) -> tuple[
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.intp],
+    NDArray[np.bool_],
+]:
+    """The compiled selection of rows too wide to take whole: ``(first, kth, nxt, vals, cols,
+    tied)`` as :func:`select_smallest` uses them, ``vals`` sorted by (key, column).
+
+    Groups here are ``g`` contiguous columns (``_select.group_minima``, one pass). The (k+1)-th
+    smallest group minimum bounds the k+1 smallest keys from above (k+1 groups each hold a key
+    at or below it); ``_select.compact`` gathers the keys at or below it, in column order, tail
+    columns included, and those go through :func:`smallest_with_columns`. Without ties that is
+    at most ``(k+1) g`` keys plus the tail; a row with more (ties at the bound) is flagged tied
+    and redone exactly.
+    """
+    assert compiled_select is not None
+    rows, n = keys.shape
+    kept = k + 1
+    group_min = np.empty((rows, n // g))
+    compiled_select.group_minima(keys, g, group_min)
+    group_min.partition(kept - 1, axis=1)  # in place: the minima are this call's own
+    bound = np.ascontiguousarray(group_min[:, kept - 1])
+    width = kept * g + n % g
+    cand = np.empty((rows, width))
+    cand_cols = np.empty((rows, width), dtype=np.intp)
+    count = np.empty(rows, dtype=np.intp)
+    compiled_select.compact(keys, bound, cand, cand_cols, count)
+    first, kth, nxt, vals, pos, _ = smallest_with_columns(cand, k)
+    cols = np.take_along_axis(cand_cols, pos, axis=1)
+    return first, kth, nxt, vals, cols, ~(nxt > kth) | (count > width)
+
+
 def pick_exactly_k(mask: NDArray[np.bool_], tied: NDArray[np.bool_], k: int) -> NDArray[np.intp]:
     """Flat indices of the True entries of ``mask``, exactly ``k`` per row, shape (rows, k).
 
@@ -478,20 +531,18 @@ def select_smallest(
     """
     rows, n = keys.shape
     row_ids = np.arange(rows)
-    direct = use_compiled and compiled_select is not None and n <= COMPILED_DIRECT_MAX_WIDTH
-    g = 1 if direct else group_size(n, k)
+    compiled = use_compiled and compiled_select is not None
+    g = 1 if compiled and n <= COMPILED_DIRECT_MAX_WIDTH else group_size(n, k)
     if g == 1:
         first, kth, nxt, vals, cols, in_order = smallest_with_columns(keys, k)
         tied = ~(nxt > kth)
+    elif compiled and n // g > k:
+        first, kth, nxt, vals, cols, tied = _bounded_selection(keys, k, g)
+        in_order = True
     else:
         n_groups = n // g
         width = g * n_groups
-        # Column a * n_groups + b belongs to group b: strided groups make the group minimum
-        # g - 1 elementwise np.minimum calls over contiguous (rows, n_groups) slices.
-        view = keys[:, :width].reshape(rows, g, n_groups)
-        group_min = np.minimum(view[:, 0], view[:, 1])
-        for a in range(2, g):
-            np.minimum(group_min, view[:, a], out=group_min)
+        group_min = _group_minima(keys, g)
         # The groups are ranked on their minima rounded to float32, whose sort is ~2x faster.
         # Rounding is monotone, so the k groups with the smallest rounded minima, if strictly
         # below all others, still hold the k smallest keys (a key of another group is >= its

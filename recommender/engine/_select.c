@@ -9,6 +9,10 @@
  * is placed by counting the kept values below it, equal keys in column order, which is the
  * engine's tie order (the lower training index first).
  *
+ * Rows of more than a few hundred keys are first cut down (group_minima, compact): the
+ * (k+1)-th smallest of the minima of groups of contiguous keys bounds the k+1 smallest keys,
+ * and only the keys at or below it, in column order, go on to the selection above.
+ *
  * The numpy path stays the reference this is tested against (tests/engine/
  * test_compiled_selection.py) and the fallback when this is not built. Arguments are numpy
  * arrays (the buffer protocol), checked here for shape, item size and C-contiguity; the loop
@@ -16,6 +20,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -141,12 +146,147 @@ release:
     Py_RETURN_NONE;
 }
 
+/* compact(keys, bound, cand, cand_col, count): the keys of each row at or below its bound,
+ * in column order, into cand / cand_col (rows, width), the rest of the row padded with +inf
+ * (column 0); count gets how many there were, which may exceed width (then only the first
+ * width are written; the caller redoes such a row). Few keys pass a good bound, so the branch
+ * is mostly predicted and only candidates are written. */
+static Py_ssize_t compact_row(const double *row, Py_ssize_t n, double bound, double *cand,
+                              int64_t *cand_col, Py_ssize_t width) {
+    Py_ssize_t c = 0;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        double x = row[j];
+        if (x <= bound) {
+            if (c < width) {
+                cand[c] = x;
+                cand_col[c] = j;
+            }
+            c++;
+        }
+    }
+    for (Py_ssize_t i = c; i < width; i++) {
+        cand[i] = INFINITY;
+        cand_col[i] = 0;
+    }
+    return c;
+}
+
+/* group_minima(keys, g, out): the minimum of each group of g contiguous keys of each row into
+ * out (rows, n // g); the n mod g last keys are in no group. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void minima_row(const double *row, Py_ssize_t groups, Py_ssize_t g, double *out) {
+    for (Py_ssize_t b = 0; b < groups; b++) {
+        const double *group = row + b * g;
+        double m = group[0];
+        for (Py_ssize_t t = 1; t < g; t++) {
+            m = group[t] < m ? group[t] : m;
+        }
+        out[b] = m;
+    }
+}
+
+static PyObject *group_minima(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *keys_obj, *out_obj;
+    Py_ssize_t g;
+    if (!PyArg_ParseTuple(args, "OnO", &keys_obj, &g, &out_obj)) {
+        return NULL;
+    }
+    Py_buffer keys, out;
+    if (get_buffer(keys_obj, &keys, 0, 8, 2, "keys") < 0) {
+        return NULL;
+    }
+    if (get_buffer(out_obj, &out, 1, 8, 2, "out") < 0) {
+        PyBuffer_Release(&keys);
+        return NULL;
+    }
+    Py_ssize_t rows = keys.shape[0], n = keys.shape[1];
+    if (g < 1 || out.shape[0] != rows || out.shape[1] != n / g || n / g < 1) {
+        PyErr_SetString(PyExc_ValueError, "expected keys (rows, n), 1 <= g <= n, out (rows, n // g)");
+    } else {
+        const double *key_data = keys.buf;
+        double *out_data = out.buf;
+        Py_ssize_t groups = n / g;
+        Py_BEGIN_ALLOW_THREADS;
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            minima_row(key_data + r * n, groups, g, out_data + r * groups);
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&keys);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *compact(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *keys_obj, *bound_obj, *cand_obj, *cand_col_obj, *count_obj;
+    if (!PyArg_ParseTuple(args, "OOOOO", &keys_obj, &bound_obj, &cand_obj, &cand_col_obj,
+                          &count_obj)) {
+        return NULL;
+    }
+    Py_buffer keys, bound, cand, cand_col, count;
+    int held = 0;
+    if (get_buffer(keys_obj, &keys, 0, 8, 2, "keys") < 0) goto release;
+    held = 1;
+    if (get_buffer(bound_obj, &bound, 0, 8, 1, "bound") < 0) goto release;
+    held = 2;
+    if (get_buffer(cand_obj, &cand, 1, 8, 2, "cand") < 0) goto release;
+    held = 3;
+    if (get_buffer(cand_col_obj, &cand_col, 1, 8, 2, "cand_col") < 0) goto release;
+    held = 4;
+    if (get_buffer(count_obj, &count, 1, 8, 1, "count") < 0) goto release;
+    held = 5;
+    Py_ssize_t rows = keys.shape[0], n = keys.shape[1], width = cand.shape[1];
+    if (bound.shape[0] != rows || cand.shape[0] != rows || cand_col.shape[0] != rows ||
+        cand_col.shape[1] != width || count.shape[0] != rows || width < 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "expected keys (rows, n), bound (rows,), cand and cand_col "
+                        "(rows, width >= 1), count (rows,)");
+        goto release;
+    }
+    const double *key_data = keys.buf, *bound_data = bound.buf;
+    double *cand_data = cand.buf;
+    int64_t *cand_col_data = cand_col.buf, *count_data = count.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        count_data[r] = compact_row(key_data + r * n, n, bound_data[r], cand_data + r * width,
+                                    cand_col_data + r * width, width);
+    }
+    Py_END_ALLOW_THREADS;
+
+release:
+    if (held >= 5) PyBuffer_Release(&count);
+    if (held >= 4) PyBuffer_Release(&cand_col);
+    if (held >= 3) PyBuffer_Release(&cand);
+    if (held >= 2) PyBuffer_Release(&bound);
+    if (held >= 1) PyBuffer_Release(&keys);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"positions", positions, METH_VARARGS,
      "positions(keys, kept, k, pos)\n\n"
      "For each row of keys (rows, n) float64, given its `count` smallest values sorted in\n"
      "kept (rows, count), write the columns of the first k of them into pos (rows, k) int64,\n"
      "in (key, column) order."},
+    {"group_minima", group_minima, METH_VARARGS,
+     "group_minima(keys, g, out)\n\n"
+     "The minimum of each group of g contiguous keys of each row of keys (rows, n) float64\n"
+     "into out (rows, n // g); the n mod g last keys of a row are in no group."},
+    {"compact", compact, METH_VARARGS,
+     "compact(keys, bound, cand, cand_col, count)\n\n"
+     "The keys of each row of keys (rows, n) float64 at or below bound (rows,), in column\n"
+     "order, into cand / cand_col (rows, width) float64 / int64, padded with +inf; count\n"
+     "(rows,) int64 gets how many there were (possibly more than width)."},
     {NULL, NULL, 0, NULL},
 };
 

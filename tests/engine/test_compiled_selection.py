@@ -166,3 +166,61 @@ def test_neighbours_are_the_same_on_both_paths(n_train: int) -> None:
     np.testing.assert_allclose(c_dist, n_dist, rtol=0, atol=1e-12)
     np.testing.assert_allclose(c_pred, n_pred, rtol=0, atol=1e-12)
     assert (c_dist[-10:, 0] == 0.0).all()
+
+
+def test_group_minima_and_compact_on_a_row() -> None:
+    assert _search.compiled_select is not None
+    keys = np.array([[5.0, 3.0, 4.0, 1.0, 2.0, 9.0, 0.5]])
+    minima = np.empty((1, 3))
+    _search.compiled_select.group_minima(keys, 2, minima)
+    assert minima.tolist() == [[3.0, 1.0, 2.0]]  # the last key is in no group
+    cand = np.empty((1, 4))
+    cand_cols = np.empty((1, 4), dtype=np.intp)
+    count = np.empty(1, dtype=np.intp)
+    _search.compiled_select.compact(keys, np.array([2.0]), cand, cand_cols, count)
+    assert cand.tolist() == [[1.0, 2.0, 0.5, np.inf]]  # column order, padded
+    assert cand_cols[0, :3].tolist() == [3, 4, 6]
+    assert count.tolist() == [3]
+    _search.compiled_select.compact(keys, np.array([9.0]), cand, cand_cols, count)
+    assert count.tolist() == [7]  # more than fit: the first four in column order are kept
+    assert cand_cols.tolist() == [[0, 1, 2, 3]]
+
+
+def test_a_wide_row_tied_at_its_bound_is_left_to_the_exact_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nearly every key equals the bound: more keys pass it than the candidates hold.
+    n, k = 2000, 5
+    keys = np.ones((1, n))
+    keys[0, [7, 900, 1500]] = 0.0
+    assert n > _search.COMPILED_DIRECT_MAX_WIDTH and n // _search.group_size(n, k) > k
+    monkeypatch.setattr(_search, "use_compiled", True)
+    _, _, unresolved = _search.select_smallest(keys, k, np.zeros(1), ordered=False)
+    assert unresolved.all()
+    # The public path settles it: the three zeros, then the lowest-numbered ones.
+    X = keys.T.copy()
+    _, ind = KNNRegressor(k, metric="manhattan").fit(X, np.zeros(n)).kneighbors([[0.0]])
+    assert ind[0].tolist() == [7, 900, 1500, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.group_minima(np.zeros((2, 5)), 0, np.zeros((2, 1))), "1 <= g"),
+        (lambda s: s.group_minima(np.zeros((2, 5)), 2, np.zeros((2, 3))), "n // g"),
+        (
+            lambda s: s.compact(
+                np.zeros((2, 5)),
+                np.zeros(1),
+                np.zeros((2, 3)),
+                np.zeros((2, 3), np.intp),
+                np.zeros(2, np.intp),
+            ),
+            "bound",
+        ),
+    ],
+)
+def test_the_wide_row_kernels_check_their_arguments(call: object, message: str) -> None:
+    assert _search.compiled_select is not None and callable(call)
+    with pytest.raises(ValueError, match=message):
+        call(_search.compiled_select)
