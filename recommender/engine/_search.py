@@ -393,23 +393,24 @@ COMPILED_DIRECT_MAX_WIDTH = 800
 use_compiled = compiled_select is not None
 
 
-def smallest_with_columns(
-    a: NDArray[np.float64], k: int
-) -> tuple[
+# What a selection of the k smallest of each row gives: the smallest, k-th and (k+1)-th
+# smallest value of each row (rows,), the k smallest values and their positions (rows, k).
+Smallest = tuple[
     NDArray[np.float64],
     NDArray[np.float64],
     NDArray[np.float64],
     NDArray[np.float64],
     NDArray[np.intp],
-    bool,
-]:
+]
+
+
+def smallest_with_columns(a: NDArray[np.float64], k: int) -> Smallest:
     """The k smallest values of each row of ``a`` and their positions in the row.
 
-    Returns ``(first, kth, nxt, vals, pos, in_order)``: the smallest, k-th and (k+1)-th
-    smallest value of each row (``nxt`` +inf when ``a`` is k wide), the k smallest values and
-    their positions, shape (rows, k), and whether those come sorted (by value, then position).
-    Rows whose k-th and (k+1)-th values tie (``~(nxt > kth)``) hold arbitrary valid positions:
-    the caller redoes them.
+    Returns ``(first, kth, nxt, vals, pos)`` (:data:`Smallest`; ``nxt`` +inf when ``a`` is k
+    wide). Compiled, ``vals`` come sorted by (value, position); from numpy, in no order. Rows
+    whose k-th and (k+1)-th values tie (``~(nxt > kth)``) hold arbitrary valid positions: the
+    caller redoes them.
 
     Compiled: numpy's SIMD partition and sort find the k+1 smallest *values*, sorted, and
     ``_select.positions`` their positions in one pass over each row (this is where the numpy
@@ -423,11 +424,11 @@ def smallest_with_columns(
         pos = np.empty((rows, k), dtype=np.intp)
         compiled_select.positions(a, smallest, k, pos)
         nxt = smallest[:, k] if kept > k else np.full(rows, np.inf)
-        return smallest[:, 0], smallest[:, k - 1], nxt, smallest[:, :k], pos, True
+        return smallest[:, 0], smallest[:, k - 1], nxt, smallest[:, :k], pos
     first, kth, nxt = order_statistics(a, k)
     flat = pick_exactly_k(a <= kth[:, None], ~(nxt > kth), k)
     pos = flat - (np.arange(rows) * width)[:, None]
-    return first, kth, nxt, np.take(a, flat), pos, False
+    return first, kth, nxt, np.take(a, flat), pos
 
 
 def _group_minima(keys: NDArray[np.float64], g: int) -> NDArray[np.float64]:
@@ -444,25 +445,15 @@ def _group_minima(keys: NDArray[np.float64], g: int) -> NDArray[np.float64]:
     return group_min
 
 
-def _bounded_selection(
-    keys: NDArray[np.float64], k: int, g: int
-) -> tuple[
-    NDArray[np.float64],
-    NDArray[np.float64],
-    NDArray[np.float64],
-    NDArray[np.float64],
-    NDArray[np.intp],
-    NDArray[np.bool_],
-]:
-    """The compiled selection of rows too wide to take whole: ``(first, kth, nxt, vals, cols,
-    tied)`` as :func:`select_smallest` uses them, ``vals`` sorted by (key, column).
+def _bounded_selection(keys: NDArray[np.float64], k: int, g: int) -> Smallest:
+    """The compiled selection of rows too wide to take whole, ``vals`` sorted by (key, column).
 
     Groups here are ``g`` contiguous columns (``_select.group_minima``, one pass). The (k+1)-th
     smallest group minimum bounds the k+1 smallest keys from above (k+1 groups each hold a key
     at or below it); ``_select.compact`` gathers the keys at or below it, in column order, tail
     columns included, and those go through :func:`smallest_with_columns`. Without ties that is
-    at most ``(k+1) g`` keys plus the tail; a row with more (ties at the bound) is flagged tied
-    and redone exactly.
+    at most ``(k+1) g`` keys plus the tail; a row with more (ties at the bound) gets ``nxt``
+    -inf, which the caller's tie rule flags, so it is redone exactly.
     """
     assert compiled_select is not None
     rows, n = keys.shape
@@ -476,9 +467,9 @@ def _bounded_selection(
     cand_cols = np.empty((rows, width), dtype=np.intp)
     count = np.empty(rows, dtype=np.intp)
     compiled_select.compact(keys, bound, cand, cand_cols, count)
-    first, kth, nxt, vals, pos, _ = smallest_with_columns(cand, k)
-    cols = np.take_along_axis(cand_cols, pos, axis=1)
-    return first, kth, nxt, vals, cols, ~(nxt > kth) | (count > width)
+    first, kth, nxt, vals, pos = smallest_with_columns(cand, k)
+    nxt[count > width] = -np.inf
+    return first, kth, nxt, vals, np.take_along_axis(cand_cols, pos, axis=1)
 
 
 def pick_exactly_k(mask: NDArray[np.bool_], tied: NDArray[np.bool_], k: int) -> NDArray[np.intp]:
@@ -533,12 +524,13 @@ def select_smallest(
     row_ids = np.arange(rows)
     compiled = use_compiled and compiled_select is not None
     g = 1 if compiled and n <= COMPILED_DIRECT_MAX_WIDTH else group_size(n, k)
+    in_order = compiled  # the compiled paths give each row's selection sorted
     if g == 1:
-        first, kth, nxt, vals, cols, in_order = smallest_with_columns(keys, k)
+        first, kth, nxt, vals, cols = smallest_with_columns(keys, k)
         tied = ~(nxt > kth)
     elif compiled and n // g > k:
-        first, kth, nxt, vals, cols, tied = _bounded_selection(keys, k, g)
-        in_order = True
+        first, kth, nxt, vals, cols = _bounded_selection(keys, k, g)
+        tied = ~(nxt > kth)
     else:
         n_groups = n // g
         width = g * n_groups
@@ -570,7 +562,7 @@ def select_smallest(
         if width < n:
             np.add((row_ids * n)[:, None], np.arange(width, n), out=cand_idx[:, g * k :])
         cand = np.take(keys, cand_idx)
-        first, kth, next_cand, vals, pos, in_order = smallest_with_columns(cand, k)
+        first, kth, next_cand, vals, pos = smallest_with_columns(cand, k)
         cols = np.take_along_axis(cand_idx, pos, axis=1) - (row_ids * n)[:, None]
         nxt = np.minimum(next_cand, next_group)
         tied = group_tied | ~(next_cand > kth)
