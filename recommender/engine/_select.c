@@ -27,15 +27,23 @@
 /* The most values kept per row: the engine keeps k + 1 (k is max(k, ranking_k), tens). */
 #define MAX_KEPT 4096
 
-static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize,
-                      int ndim, const char *name) {
+/* The buffer of a C-contiguous array of `ndim` dimensions, of doubles (kind 'f') or of 64-bit
+ * integers (kind 'i'); anything else is a TypeError naming the argument. */
+static int get_buffer(PyObject *obj, Py_buffer *view, int writable, char kind, int ndim,
+                      const char *name) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) < 0) {
         return -1;
     }
-    if (view->itemsize != itemsize || view->ndim != ndim) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a %d-d array of %zd-byte items", name, ndim,
-                     itemsize);
+    const char *format = view->format ? view->format : "B";
+    if (*format == '=' || *format == '<' || *format == '@') {
+        format++;
+    }
+    int right_kind = kind == 'f' ? strcmp(format, "d") == 0
+                                 : (strcmp(format, "l") == 0 || strcmp(format, "q") == 0);
+    if (view->itemsize != 8 || !right_kind || view->ndim != ndim) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a %d-d array of %s", name, ndim,
+                     kind == 'f' ? "float64" : "int64");
         PyBuffer_Release(view);
         return -1;
     }
@@ -94,14 +102,14 @@ static PyObject *positions(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_buffer keys, kept, pos;
-    if (get_buffer(keys_obj, &keys, 0, 8, 2, "keys") < 0) {
+    if (get_buffer(keys_obj, &keys, 0, 'f', 2, "keys") < 0) {
         return NULL;
     }
-    if (get_buffer(kept_obj, &kept, 0, 8, 2, "kept") < 0) {
+    if (get_buffer(kept_obj, &kept, 0, 'f', 2, "kept") < 0) {
         PyBuffer_Release(&keys);
         return NULL;
     }
-    if (get_buffer(pos_obj, &pos, 1, 8, 2, "pos") < 0) {
+    if (get_buffer(pos_obj, &pos, 1, 'i', 2, "pos") < 0) {
         PyBuffer_Release(&kept);
         PyBuffer_Release(&keys);
         return NULL;
@@ -195,10 +203,10 @@ static PyObject *group_minima(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_buffer keys, out;
-    if (get_buffer(keys_obj, &keys, 0, 8, 2, "keys") < 0) {
+    if (get_buffer(keys_obj, &keys, 0, 'f', 2, "keys") < 0) {
         return NULL;
     }
-    if (get_buffer(out_obj, &out, 1, 8, 2, "out") < 0) {
+    if (get_buffer(out_obj, &out, 1, 'f', 2, "out") < 0) {
         PyBuffer_Release(&keys);
         return NULL;
     }
@@ -232,15 +240,15 @@ static PyObject *compact(PyObject *self, PyObject *args) {
     }
     Py_buffer keys, bound, cand, cand_col, count;
     int held = 0;
-    if (get_buffer(keys_obj, &keys, 0, 8, 2, "keys") < 0) goto release;
+    if (get_buffer(keys_obj, &keys, 0, 'f', 2, "keys") < 0) goto release;
     held = 1;
-    if (get_buffer(bound_obj, &bound, 0, 8, 1, "bound") < 0) goto release;
+    if (get_buffer(bound_obj, &bound, 0, 'f', 1, "bound") < 0) goto release;
     held = 2;
-    if (get_buffer(cand_obj, &cand, 1, 8, 2, "cand") < 0) goto release;
+    if (get_buffer(cand_obj, &cand, 1, 'f', 2, "cand") < 0) goto release;
     held = 3;
-    if (get_buffer(cand_col_obj, &cand_col, 1, 8, 2, "cand_col") < 0) goto release;
+    if (get_buffer(cand_col_obj, &cand_col, 1, 'i', 2, "cand_col") < 0) goto release;
     held = 4;
-    if (get_buffer(count_obj, &count, 1, 8, 1, "count") < 0) goto release;
+    if (get_buffer(count_obj, &count, 1, 'i', 1, "count") < 0) goto release;
     held = 5;
     Py_ssize_t rows = keys.shape[0], n = keys.shape[1], width = cand.shape[1];
     if (bound.shape[0] != rows || cand.shape[0] != rows || cand_col.shape[0] != rows ||

@@ -127,6 +127,23 @@ def test_a_nan_among_the_kept_keys_leaves_the_row_to_the_exact_path() -> None:
         ),
         (np.zeros(5), np.zeros((2, 3)), 2, np.zeros((2, 2), np.intp), TypeError, "2-d"),
         (np.zeros((2, 5)), np.zeros((2, 3)), 2, np.zeros((2, 2), np.int32), TypeError, "pos"),
+        # Eight-byte items of the wrong kind: integers as keys, doubles as columns.
+        (
+            np.zeros((2, 5), np.int64),
+            np.zeros((2, 3)),
+            2,
+            np.zeros((2, 2), np.intp),
+            TypeError,
+            "keys: expected a 2-d array of float64",
+        ),
+        (
+            np.zeros((2, 5)),
+            np.zeros((2, 3)),
+            2,
+            np.zeros((2, 2)),
+            TypeError,
+            "pos: expected a 2-d array of int64",
+        ),
         (
             np.zeros((5, 2)).T,
             np.zeros((2, 3)),
