@@ -43,9 +43,9 @@ per-row temporaries stay in cache (:data:`BLOCK_BYTES`, :data:`GEMM_BLOCK_BYTES`
    :data:`COMPILED_DIRECT_MAX_WIDTH` keys are not grouped, and the candidates of wider rows
    go the same way (:func:`smallest_with_columns`): numpy's SIMD partition and sort find the
    k+1 smallest values, sorted, and the kernel their columns in one pass. Finding the columns
-   was most of numpy's cost (a mask, its nonzero entries, gathers, an argsort); measured per
-   row of keys (k = 20, idle): 0.8 against 1.2 us at n = 71, 1.3 against 4.3 at n = 200,
-   3.4 against 5.2 at n = 700. Wider rows are cut down first, in C too
+   was most of numpy's cost (a mask, its nonzero entries, gathers, an argsort); the compiled
+   path measured 1.2-2.5x faster per row of keys (k = 20; ``bench/engine.py`` prints the
+   table, which varies by a fifth from run to run here). Wider rows are cut down first, in C too
    (:func:`_bounded_selection`: contiguous groups' minima, the (k+1)-th of them as a bound,
    the keys at or below it gathered in column order), then selected the same way.
 3. **Boundary checks.** The ``(k+1)``-th smallest key is found on the way. A row is
