@@ -171,26 +171,22 @@ def selection_table(repeats: int, rng: np.random.Generator) -> None:
     """The selection step alone (``_search.select_smallest``, k = 20, ordered) per row of keys,
     compiled kernel against the numpy path, on blocks as the engine hands them over."""
     print(f"{'keys/row':>8} {'compiled us':>11} {'numpy us':>9} {'numpy/compiled':>15}")
-    previous = _search.use_compiled
-    try:
-        for n in SELECTION_WIDTHS:
-            rows = _search.block_rows(n)
-            keys = rng.normal(size=(rows, n))
-            tol, near_zero = np.full(rows, 1e-12), np.ones(rows)
-            best = {}
-            for compiled in (True, False):
-                _search.use_compiled = compiled
+    for n in SELECTION_WIDTHS:
+        rows = _search.block_rows(n)
+        keys = rng.normal(size=(rows, n))
+        tol, near_zero = np.full(rows, 1e-12), np.ones(rows)
+        best = {}
+        for compiled in (True, False):
+            with _search.compiled_selection(compiled):
                 best[compiled] = min(
                     time_once(_search.select_smallest, keys, K, tol, True, near_zero)
                     for _ in range(repeats)
                 )
-            per_row = {c: ms * 1e3 / rows for c, ms in best.items()}
-            print(
-                f"{n:>8} {per_row[True]:>11.2f} {per_row[False]:>9.2f} "
-                f"{per_row[False] / per_row[True]:>15.2f}"
-            )
-    finally:
-        _search.use_compiled = previous
+        per_row = {c: ms * 1e3 / rows for c, ms in best.items()}
+        print(
+            f"{n:>8} {per_row[True]:>11.2f} {per_row[False]:>9.2f} "
+            f"{per_row[False] / per_row[True]:>15.2f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

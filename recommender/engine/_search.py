@@ -64,6 +64,8 @@ canonical metric name); the module is private to the engine, its names public wi
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -393,6 +395,23 @@ COMPILED_DIRECT_MAX_WIDTH = 800
 use_compiled = compiled_select is not None
 
 
+def _kernel() -> Any:
+    """The compiled kernel when it is built and in use, else None."""
+    return compiled_select if use_compiled else None
+
+
+@contextmanager
+def compiled_selection(enabled: bool) -> Iterator[None]:
+    """Select with the compiled kernel (if built) or with numpy alone inside the block: how
+    the benches and tests measure one path beside the other."""
+    global use_compiled
+    previous, use_compiled = use_compiled, enabled
+    try:
+        yield
+    finally:
+        use_compiled = previous
+
+
 # What a selection of the k smallest of each row gives: the smallest, k-th and (k+1)-th
 # smallest value of each row (rows,), the k smallest values and their positions (rows, k).
 Smallest = tuple[
@@ -417,12 +436,13 @@ def smallest_with_columns(a: NDArray[np.float64], k: int) -> Smallest:
     path spends most of its time: a mask, its nonzero entries, gathers, an argsort).
     """
     rows, width = a.shape
-    if use_compiled and compiled_select is not None:
+    kernel = _kernel()
+    if kernel is not None:
         kept = min(k + 1, width)
         smallest = np.partition(a, kept - 1, axis=1)[:, :kept] if width > kept else a
         smallest = np.sort(smallest, axis=1)
         pos = np.empty((rows, k), dtype=np.intp)
-        compiled_select.positions(a, smallest, k, pos)
+        kernel.positions(a, smallest, k, pos)
         nxt = smallest[:, k] if kept > k else np.full(rows, np.inf)
         return smallest[:, 0], smallest[:, k - 1], nxt, smallest[:, :k], pos
     first, kth, nxt = order_statistics(a, k)
@@ -445,7 +465,7 @@ def _group_minima(keys: NDArray[np.float64], g: int) -> NDArray[np.float64]:
     return group_min
 
 
-def _bounded_selection(keys: NDArray[np.float64], k: int, g: int) -> Smallest:
+def _bounded_selection(kernel: Any, keys: NDArray[np.float64], k: int, g: int) -> Smallest:
     """The compiled selection of rows too wide to take whole, ``vals`` sorted by (key, column).
 
     Groups here are ``g`` contiguous columns (``_select.group_minima``, one pass). The (k+1)-th
@@ -455,18 +475,17 @@ def _bounded_selection(keys: NDArray[np.float64], k: int, g: int) -> Smallest:
     at most ``(k+1) g`` keys plus the tail; a row with more (ties at the bound) gets ``nxt``
     -inf, which the caller's tie rule flags, so it is redone exactly.
     """
-    assert compiled_select is not None
     rows, n = keys.shape
     kept = k + 1
     group_min = np.empty((rows, n // g))
-    compiled_select.group_minima(keys, g, group_min)
+    kernel.group_minima(keys, g, group_min)
     group_min.partition(kept - 1, axis=1)  # in place: the minima are this call's own
     bound = np.ascontiguousarray(group_min[:, kept - 1])
     width = kept * g + n % g
     cand = np.empty((rows, width))
     cand_cols = np.empty((rows, width), dtype=np.intp)
     count = np.empty(rows, dtype=np.intp)
-    compiled_select.compact(keys, bound, cand, cand_cols, count)
+    kernel.compact(keys, bound, cand, cand_cols, count)
     first, kth, nxt, vals, pos = smallest_with_columns(cand, k)
     nxt[count > width] = -np.inf
     return first, kth, nxt, vals, np.take_along_axis(cand_cols, pos, axis=1)
@@ -522,14 +541,15 @@ def select_smallest(
     """
     rows, n = keys.shape
     row_ids = np.arange(rows)
-    compiled = use_compiled and compiled_select is not None
+    kernel = _kernel()
+    compiled = kernel is not None
     g = 1 if compiled and n <= COMPILED_DIRECT_MAX_WIDTH else group_size(n, k)
     in_order = compiled  # the compiled paths give each row's selection sorted
     if g == 1:
         first, kth, nxt, vals, cols = smallest_with_columns(keys, k)
         tied = ~(nxt > kth)
     elif compiled and n // g > k:
-        first, kth, nxt, vals, cols = _bounded_selection(keys, k, g)
+        first, kth, nxt, vals, cols = _bounded_selection(kernel, keys, k, g)
         tied = ~(nxt > kth)
     else:
         n_groups = n // g

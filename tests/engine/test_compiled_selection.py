@@ -39,12 +39,8 @@ def random_keys(rng: np.random.Generator, kind: str, rows: int, n: int) -> np.nd
 def select(
     keys: np.ndarray, k: int, tol: np.ndarray, ordered: bool, compiled: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    previous = _search.use_compiled
-    _search.use_compiled = compiled
-    try:
+    with _search.compiled_selection(compiled):
         return _search.select_smallest(keys, k, tol, ordered)
-    finally:
-        _search.use_compiled = previous
 
 
 @pytest.mark.parametrize("kind", ["continuous", "ties", "infinite", "rounded"])
@@ -173,11 +169,8 @@ def test_neighbours_are_the_same_on_both_paths(n_train: int) -> None:
     )
     results = []
     for compiled in (True, False):
-        _search.use_compiled, previous = compiled, _search.use_compiled
-        try:
+        with _search.compiled_selection(compiled):
             results.append((*model.kneighbors(Q), model.predict(Q)))
-        finally:
-            _search.use_compiled = previous
     (c_dist, c_ind, c_pred), (n_dist, n_ind, n_pred) = results
     np.testing.assert_array_equal(c_ind, n_ind)
     np.testing.assert_allclose(c_dist, n_dist, rtol=0, atol=1e-12)
