@@ -251,7 +251,8 @@ class Import(Fault):
         output = self.log.read_text(errors="replace")
         if status != 0:
             raise RuntimeError(f"the import failed ({status}): {output[-2000:]}")
-        written = [line.strip() for line in output.splitlines() if "written in one" in line]
+        # SQLite's staged writes: "written in one transaction of ..." or "in N transactions".
+        written = [line.strip() for line in output.splitlines() if "written in " in line]
         # Shown by the report in place of the class's description.
         self.description = f"{self.description}: {seconds:.1f} s" + (
             f", {written[0]}" if written else ""

@@ -252,6 +252,10 @@ class ImportRun(db.Model):
     # a crash) is marked failed at the next start (``importers.runs.fail_interrupted_runs``).
     pid: Mapped[int | None] = mapped_column(Integer)
     hostname: Mapped[str | None] = mapped_column(String(255))
+    # What a SQLite import written in many short transactions has committed and not yet
+    # finished (id ranges, links): a failed or interrupted run is undone from it
+    # (``importers.pending``); None once the run succeeded or was undone.
+    pending: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class ApiToken(db.Model):

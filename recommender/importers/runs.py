@@ -5,7 +5,8 @@ A run is committed as running (with the pid and host of its process) before the 
 transaction, so even a crash leaves a trace; ``finish_run`` marks it succeeded in that
 transaction, ``tracked_run`` marks it failed in a new one, with a short message (never the SQL
 of a database error). ``fail_interrupted_runs`` is what every start runs: runs whose process
-on this host is gone (kill -9), or that have run for too long, are failed.
+on this host is gone (kill -9), or that have run for too long, are failed, and what a failed
+run committed in steps is undone (``pending``).
 
 One import at a time (two at once raced on the same rows: the second failed on a unique key
 after minutes of work): ``tracked_run`` claims the import lock, which the database holds, so it
@@ -33,6 +34,7 @@ import sqlalchemy as sa
 from flask import has_app_context
 from sqlalchemy.orm import Session
 
+from recommender.importers.pending import undo_pending, undo_stopped_runs
 from recommender.models import ImportRun, ImportStatus, User, utcnow
 from recommender.services.errors import Conflict, ImportRefused
 from recommender.settings import current_settings
@@ -74,6 +76,16 @@ def error_message(error: BaseException) -> str:
     if len(text) > MAX_ERROR_MESSAGE:
         text = text[: MAX_ERROR_MESSAGE - 3] + "..."
     return text
+
+
+def _undo_safely(session: Session, run_id: int) -> None:
+    """Undo what run ``run_id`` committed in steps (``pending``); an undo that fails is left
+    for the next start to finish, never masking the import's own error."""
+    try:
+        undo_pending(session, run_id)
+    except Exception:
+        session.rollback()
+        log.exception("could not undo import run %s; the next start tries again", run_id)
 
 
 def _mark_failed(session: Session, run_id: int, error: Exception) -> None:
@@ -142,10 +154,14 @@ def tracked_run(
         # transaction back but leaves this "running" row, which the next start marks failed.
         session.commit()
         run_id = run.id
+        if session.get_bind().dialect.name != "postgresql":
+            undo_stopped_runs(session)  # What interrupted runs left, before anything is read.
         try:
             yield run
         except Exception as error:
             session.rollback()
+            # Still "running" while undone: no other import starts on the rows meanwhile.
+            _undo_safely(session, run_id)
             _mark_failed(session, run_id, error)
             raise
 
@@ -331,6 +347,7 @@ def fail_interrupted_runs(
             failed.append(run_id)
             log.warning("import run %s marked failed: %s", run_id, message)
     session.commit()
+    undo_stopped_runs(session)
     return failed
 
 

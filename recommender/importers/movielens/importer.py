@@ -4,8 +4,8 @@ The dataset comes from ``sources`` (a folder or a zip), is read through its ``la
 and written by ``writer``. One pass over the ratings both validates and writes inside one
 transaction: after the first problem nothing more is written, the scan goes on to collect up
 to ``MAX_PROBLEMS`` problems, and the transaction is rolled back, so a refused file leaves the
-data as it was. On SQLite the writer stages its writes during that pass and makes them in one
-short transaction at the end (``Writer.apply``), so raters are not locked out meanwhile.
+data as it was. On SQLite the writer stages its writes during that pass and makes them at the
+end in short transactions (``Writer.apply``), so raters are not locked out meanwhile.
 """
 
 from __future__ import annotations
@@ -44,10 +44,6 @@ WHOLE_ID = re.compile(r"\s*\d{1,18}\s*")
 MAX_EXTERNAL_ID = 64
 EXTERNAL_ID = re.compile(rf"\S{{1,{MAX_EXTERNAL_ID}}}")
 REPEATED_RATING = "a user rates one movie on two lines (further apart than one batch)"
-# SQLite stages a ratings file up to this size (ML-1M's is 24 MB; about 230 bytes of memory a
-# rating, ~25 bytes of file each): past it the rows would take gigabytes, so the import writes
-# as it reads, holding the write lock throughout, as every import did before issue 15.
-MAX_STAGED_BYTES = 100 * 1024**2
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,8 +119,10 @@ class MovieLensReport:
     # Every movie inserted beside rows it may be: {kind, location, message, movie_id,
     # duplicates: [{id, title, year}]} (also in the run's notes).
     possible_duplicates: list[dict[str, Any]] = field(default_factory=list)
-    # How long the final write transaction held the database (SQLite's staged writes), in s.
+    # SQLite's staged writes: how many write transactions, and the longest one held the
+    # database, in s (0 when the writes went out as they were read).
     write_seconds: float = 0.0
+    write_transactions: int = 0
 
     def summary(self) -> str:
         """Return the lines saying what the import did."""
@@ -151,10 +149,15 @@ class MovieLensReport:
             lines.append(
                 f"  text: {c['titles_repaired']:,} mis-decoded titles repaired (the run's notes)"
             )
-        if self.write_seconds:
+        if self.write_transactions == 1:
             lines.append(
                 f"  written in one transaction of {self.write_seconds:.2f} s "
                 "(the database was locked for writers only that long)"
+            )
+        elif self.write_transactions:
+            lines.append(
+                f"  written in {self.write_transactions:,} transactions, the longest "
+                f"{self.write_seconds:.2f} s (writers waited at most that long at a time)"
             )
         lines += [f"  {note['location']}: {note['message']}" for note in self.possible_duplicates]
         return "\n".join(lines)
@@ -392,9 +395,9 @@ def import_movielens(
             problem = {"location": error.location, "message": error.message}
             raise refusal(name, [problem], False) from None
         dataset = chosen.dataset_name(files)
-        # None: staged on SQLite, streamed on PostgreSQL (writer's docstring).
-        staged = None if files.sizes[chosen.ratings] <= MAX_STAGED_BYTES else False
-        writer = Writer(session, dataset, batch_size, staged=staged, max_movies=max_movies)
+        # Staged on SQLite, streamed on PostgreSQL (writer's docstring).
+        writer = Writer(session, dataset, batch_size, max_movies=max_movies, run_id=run.id)
+        stack.callback(writer.close)  # However the import ends: its spooled ratings go.
         try:
             movies = _read_movies(files, chosen, problems)
             if not problems.items:
@@ -425,4 +428,5 @@ def import_movielens(
         finish_run(session, run, writer.counts, writer.notes)
         writer.end_write()
         report.write_seconds = writer.write_seconds
+        report.write_transactions = len(writer.holds)
     return report

@@ -1,15 +1,17 @@
-"""Write one dataset's movies, users and ratings inside the session's one transaction.
+"""Write one dataset's movies, users and ratings, all or nothing.
 
 On SQLite the writes are staged: while the file is read and checked, the writer only reads
-(what is linked, matched, rated already), keeps what it would write in memory, with negative
-placeholder ids for the movies, genres and users it creates, and ``apply`` writes it all in
-one short transaction at the end, having given those rows explicit ids and resolved and sorted
-every staged row before it takes the lock, so that the locked part only inserts. SQLite has
-one write lock for the whole file: an import that wrote as it read held it for the whole
-import, and every rating, sign-up and token request waited its busy timeout and got a 503.
-PostgreSQL locks rows, not the file, and the rows an import writes are its own (new movies,
-its dataset's users, their ratings): there the writes go out batch by batch as they are read,
-so memory stays at one batch whatever the size.
+(what is linked, matched, rated already), keeps what it would write, with negative placeholder
+ids for the movies, genres and users it creates (the new users' ratings, most of a dataset, in
+a temporary file: ``spool``), and ``apply`` writes it at the end, having given those rows
+explicit ids and resolved every staged row before it takes the lock, so that the locked part
+only inserts: in one short transaction up to ``ONE_TRANSACTION_ROWS`` ratings, in short steps
+beyond (recorded on the run until the last, and undone by ``importers.pending`` if the import
+does not finish). SQLite has one write lock for the whole file: an import that wrote as it read
+held it for the whole import, and every rating, sign-up and token request waited its busy
+timeout and got a 503. PostgreSQL locks rows, not the file, and the rows an import writes are
+its own (new movies, its dataset's users, their ratings): there the writes go out batch by
+batch as they are read, inside one transaction, so memory stays at one batch whatever the size.
 
 Movies are linked from an earlier import, matched to the movie rows (``importers.matching``:
 titles folded, alternative titles, series, year within one, fuzzy) or inserted, a possible
@@ -29,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -36,6 +39,8 @@ from recommender.importers.genres import canonical_genres
 from recommender.importers.limits import DEFAULT_MAX_CATALOGUE_MOVIES, catalogue_limit_problem
 from recommender.importers.matching import RULES, Entry, Match, TitleForms, TitleIndex, title_forms
 from recommender.importers.movielens.layouts import DatasetMovie
+from recommender.importers.movielens.spool import RatingSpool, decoded
+from recommender.importers.pending import record_pending
 from recommender.importers.problems import Problems
 from recommender.models import (
     Genre,
@@ -85,6 +90,16 @@ SQLITE_WHOLE_SECONDS = "datetime(?, 'unixepoch') || '.000000'"
 # Fewer rows than this go through executemany on PostgreSQL: COPY's setup is not worth it.
 COPY_MIN_ROWS = 100
 RATING_COLUMNS = "user_id, movie_id, rating, rated_at"
+# A staged import of more ratings than this writes them in steps, each its own transaction
+# (``Writer.apply``): ML-100K's 100,000 ratings in one took 0.4-1 s on these machines, too
+# close to the 1 s a rater may wait; 50,000 take about half that.
+ONE_TRANSACTION_ROWS = 50_000
+# A step holds the write lock about this long, then leaves it free this long: a rater's write
+# waits at most about one step, and SQLite's busy handler, which sleeps up to 100 ms between
+# tries, finds the lock free before the next step takes it.
+STEP_SECONDS = 0.1
+STEP_PAUSE_SECONDS = 0.1
+STEP_FIRST_ROWS, STEP_MIN_ROWS, STEP_MAX_ROWS = 10_000, 1_000, 200_000
 
 
 def as_datetime(stamp: int | dt.datetime) -> dt.datetime:
@@ -106,8 +121,9 @@ class _Staged:
     # executemany inserts: ("table (columns)", rows, what each column holds).
     inserts: list[tuple[str, list[tuple[Any, ...]], tuple[Ref, ...]]] = field(default_factory=list)
     ratings: list[tuple[int, int, float, Stamp]] = field(default_factory=list)
-    # Rows of fresh users (never rated before): a repeat is a RepeatedRating, as when streamed.
-    fresh_ratings: list[tuple[int, int, float, Stamp]] = field(default_factory=list)
+    # Rows of fresh users (never rated before), most of a dataset, kept on disk: a repeat is a
+    # RepeatedRating, as when streamed.
+    fresh_ratings: RatingSpool = field(default_factory=RatingSpool)
     updates: list[dict[str, Any]] = field(default_factory=list)
     bumped_users: list[int] = field(default_factory=list)
 
@@ -120,10 +136,13 @@ class _Prepared:
     real: dict[str, dict[int, int]]  # "genre" / "movie" / "user" -> placeholder -> id
     rows: dict[str, list[dict[str, Any]]]  # the new genres, movies and users, with their ids
     inserts: list[tuple[str, list[tuple[Any, ...]], tuple[Ref, ...]]]
-    # The new ratings, in key order: those of whole-second stamps apart (``insert_rows``).
+    # The new ratings of known users, in key order: those of whole-second stamps apart
+    # (``insert_rows``); the fresh users' are read from their spool as they are written.
     whole_ratings: list[tuple[int, int, float, Stamp]]
     other_ratings: list[tuple[int, int, float, Stamp]]
     bumped: list[int]
+    # Placeholder id -> id, indexed by minus the placeholder (0 unused): resolves spooled rows.
+    real_of_placeholder: np.ndarray
 
 
 class Writer:
@@ -142,8 +161,10 @@ class Writer:
         *,
         staged: bool | None = None,
         max_movies: int = DEFAULT_MAX_CATALOGUE_MOVIES,
+        run_id: int | None = None,
     ) -> None:
         self.session = session
+        self.run_id = run_id
         self.max_movies = max_movies
         self.dataset = dataset
         self.batch_size = batch_size
@@ -194,8 +215,9 @@ class Writer:
         self.staged = self.dialect_name == "sqlite" if staged is None else staged
         self._staged = _Staged()
         self._placeholders = 0
-        # How long the final write transaction held the database (staged), in seconds.
-        self.write_seconds = 0.0
+        self._in_steps = False  # ``apply`` writes in steps (past ONE_TRANSACTION_ROWS)
+        # How long each write transaction of a staged import held the database, in seconds.
+        self.holds: list[float] = []
         self._write_started: float | None = None
         # The possible duplicates of a staged import are noted once their rows have ids.
         self._pending_notes: tuple[list[DatasetMovie], dict[str, list[Entry]]] | None = None
@@ -551,7 +573,7 @@ class Writer:
                 known[(user_id, movie_id)] = (rating, rated_at)
         if fresh:
             if self.staged:
-                self._staged.fresh_ratings.extend(fresh)
+                self._staged.fresh_ratings.append(fresh)
             else:
                 self._insert_fresh(fresh)
             self.counts["ratings_inserted"] += len(fresh)
@@ -714,30 +736,93 @@ class Writer:
     # --- the final transaction of a staged import -------------------------------------------
 
     def apply(self) -> None:
-        """Write what a staged import kept, in one short transaction of the session.
+        """Write what a staged import kept, holding SQLite's write lock only briefly.
 
-        The transaction that read is ended first and the new one takes SQLite's write lock at
-        once (BEGIN IMMEDIATE): a read snapshot upgraded to a write after raters committed
-        would fail. Everything that needs no lock is done before it (``_prepare``): the new
-        rows get explicit ids, the next ones after each table's largest, and every staged row
-        is resolved to them and sorted, so the locked transaction only inserts. Nothing to do
-        when writes went out as they were read.
+        The transaction that read is ended first, and each write transaction takes the write
+        lock at once (BEGIN IMMEDIATE): a read snapshot upgraded to a write after raters
+        committed would fail. Everything that needs no lock is done before it (``_prepare``):
+        the new rows get explicit ids, the next ones after each table's largest, and every
+        staged row is resolved to them and sorted, so the locked part only inserts.
+
+        Up to ``ONE_TRANSACTION_ROWS`` ratings (ML-100K) go in one transaction, the one the
+        caller commits with its run. More would hold the lock for seconds (ML-1M) or many
+        minutes (25M), so they go in steps (``_write_in_steps``), each its own short
+        transaction with a pause between for the raters waiting, and the run records what is
+        committed until the last one, to be undone if the import does not finish
+        (``importers.pending``). Nothing to do when writes went out as they were read.
         """
         if not self.staged:
             return
-        session = self.session
-        session.commit()  # Nothing written: this ends the read transaction.
+        self.session.commit()  # Nothing written: this ends the read transaction.
+        ratings = len(self._staged.fresh_ratings) + len(self._staged.ratings)
+        self._in_steps = ratings > ONE_TRANSACTION_ROWS
         prepared = self._prepare(self._largest_ids())
-        started = time.perf_counter()
-        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        if self._in_steps:
+            self._write_in_steps(prepared)
+        else:
+            prepared = self._begin(prepared)
+            self._write_rows(prepared)
+            self._write_rest(prepared)
+        self.close()
+        self._staged = _Staged()
+
+    def close(self) -> None:
+        """Delete the spooled ratings' file (an import that ends before ``apply``, too)."""
+        self._staged.fresh_ratings.close()
+
+    def _lock(self) -> None:
+        """Begin a write transaction that holds SQLite's write lock from its start."""
+        self._write_started = time.perf_counter()
+        self.session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _begin(self, prepared: _Prepared) -> _Prepared:
+        """Take the write lock for the new rows; return ``prepared``, re-resolved if needed."""
+        self._lock()
         if (largest := self._largest_ids()) != prepared.largest:
             # Another writer (a sign-up, a film added) took an id meanwhile: the new rows move
             # up past it. They stay above every other row, so the rows stay in order and the
             # sort is one pass.
             prepared = self._prepare(largest)
-        self._write_prepared(prepared)
-        self._staged = _Staged()
-        self._write_started = started
+        return prepared
+
+    def _commit(self) -> None:
+        """Commit a write transaction of ``_write_in_steps`` and note how long it held."""
+        self.session.commit()
+        assert self._write_started is not None
+        self.holds.append(time.perf_counter() - self._write_started)
+        self._write_started = None
+
+    def _write_in_steps(self, prepared: _Prepared) -> None:
+        """Write a large staged import in short transactions: the rows and links with the
+        run's record of them (``pending``), the ratings in chunks, and last (left to the
+        caller to commit with its run) the rest, which also clears the record."""
+        prepared = self._begin(prepared)
+        self._write_rows(prepared)
+        if self.run_id is not None:
+            record_pending(self.session, self.run_id, self._pending_record(prepared))
+        self._commit()
+        self._write_spooled(prepared)
+        self._lock()
+        self._write_rest(prepared)
+        if self.run_id is not None:
+            record_pending(self.session, self.run_id, None)
+
+    def _pending_record(self, prepared: _Prepared) -> dict[str, Any]:
+        """Return what ``importers.pending`` needs to undo the rows written so far: the new
+        rows' id ranges, and the links and genres given to rows that were there before."""
+        ranges = {
+            kind: [largest + 1, largest + len(prepared.rows[kind])]
+            for kind, largest in zip(("genre", "movie", "user"), prepared.largest, strict=True)
+            if prepared.rows[kind]
+        }
+        new_movies = set(prepared.real["movie"].values())
+        links, genres = [], []
+        for into, rows, _ in prepared.inserts:
+            if into.startswith("movie_external_ids"):
+                links += [external for _, external, movie in rows if movie not in new_movies]
+            elif into.startswith(movie_genres.name):
+                genres += [[movie, genre] for movie, genre in rows if movie not in new_movies]
+        return {"dataset": self.dataset, "ids": ranges, "links": links, "genres": genres}
 
     def _largest_ids(self) -> tuple[int, int, int]:
         """Return the largest genre, movie and user ids (0 for an empty table)."""
@@ -765,22 +850,30 @@ class Writer:
             for into, kept, refs in staged.inserts
         ]
         movie_ids, user_ids = real["movie"], real["user"]
+        real_of_placeholder = np.zeros(self._placeholders + 1, np.int64)
+        for ids in (movie_ids, user_ids):
+            real_of_placeholder[[-p for p in ids]] = list(ids.values())
         # One sorted list (ratings are inserted in key order, see insert_rows); a pair new to
         # the database staged twice meets the primary key: a repeat, as when streamed.
         ratings = [
             (user_ids.get(u, u), movie_ids.get(m, m), value, stamp)
-            for u, m, value, stamp in itertools.chain(staged.fresh_ratings, staged.ratings)
+            for u, m, value, stamp in staged.ratings
         ]
+        if not self._in_steps:  # The fresh users' ratings too: all go in one transaction.
+            for records in staged.fresh_ratings.chunks(len(staged.fresh_ratings)):
+                ratings += itertools.chain(
+                    *decoded(_resolved_records(records, real_of_placeholder))
+                )
         ratings.sort()
         whole = [row for row in ratings if type(row[3]) is int]
         other = (
             [row for row in ratings if type(row[3]) is not int] if len(whole) < len(ratings) else []
         )
         bumped = sorted(user_ids.get(user, user) for user in staged.bumped_users)
-        return _Prepared(largest, real, rows, inserts, whole, other, bumped)
+        return _Prepared(largest, real, rows, inserts, whole, other, bumped, real_of_placeholder)
 
-    def _write_prepared(self, prepared: _Prepared) -> None:
-        """Make the prepared writes: rows with their ids, then links, ratings, versions."""
+    def _write_rows(self, prepared: _Prepared) -> None:
+        """Insert the new genres, movies and users with their ids, then the links to them."""
         connection = self.session.connection()
         for kind, table in (("genre", Genre), ("movie", Movie), ("user", User)):
             if prepared.rows[kind]:  # Core: the columns' defaults filled, no RETURNING.
@@ -788,13 +881,6 @@ class Writer:
         self.staged = False  # From here on every write goes out at once, resolved.
         for into, rows, refs in prepared.inserts:
             self._executemany(into, rows, refs)
-        try:
-            self._insert_sqlite(prepared.whole_ratings, prepared.other_ratings)
-        except self._integrity_errors as error:
-            raise RepeatedRating from error
-        if self._staged.updates:
-            self._update_ratings(self._staged.updates)
-        self._bump(prepared.bumped)
         movie_ids = prepared.real["movie"]
         self.movie_of_item = {e: movie_ids.get(m, m) for e, m in self.movie_of_item.items()}
         for external, user_id in self.user_ids.items():
@@ -802,11 +888,61 @@ class Writer:
         if self._pending_notes is not None:
             self._note_possible_duplicates(*self._pending_notes, movie_ids)
 
+    def _write_spooled(self, prepared: _Prepared) -> None:
+        """Insert the fresh users' ratings from their spool, resolved and sorted by chunk,
+        each chunk in its own transaction, sized to hold the lock about ``STEP_SECONDS``,
+        with ``STEP_PAUSE_SECONDS`` between for the raters."""
+        size = STEP_FIRST_ROWS
+        for records in self._staged.fresh_ratings.chunks(size):
+            records = _resolved_records(records, prepared.real_of_placeholder)
+            records.sort(order=["user", "movie"])
+            whole, other = decoded(records)
+            self._lock()
+            try:
+                self._insert_sqlite(whole, other)
+            except self._integrity_errors as error:
+                raise RepeatedRating from error
+            self._commit()
+            # The next chunk sized to hold the lock about STEP_SECONDS at this one's pace.
+            pace = len(records) / max(self.holds[-1], 1e-3)
+            size = int(min(max(pace * STEP_SECONDS, STEP_MIN_ROWS), STEP_MAX_ROWS))
+            time.sleep(STEP_PAUSE_SECONDS)
+
+    def _write_rest(self, prepared: _Prepared) -> None:
+        """Insert and update the known users' ratings and bump the changed users' versions."""
+        try:
+            self._insert_sqlite(prepared.whole_ratings, prepared.other_ratings)
+        except self._integrity_errors as error:
+            raise RepeatedRating from error
+        if self._staged.updates:
+            self._update_ratings(self._staged.updates)
+        self._bump(prepared.bumped)
+
     def end_write(self) -> None:
-        """Record how long the final transaction held the database (after its commit)."""
+        """Record how long the last transaction held the database (after its commit)."""
         if self._write_started is not None:
-            self.write_seconds = time.perf_counter() - self._write_started
-            log.info("import wrote in one transaction of %.3f s", self.write_seconds)
+            self.holds.append(time.perf_counter() - self._write_started)
+            self._write_started = None
+        if self.holds:
+            log.info(
+                "import wrote in %d transaction(s), the longest %.3f s",
+                len(self.holds),
+                self.write_seconds,
+            )
+
+    @property
+    def write_seconds(self) -> float:
+        """The longest a write transaction of a staged import held the database, in s."""
+        return max(self.holds, default=0.0)
+
+
+def _resolved_records(records: np.ndarray, real_of_placeholder: np.ndarray) -> np.ndarray:
+    """Return spooled ``records`` with their placeholder user and movie ids replaced."""
+    for column in ("user", "movie"):
+        ids = records[column]
+        placeholders = ids < 0
+        ids[placeholders] = real_of_placeholder[-ids[placeholders]]
+    return records
 
 
 def _resolved(
