@@ -216,3 +216,23 @@ def test_an_import_whose_process_died_between_steps_is_undone_at_the_next_start(
     assert undone.status == ImportStatus.FAILED and undone.pending is None
     assert snapshot() == before
     assert db.session.scalar(sa.select(sa.func.count()).select_from(MovieExternalId)) == 0
+
+
+def test_each_step_is_sized_from_the_last_ones_pace(app, tmp_path, monkeypatch):
+    monkeypatch.setattr(writer, "ONE_TRANSACTION_ROWS", 0)
+    monkeypatch.setattr(writer, "STEP_FIRST_ROWS", 20)
+    monkeypatch.setattr(writer, "STEP_MIN_ROWS", 10)
+    monkeypatch.setattr(writer, "STEP_PAUSE_SECONDS", 0.0)
+    # A step may hold the lock for ages: after the first, the rest fit in one step.
+    monkeypatch.setattr(writer, "STEP_SECONDS", 1e6)
+    sizes: list[int] = []
+    insert = writer.Writer._insert_sqlite  # noqa: SLF001
+
+    def counting(self: writer.Writer, whole: list[Any], other: list[Any]) -> None:
+        sizes.append(len(whole) + len(other))
+        insert(self, whole, other)
+
+    monkeypatch.setattr(writer.Writer, "_insert_sqlite", counting)
+    run(dataset(tmp_path / "ml"))
+    assert sizes[:2] == [20, USERS * MOVIES - 20]  # then the known users' rows (none here)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Rating)) == USERS * MOVIES

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Iterator
 from typing import IO
 
 import numpy as np
@@ -54,14 +53,14 @@ class RatingSpool:
         records.tofile(self._file)
         self.rows += len(rows)
 
-    def chunks(self, size: int) -> Iterator[np.ndarray]:
-        """Yield the rows in order, at most ``size`` records at a time."""
-        if self._file is None:
-            return
+    def read(self, start: int, count: int) -> np.ndarray:
+        """Return up to ``count`` records from record ``start`` on, in the order written."""
+        count = max(0, min(count, self.rows - start))
+        if self._file is None or count == 0:
+            return np.empty(0, RECORD)
         self._file.flush()
-        for start in range(0, self.rows, size):
-            self._file.seek(start * RECORD.itemsize)
-            yield np.fromfile(self._file, RECORD, count=min(size, self.rows - start))
+        self._file.seek(start * RECORD.itemsize)
+        return np.fromfile(self._file, RECORD, count=count)
 
     def close(self) -> None:
         """Delete the file (the rows are gone)."""

@@ -860,10 +860,8 @@ class Writer:
             for u, m, value, stamp in staged.ratings
         ]
         if not self._in_steps:  # The fresh users' ratings too: all go in one transaction.
-            for records in staged.fresh_ratings.chunks(len(staged.fresh_ratings)):
-                ratings += itertools.chain(
-                    *decoded(_resolved_records(records, real_of_placeholder))
-                )
+            records = staged.fresh_ratings.read(0, len(staged.fresh_ratings))
+            ratings += itertools.chain(*decoded(_resolved_records(records, real_of_placeholder)))
         ratings.sort()
         whole = [row for row in ratings if type(row[3]) is int]
         other = (
@@ -892,9 +890,10 @@ class Writer:
         """Insert the fresh users' ratings from their spool, resolved and sorted by chunk,
         each chunk in its own transaction, sized to hold the lock about ``STEP_SECONDS``,
         with ``STEP_PAUSE_SECONDS`` between for the raters."""
-        size = STEP_FIRST_ROWS
-        for records in self._staged.fresh_ratings.chunks(size):
-            records = _resolved_records(records, prepared.real_of_placeholder)
+        spool, size, start = self._staged.fresh_ratings, STEP_FIRST_ROWS, 0
+        while start < len(spool):
+            records = _resolved_records(spool.read(start, size), prepared.real_of_placeholder)
+            start += len(records)
             records.sort(order=["user", "movie"])
             whole, other = decoded(records)
             self._lock()
