@@ -236,3 +236,27 @@ def test_each_step_is_sized_from_the_last_ones_pace(app, tmp_path, monkeypatch):
     run(dataset(tmp_path / "ml"))
     assert sizes[:2] == [20, USERS * MOVIES - 20]  # then the known users' rows (none here)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Rating)) == USERS * MOVIES
+
+
+def test_a_sign_up_between_the_steps_gets_an_id_after_the_imports_users(app, tmp_path, in_steps):
+    commit = writer.Writer._commit  # noqa: SLF001
+
+    def sign_up_after_the_first_step(self: writer.Writer) -> None:
+        commit(self)
+        if len(self.holds) == 1:  # The record and each table's last new row are committed.
+            with db.engine.begin() as connection:
+                connection.execute(
+                    sa.insert(User.__table__),
+                    [{"username": "newcomer", "username_key": "newcomer"}],
+                )
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(writer.Writer, "_commit", sign_up_after_the_first_step)
+    report = run(dataset(tmp_path / "ml"))
+    monkeypatch.undo()
+
+    assert report.counts["ratings_inserted"] == USERS * MOVIES
+    newcomer = db.session.scalar(sa.select(User.id).where(User.username == "newcomer"))
+    imported = db.session.scalars(sa.select(User.id).where(User.username != "newcomer")).all()
+    assert len(imported) == USERS and newcomer > max(imported)
+    assert last_run().pending is None

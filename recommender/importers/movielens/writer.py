@@ -24,10 +24,11 @@ more per row than the database does.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,10 +97,15 @@ RATING_COLUMNS = "user_id, movie_id, rating, rated_at"
 ONE_TRANSACTION_ROWS = 50_000
 # A step holds the write lock about this long, then leaves it free this long: a rater's write
 # waits at most about one step, and SQLite's busy handler, which sleeps up to 100 ms between
-# tries, finds the lock free before the next step takes it.
-STEP_SECONDS = 0.1
+# tries, finds the lock free before the next step takes it. Shorter steps cost throughput, as
+# each commit writes every page it touched (bench/import_lock.py, synthetic 1M: 37.5 s in
+# 0.1 s steps, 19.4 s in 0.3 s steps; the busiest rater's wait 0.53 s either way).
+STEP_SECONDS = 0.25
 STEP_PAUSE_SECONDS = 0.1
-STEP_FIRST_ROWS, STEP_MIN_ROWS, STEP_MAX_ROWS = 10_000, 1_000, 200_000
+# Rows of the first step of each table (its pace unknown), and the bounds of the later ones.
+STEP_FIRST_ROWS, STEP_MIN_ROWS, STEP_MAX_ROWS = 1_000, 500, 200_000
+# The tables of the rows an import creates, in the order they are written (foreign keys).
+TABLE_OF_KIND = {"genre": Genre, "movie": Movie, "user": User}
 
 
 def as_datetime(stamp: int | dt.datetime) -> dt.datetime:
@@ -793,15 +799,26 @@ class Writer:
         self._write_started = None
 
     def _write_in_steps(self, prepared: _Prepared) -> None:
-        """Write a large staged import in short transactions: the rows and links with the
-        run's record of them (``pending``), the ratings in chunks, and last (left to the
-        caller to commit with its run) the rest, which also clears the record."""
+        """Write a large staged import in short transactions: the run's record of what it
+        writes (``pending``) with the last new row of each table, then the other rows, links
+        and ratings in chunks, and last (left to the caller to commit with its run) the rest,
+        which also clears the record."""
         prepared = self._begin(prepared)
-        self._write_rows(prepared)
         if self.run_id is not None:
             record_pending(self.session, self.run_id, self._pending_record(prepared))
+        # The row of each table's largest id goes first: ids others take between the steps (a
+        # sign-up, a film added) then come after the import's ranges, never inside them.
+        for kind in TABLE_OF_KIND:
+            self._insert_rows(kind, prepared.rows[kind][-1:])
         self._commit()
-        self._write_spooled(prepared)
+        for kind in TABLE_OF_KIND:
+            self._steps_over(prepared.rows[kind][:-1], functools.partial(self._insert_rows, kind))
+        self.staged = False  # From here on every write goes out at once, resolved.
+        for into, rows, refs in prepared.inserts:
+            self._steps_over(rows, functools.partial(self._executemany, into, refs=refs))
+        self._rows_written(prepared)
+        spooled = len(self._staged.fresh_ratings)
+        self._steps(spooled, functools.partial(self._insert_spooled, prepared))
         self._lock()
         self._write_rest(prepared)
         if self.run_id is not None:
@@ -872,13 +889,20 @@ class Writer:
 
     def _write_rows(self, prepared: _Prepared) -> None:
         """Insert the new genres, movies and users with their ids, then the links to them."""
-        connection = self.session.connection()
-        for kind, table in (("genre", Genre), ("movie", Movie), ("user", User)):
-            if prepared.rows[kind]:  # Core: the columns' defaults filled, no RETURNING.
-                connection.execute(sa.insert(table.__table__), prepared.rows[kind])
+        for kind, rows in prepared.rows.items():
+            self._insert_rows(kind, rows)
         self.staged = False  # From here on every write goes out at once, resolved.
         for into, rows, refs in prepared.inserts:
             self._executemany(into, rows, refs)
+        self._rows_written(prepared)
+
+    def _insert_rows(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        """Insert new rows of one kind ("genre", "movie" or "user") with their ids."""
+        if rows:  # Core: the columns' defaults filled, no RETURNING.
+            self.session.connection().execute(sa.insert(TABLE_OF_KIND[kind].__table__), rows)
+
+    def _rows_written(self, prepared: _Prepared) -> None:
+        """Point the dataset's items and users at the ids their new rows got."""
         movie_ids = prepared.real["movie"]
         self.movie_of_item = {e: movie_ids.get(m, m) for e, m in self.movie_of_item.items()}
         for external, user_id in self.user_ids.items():
@@ -886,26 +910,34 @@ class Writer:
         if self._pending_notes is not None:
             self._note_possible_duplicates(*self._pending_notes, movie_ids)
 
-    def _write_spooled(self, prepared: _Prepared) -> None:
-        """Insert the fresh users' ratings from their spool, resolved and sorted by chunk,
-        each chunk in its own transaction, sized to hold the lock about ``STEP_SECONDS``,
-        with ``STEP_PAUSE_SECONDS`` between for the raters."""
-        spool, size, start = self._staged.fresh_ratings, STEP_FIRST_ROWS, 0
-        while start < len(spool):
-            records = _resolved_records(spool.read(start, size), prepared.real_of_placeholder)
-            start += len(records)
-            records.sort(order=["user", "movie"])
-            whole, other = decoded(records)
+    def _steps(self, total: int, write: Callable[[int, int], object]) -> None:
+        """Write ``total`` rows, ``write(start, size)`` a chunk, each chunk in its own
+        transaction, sized to hold the lock about ``STEP_SECONDS`` at the last one's pace,
+        with ``STEP_PAUSE_SECONDS`` after it for the raters waiting."""
+        start, size = 0, STEP_FIRST_ROWS
+        while start < total:
             self._lock()
-            try:
-                self._insert_sqlite(whole, other)
-            except self._integrity_errors as error:
-                raise RepeatedRating from error
+            write(start, size)
             self._commit()
-            # The next chunk sized to hold the lock about STEP_SECONDS at this one's pace.
-            pace = len(records) / max(self.holds[-1], 1e-3)
+            written = min(size, total - start)
+            start += written
+            pace = written / max(self.holds[-1], 1e-3)
             size = int(min(max(pace * STEP_SECONDS, STEP_MIN_ROWS), STEP_MAX_ROWS))
             time.sleep(STEP_PAUSE_SECONDS)
+
+    def _steps_over(self, rows: list[Any], insert: Callable[[list[Any]], object]) -> None:
+        """Insert ``rows`` with ``insert(chunk)`` in steps (``_steps``)."""
+        self._steps(len(rows), lambda start, size: insert(rows[start : start + size]))
+
+    def _insert_spooled(self, prepared: _Prepared, start: int, size: int) -> None:
+        """Insert ``size`` spooled ratings of fresh users from ``start``, resolved, sorted."""
+        records = self._staged.fresh_ratings.read(start, size)
+        records = _resolved_records(records, prepared.real_of_placeholder)
+        records.sort(order=["user", "movie"])
+        try:
+            self._insert_sqlite(*decoded(records))
+        except self._integrity_errors as error:
+            raise RepeatedRating from error
 
     def _write_rest(self, prepared: _Prepared) -> None:
         """Insert and update the known users' ratings and bump the changed users' versions."""
