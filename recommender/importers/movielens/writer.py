@@ -108,6 +108,11 @@ STEP_FIRST_ROWS, STEP_MIN_ROWS, STEP_MAX_ROWS = 1_000, 500, 200_000
 TABLE_OF_KIND = {"genre": Genre, "movie": Movie, "user": User}
 
 
+def _all_at_once(rows: list[Any], insert: Callable[[list[Any]], object]) -> None:
+    """Insert ``rows`` with one call (``Writer._write_rows`` in one transaction)."""
+    insert(rows)
+
+
 def as_datetime(stamp: int | dt.datetime) -> dt.datetime:
     return dt.datetime.fromtimestamp(stamp, dt.UTC) if type(stamp) is int else stamp
 
@@ -767,7 +772,7 @@ class Writer:
             self._write_in_steps(prepared)
         else:
             prepared = self._begin(prepared)
-            self._write_rows(prepared)
+            self._write_rows(prepared, prepared.rows)
             self._write_rest(prepared)
         self.close()
         self._staged = _Staged()
@@ -811,12 +816,8 @@ class Writer:
         for kind in TABLE_OF_KIND:
             self._insert_rows(kind, prepared.rows[kind][-1:])
         self._commit()
-        for kind in TABLE_OF_KIND:
-            self._steps_over(prepared.rows[kind][:-1], functools.partial(self._insert_rows, kind))
-        self.staged = False  # From here on every write goes out at once, resolved.
-        for into, rows, refs in prepared.inserts:
-            self._steps_over(rows, functools.partial(self._executemany, into, refs=refs))
-        self._rows_written(prepared)
+        others = {kind: rows[:-1] for kind, rows in prepared.rows.items()}
+        self._write_rows(prepared, others, self._steps_over)
         spooled = len(self._staged.fresh_ratings)
         self._steps(spooled, functools.partial(self._insert_spooled, prepared))
         self._lock()
@@ -887,13 +888,19 @@ class Writer:
         bumped = sorted(user_ids.get(user, user) for user in staged.bumped_users)
         return _Prepared(largest, real, rows, inserts, whole, other, bumped, real_of_placeholder)
 
-    def _write_rows(self, prepared: _Prepared) -> None:
-        """Insert the new genres, movies and users with their ids, then the links to them."""
-        for kind, rows in prepared.rows.items():
-            self._insert_rows(kind, rows)
+    def _write_rows(
+        self,
+        prepared: _Prepared,
+        new_rows: dict[str, list[dict[str, Any]]],
+        write: Callable[[list[Any], Callable[[list[Any]], object]], object] = _all_at_once,
+    ) -> None:
+        """Insert ``new_rows`` (the new genres, movies and users with their ids, by kind), then
+        the links to them, each list by ``write(rows, insert)``: at once or in steps."""
+        for kind, rows in new_rows.items():
+            write(rows, functools.partial(self._insert_rows, kind))
         self.staged = False  # From here on every write goes out at once, resolved.
         for into, rows, refs in prepared.inserts:
-            self._executemany(into, rows, refs)
+            write(rows, functools.partial(self._executemany, into, refs=refs))
         self._rows_written(prepared)
 
     def _insert_rows(self, kind: str, rows: list[dict[str, Any]]) -> None:
