@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
+from recommender.extensions import db
 from recommender.services.accounts import InvalidCredentials
 from recommender.services.errors import Conflict, DomainError, ImportRefused, NotFound
 
@@ -75,6 +76,8 @@ def error_body(error: HTTPError) -> dict[str, Any]:
 
 
 def init_app(app: APIFlask) -> None:
+    app.teardown_appcontext(end_the_session_of_a_dead_database)
+
     @app.error_processor
     def render_error(error: HTTPError):
         if wants_json():
@@ -133,3 +136,19 @@ def init_app(app: APIFlask) -> None:
         return render_error(
             HTTPError(429, f"Too many attempts: the limit is {error.description}. Try again later.")
         )
+
+
+def end_the_session_of_a_dead_database(_error: BaseException | None) -> None:
+    """Close the request's session, letting a database that died since its last query be."""
+    # The response is ready before the session's closing rollback runs; if the database
+    # died in between (a crash after the last query), that rollback raises where no error
+    # handler is, and gunicorn would answer a bodiless 500. Flask runs teardowns last
+    # registered first, so this ends the session before Flask-SQLAlchemy's teardown would.
+    try:
+        db.session.remove()
+    except DBAPIError as error:
+        if not database_unavailable(error):
+            raise
+        # SQLAlchemy has invalidated (closed) the dead connection already; the session
+        # let go of its transaction before the rollback, so nothing is left to end.
+        log.warning("database unreachable while ending a session: %s", error.orig or error)

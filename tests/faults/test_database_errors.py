@@ -5,7 +5,12 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from recommender.app import create_app
+from recommender.extensions import db
+from tests.conftest import make_environ
 
 
 def raise_from_route(app, path: str, error: Exception) -> None:
@@ -48,3 +53,38 @@ def test_a_missing_sqlite_table_is_a_bug_not_an_outage(app, client):
     raise_from_route(app, "/api/v1/test-missing-table", missing)
     with pytest.raises(OperationalError):
         client.get("/api/v1/test-missing-table")
+
+
+def test_a_database_that_dies_before_the_session_is_closed_leaves_the_answer_alone(
+    database_url, monkeypatch
+):
+    # An app of its own, with no app context pushed, so each request ends its own (as under
+    # gunicorn) and its session's closing rollback runs at the request's end.
+    app = create_app(environ=make_environ(database_url))
+
+    def query():
+        return {"one": db.session.execute(sa.text("SELECT 1")).scalar_one()}
+
+    app.add_url_rule("/api/v1/test-query", "test_query", query)
+    with app.app_context():
+        dialect = db.engine.dialect
+    failed_rollbacks = []
+
+    rollback = dialect.do_rollback
+
+    def rollback_of_a_dead_server(connection):
+        # The server is gone by now: the driver's own rollback fails as it would on a crash.
+        failed_rollbacks.append(connection)
+        connection.dbapi_connection.close()
+        rollback(connection)
+
+    client = app.test_client()
+    with monkeypatch.context() as patch:
+        # The crash lands after the request's last query: only the closing rollback sees it.
+        patch.setattr(dialect, "do_rollback", rollback_of_a_dead_server)
+        response = client.get("/api/v1/test-query")
+    assert failed_rollbacks, "the closing rollback ran against the dead server"
+    assert response.status_code == 200 and response.get_json() == {"one": 1}
+    assert client.get("/api/v1/test-query").get_json() == {"one": 1}  # the next one recovers
+    with app.app_context():
+        db.engine.dispose()

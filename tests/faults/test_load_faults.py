@@ -26,3 +26,17 @@ def test_a_short_run_with_a_fault_loses_no_rating(fault):
     assert (result.lost, result.wrong, result.unexpected_rows) == (0, 0, 0), report
     assert result.server_errors == 0 and result.failed_requests == 0, report
     assert result.passed, report
+
+
+def test_only_503s_are_forgiven_during_a_database_outage(tmp_path):
+    bench = load_bench()
+    window = bench.FaultWindow(bench.FAULTS["pg-restart"](tmp_path), start=10.0, end=20.0)
+    tally = bench.Tally()
+    # (started, seconds, status): one before the outage, the rest inside it.
+    tally.timeline = [(1.0, 0.1, 200), (12.0, 0.1, 503), (13.0, 0.1, 503)]
+    _lines, errors, _failed = bench.fault_report(window, [tally], elapsed=30.0)
+    assert errors == 0
+    tally.timeline.append((14.0, 0.1, 500))  # a crash of the app, not its answer to the outage
+    assert bench.fault_report(window, [tally], elapsed=30.0)[1] == 1
+    tally.timeline.append((25.0, 0.1, 503))  # the outage is over: a 503 now counts
+    assert bench.fault_report(window, [tally], elapsed=30.0)[1] == 2
