@@ -338,6 +338,10 @@ class _KNNBase:
         prepared: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
     ) -> list[_R]:
         search_k = k + 1 if leave_one_out else k
+        # In place: every row is searched (contiguous views), the picked ones kept.
+        kept: NDArray[np.integer] | None = None
+        if picked is not None and _search.searched_in_place(picked, Q.shape[0]):
+            kept, picked = picked, None
         n_queries = Q.shape[0] if picked is None else picked.shape[0]
         n = self.n_samples_fit_
         ref = self._ref
@@ -363,6 +367,16 @@ class _KNNBase:
             results = []
             for lo in range(0, stop - start, inner):
                 hi = min(lo + inner, stop - start)
+                block, wanted = slice(start + lo, start + hi), None
+                if kept is not None:
+                    # The kept rows of [start + lo, start + hi) are one run of positions among
+                    # them; the others' selections are not refined (resolved) and are dropped.
+                    first, last = (int(i) for i in np.searchsorted(kept, (block.start, block.stop)))
+                    if first == last:
+                        continue
+                    local = kept[first:last] - block.start
+                    block, wanted = slice(first, last), np.zeros(hi - lo, dtype=bool)
+                    wanted[local] = True
                 dist, ind = _search.neighbors_from_keys(
                     Qb[lo:hi],
                     keys[lo:hi],
@@ -370,13 +384,16 @@ class _KNNBase:
                     search_k,
                     ordered,
                     None if q_sq is None else q_sq[lo:hi],
+                    wanted,
                 )
+                if wanted is not None:
+                    dist, ind = dist[local], ind[local]
                 if leave_one_out:
                     keep = ind != np.arange(start + lo, start + hi)[:, None]
                     keep[keep.all(axis=1), 0] = False
                     dist = dist[keep].reshape(-1, k)
                     ind = ind[keep].reshape(-1, k)
-                results.append(reduce(slice(start + lo, start + hi), dist, ind))
+                results.append(reduce(block, dist, ind))
             return results
 
         parts = parallel.map_blocks(run, range(0, n_queries, outer))

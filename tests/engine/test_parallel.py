@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -158,6 +159,39 @@ def test_map_neighbors_over_picked_rows_of_a_query_matrix(threads, small_blocks)
     expected_dist, expected_ind = model.kneighbors(Q[rows])
     np.testing.assert_array_equal(ind, expected_ind)
     np.testing.assert_allclose(dist, expected_dist, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_most_rows_picked_in_order_are_searched_in_place_with_the_same_answers(
+    threads, small_blocks, n_threads
+):
+    # A user's unrated movies: nearly every row, ascending. Some queries equal a training
+    # sample (a rated movie is itself a query row): the picked ones must still come out at
+    # distance 0, the dropped ones are not resolved (they are not asked for).
+    X, y, Q = problem()
+    Q[::50] = X[np.arange(len(Q[::50])) % len(X)]
+    threads(n_threads)
+    model = KNNRegressor(6).fit(X, y)
+    rows = np.delete(np.arange(3000), np.arange(0, 3000, 200))  # a quarter of the copies dropped
+    assert _search.searched_in_place(rows, 3000)
+    assert not _search.searched_in_place(rows[::-1].copy(), 3000)  # not ascending: gathered
+    assert not _search.searched_in_place(rows[:2000], 3000)  # too few: gathered
+    parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def keep(block, dist, ind):
+        parts[block.start] = (dist, ind)
+        return block
+
+    blocks = model.map_neighbors(QueryMatrix(Q), keep, rows=rows)
+    assert [b.start for b in blocks] == sorted(parts) and blocks[-1].stop == len(rows)
+    assert all(a.stop == b.start for a, b in itertools.pairwise(blocks))
+    dist = np.concatenate([parts[s][0] for s in sorted(parts)])
+    ind = np.concatenate([parts[s][1] for s in sorted(parts)])
+    expected_dist, expected_ind = model.kneighbors(Q[rows])
+    np.testing.assert_array_equal(ind, expected_ind)
+    np.testing.assert_allclose(dist, expected_dist, rtol=0, atol=1e-12)
+    copies = np.flatnonzero(np.isin(rows, np.arange(0, 3000, 50)))
+    assert copies.size == 45 and (dist[copies, 0] == 0.0).all()
 
 
 @pytest.mark.parametrize(
