@@ -6,16 +6,18 @@ learned space's weights: cosine2, shrinkage, the user offset) and users with as 
 as the 25M dataset's median, p90 and p99 users (71, 327, 1,330). For each, in the same run and
 interleaved, so that machine noise hits both alike, ``compute_predictions``:
 
-* ``in place``  as the engine runs it: a user's unrated rows (ascending), when they are at
+* ``engine``    as the engine runs it: a user's unrated rows (ascending), when they are at
   least ``_search.IN_PLACE_MIN_SHARE`` of the catalogue, are searched where they lie, every
-  row's keys from a contiguous view, the rated rows' answers dropped; fewer are gathered;
+  row's keys from a contiguous view, the rated rows' answers dropped (fewer are gathered);
+  each row's weighted sums over its neighbours come from the compiled kernel in one pass;
 * ``gathered``  the unrated rows copied out block by block first (``IN_PLACE_MIN_SHARE``
   above 1), as before;
+* ``np sums``   the weighted sums by the numpy path (``predictor.compiled_sums`` off);
 * ``floor``     the blocked matrix product of the whole catalogue with the user's rows alone
   (``bench/floor.py``): what the arithmetic costs before anything is selected.
 
 Prints medians (ms) over ``--repeats`` runs after a warm-up, on the engine's threads and on
-one, and the ratios in place / gathered and in place / floor.
+one, and the engine's time over each of the others.
 
 Usage: ``.venv/bin/python bench/predict.py [--repeats 7]``
 """
@@ -35,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from floor import gemm_floor_ms
 
-from recommender.engine import _search, parallel
+from recommender.engine import _search, parallel, predictor
 from recommender.engine.predictor import (
     CatalogueFeatures,
     PredictorOptions,
@@ -49,8 +51,9 @@ N_MOVIES = 62_000
 N_FEATURES = 101
 USERS = {"p50": 71, "p90": 327, "p99": 1_330}
 SEED = 20261203
-# Each path's IN_PLACE_MIN_SHARE (None: the engine's own); above 1 nothing is searched in place.
-PATHS = {"in place": None, "gathered": 2.0}
+# Each path: its IN_PLACE_MIN_SHARE (None: the engine's own; above 1 nothing is searched in
+# place) and whether the neighbour sums are compiled.
+PATHS = {"engine": (None, True), "gathered": (2.0, True), "np sums": (None, False)}
 
 
 def catalogue(rng: np.random.Generator) -> CatalogueFeatures:
@@ -90,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         f"median of {args.repeats} runs after a warm-up (ms)"
     )
     print(
-        f"{'user':<12}{'threads':>8}{'in place':>10}{'gathered':>10}{'floor':>8}"
-        f"{'place/gath':>12}{'place/floor':>13}"
+        f"{'user':<12}{'threads':>8}{'engine':>9}{'gathered':>10}{'np sums':>9}{'floor':>8}"
+        f"{'/gathered':>11}{'/np sums':>10}{'/floor':>8}"
     )
     share = _search.IN_PLACE_MIN_SHARE
     for name, count in USERS.items():
@@ -103,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             times: dict[str, list[float]] = {label: [] for label in PATHS}
             try:
                 for repeat in range(args.repeats + 1):  # the first round is the warm-up
-                    for label, min_share in PATHS.items():
+                    for label, (min_share, compiled) in PATHS.items():
                         _search.IN_PLACE_MIN_SHARE = share if min_share is None else min_share
+                        predictor.compiled_sums = compiled
                         took = elapsed_ms(
                             lambda r=ratings: compute_predictions(features, r, settings)
                         )
@@ -112,13 +116,14 @@ def main(argv: list[str] | None = None) -> int:
                             times[label].append(took)
             finally:
                 _search.IN_PLACE_MIN_SHARE = share
+                predictor.compiled_sums = True
                 parallel.set_threads(threads)
-            measured = {label: statistics.median(values) for label, values in times.items()}
+            ms = {label: statistics.median(values) for label, values in times.items()}
             print(
                 f"{name} ({count:,})".ljust(12)
-                + f"{n_threads:>8}{measured['in place']:>10.1f}{measured['gathered']:>10.1f}"
-                f"{floor:>8.1f}{measured['in place'] / measured['gathered']:>12.2f}"
-                f"{measured['in place'] / floor:>13.2f}"
+                + f"{n_threads:>8}{ms['engine']:>9.1f}{ms['gathered']:>10.1f}{ms['np sums']:>9.1f}"
+                f"{floor:>8.1f}{ms['engine'] / ms['gathered']:>11.2f}"
+                f"{ms['engine'] / ms['np sums']:>10.2f}{ms['engine'] / floor:>8.2f}"
             )
     return 0
 

@@ -412,7 +412,7 @@ COMPILED_DIRECT_MAX_WIDTH = 800
 use_compiled = compiled_select is not None
 
 
-def _kernel() -> Any:
+def compiled_kernel() -> Any:
     """The compiled kernel when it is built and in use, else None."""
     return compiled_select if use_compiled else None
 
@@ -453,7 +453,7 @@ def smallest_with_columns(a: NDArray[np.float64], k: int) -> Smallest:
     path spends most of its time: a mask, its nonzero entries, gathers, an argsort).
     """
     rows, width = a.shape
-    kernel = _kernel()
+    kernel = compiled_kernel()
     if kernel is not None:
         kept = min(k + 1, width)
         smallest = np.partition(a, kept - 1, axis=1)[:, :kept] if width > kept else a
@@ -558,7 +558,7 @@ def select_smallest(
     """
     rows, n = keys.shape
     row_ids = np.arange(rows)
-    kernel = _kernel()
+    kernel = compiled_kernel()
     compiled = kernel is not None
     g = 1 if compiled and n <= COMPILED_DIRECT_MAX_WIDTH else group_size(n, k)
     in_order = compiled  # the compiled paths give each row's selection sorted

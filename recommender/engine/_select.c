@@ -1,4 +1,5 @@
-/* Where the k smallest keys of each row are: the column half of the engine's selection.
+/* Where the k smallest keys of each row are: the column half of the engine's selection; and
+ * the weighted sums over each row's neighbours that the predictor makes of them.
  *
  * recommender/engine/_search.py selects the k smallest ranking keys of every row of a block.
  * numpy finds their *values* fast (np.partition and np.sort use SIMD sorting networks), but
@@ -280,6 +281,93 @@ release:
     Py_RETURN_NONE;
 }
 
+/* weighted_sums(dist, rows, width, values, power, added, out): for each row r of dist (rows, w)
+ * and rows (rows, w), over its first `width` neighbours j, the weight
+ * s = max(1 - dist[r, j]^2 / 2, 0)^power + added (the cosine similarity of L2-normalised
+ * rows; power 0: every weight 1) and out[r] = (sum of s, sum of s * values[rows[r, j]]). One
+ * pass instead of the numpy path's ten over each block (powers, clips, sums, a gather, a dot
+ * product), after the search, while the block is in cache (engine/predictor.py). A row
+ * number outside values is an IndexError. */
+static int weighted_row(const double *dist, const int64_t *rows, Py_ssize_t width,
+                        const double *values, Py_ssize_t n_values, long power, double added,
+                        double *out) {
+    double total = 0.0, weighted = 0.0;
+    for (Py_ssize_t j = 0; j < width; j++) {
+        int64_t at = rows[j];
+        if (at < 0 || at >= n_values) {
+            return -1;
+        }
+        double s = 1.0;
+        if (power > 0) {
+            double cos = 1.0 - dist[j] * dist[j] / 2.0;
+            cos = cos > 0.0 ? cos : 0.0;
+            s = cos;
+            for (long p = 1; p < power; p++) {
+                s *= cos;
+            }
+        }
+        s += added;
+        total += s;
+        weighted += s * values[at];
+    }
+    out[0] = total;
+    out[1] = weighted;
+    return 0;
+}
+
+static PyObject *weighted_sums(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *dist_obj, *rows_obj, *values_obj, *out_obj;
+    Py_ssize_t width;
+    long power;
+    double added;
+    if (!PyArg_ParseTuple(args, "OOnOldO", &dist_obj, &rows_obj, &width, &values_obj, &power,
+                          &added, &out_obj)) {
+        return NULL;
+    }
+    Py_buffer dist, rows, values, out;
+    int held = 0, bad_row = 0;
+    if (get_buffer(dist_obj, &dist, 0, 'f', 2, "dist") < 0) goto release;
+    held = 1;
+    if (get_buffer(rows_obj, &rows, 0, 'i', 2, "rows") < 0) goto release;
+    held = 2;
+    if (get_buffer(values_obj, &values, 0, 'f', 1, "values") < 0) goto release;
+    held = 3;
+    if (get_buffer(out_obj, &out, 1, 'f', 2, "out") < 0) goto release;
+    held = 4;
+    Py_ssize_t n_rows = dist.shape[0], w = dist.shape[1];
+    if (rows.shape[0] != n_rows || rows.shape[1] != w || width < 0 || width > w ||
+        out.shape[0] != n_rows || out.shape[1] != 2 || power < 0 || power > 8) {
+        PyErr_SetString(PyExc_ValueError,
+                        "expected dist and rows (rows, w), 0 <= width <= w, out (rows, 2), "
+                        "0 <= power <= 8");
+        goto release;
+    }
+    const double *dist_data = dist.buf, *value_data = values.buf;
+    const int64_t *row_data = rows.buf;
+    double *out_data = out.buf;
+    Py_ssize_t n_values = values.shape[0];
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t r = 0; r < n_rows && !bad_row; r++) {
+        bad_row = weighted_row(dist_data + r * w, row_data + r * w, width, value_data, n_values,
+                               power, added, out_data + 2 * r) < 0;
+    }
+    Py_END_ALLOW_THREADS;
+    if (bad_row) {
+        PyErr_SetString(PyExc_IndexError, "rows: a row number outside values");
+    }
+
+release:
+    if (held >= 4) PyBuffer_Release(&out);
+    if (held >= 3) PyBuffer_Release(&values);
+    if (held >= 2) PyBuffer_Release(&rows);
+    if (held >= 1) PyBuffer_Release(&dist);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"positions", positions, METH_VARARGS,
      "positions(keys, kept, k, pos)\n\n"
@@ -295,6 +383,11 @@ static PyMethodDef methods[] = {
      "The keys of each row of keys (rows, n) float64 at or below bound (rows,), in column\n"
      "order, into cand / cand_col (rows, width) float64 / int64, padded with +inf; count\n"
      "(rows,) int64 gets how many there were (possibly more than width)."},
+    {"weighted_sums", weighted_sums, METH_VARARGS,
+     "weighted_sums(dist, rows, width, values, power, added, out)\n\n"
+     "For each row of dist and rows (rows, w), over the first width neighbours, the\n"
+     "weights s = max(1 - d^2 / 2, 0)^power + added (power 0: 1 + added) into\n"
+     "out (rows, 2) as (sum of s, sum of s * values[rows])."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from recommender.engine import _search
 from recommender.engine.distances import check_metric, pairwise_distances
 from recommender.engine.knn import KNNRegressor, QueryMatrix, WeightsCallable, neighbor_weights
 from recommender.engine.neighbour_lists import NeighbourLists, nearest_rated, worth_using
@@ -397,6 +398,42 @@ def weight_shares(dist: NDArray[np.float64], settings: PredictorSettings) -> NDA
     return weights / (weights.sum(axis=1, keepdims=True) + settings.shrinkage)
 
 
+# The weights the compiled kernel computes (engine/_select.c, weighted_sums): the power of
+# the clipped cosine and the constant added to it, as SIMILARITY_WEIGHTS and the uniform
+# weights give them. "distance" (1/d and its zero-distance rule) is left to numpy.
+_COMPILED_WEIGHTS = {"uniform": (0, 0.0), "cosine": (1, 1e-12), "cosine2": (2, 1e-12)}
+# The ranking vote's similarity: the clipped cosine itself.
+_VOTE_SIMILARITY = (1, 0.0)
+# Use the compiled sums where the kernel is built and in use (``_search.compiled_selection``);
+# bench/predict.py turns this off to time the numpy path beside them.
+compiled_sums = True
+
+
+def _neighbour_sums(
+    rows: NDArray[np.integer],
+    dist: NDArray[np.float64],
+    width: int,
+    values: NDArray[np.float64],
+    weights: tuple[int, float],
+) -> NDArray[np.float64] | None:
+    """``[sum_j s_j, sum_j s_j values[rows_j]]`` per row over its first ``width`` neighbours,
+    ``s = max(1 - d^2 / 2, 0)^power + added`` with ``weights = (power, added)``, from the
+    compiled kernel in one pass; None where it is not built or is turned off (numpy then)."""
+    kernel = _search.compiled_kernel()
+    if kernel is None or not compiled_sums:
+        return None
+    sums = np.empty((len(rows), 2))
+    kernel.weighted_sums(
+        np.ascontiguousarray(dist, dtype=np.float64),
+        np.ascontiguousarray(rows, dtype=np.int64),
+        width,
+        values,
+        *weights,
+        sums,
+    )
+    return sums
+
+
 @dataclass(frozen=True, eq=False)
 class _UserTerms:
     """What the prediction and vote rules read of one user, per catalogue row, computed once
@@ -431,20 +468,42 @@ class _UserTerms:
         neighbour_rows: NDArray[np.intp],
         neighbour_dist: NDArray[np.float64],
         settings: PredictorSettings,
+        width: int | None = None,
     ) -> NDArray[np.float64]:
-        """The prediction rule (see :func:`_predict_rows`)."""
-        shares = weight_shares(neighbour_dist, settings)
-        correction = np.einsum("ij,ij->i", shares, self.residual_of[neighbour_rows])
+        """The prediction rule (see :func:`_predict_rows`) over the first ``width`` (default:
+        all) neighbours of each row."""
+        width = neighbour_rows.shape[1] if width is None else min(width, neighbour_rows.shape[1])
+        weights = _COMPILED_WEIGHTS.get(settings.weights)
+        sums = None
+        if weights is not None:
+            sums = _neighbour_sums(neighbour_rows, neighbour_dist, width, self.residual_of, weights)
+        if sums is not None:
+            correction = sums[:, 1] / (sums[:, 0] + settings.shrinkage)
+        else:
+            rows, dist = neighbour_rows[:, :width], neighbour_dist[:, :width]
+            shares = weight_shares(dist, settings)
+            correction = np.einsum("ij,ij->i", shares, self.residual_of[rows])
         return settings.scale.clip(features.item_baseline[query_rows] + self.offset + correction)
 
     def vote_sums(
-        self, neighbour_rows: NDArray[np.intp], neighbour_dist: NDArray[np.float64]
+        self,
+        neighbour_rows: NDArray[np.intp],
+        neighbour_dist: NDArray[np.float64],
+        width: int | None = None,
     ) -> NDArray[np.float64]:
-        """The vote sums (see :func:`_vote_sums`)."""
-        similarity = np.maximum(1.0 - neighbour_dist**2 / 2.0, 0.0)
-        sums = np.empty((len(neighbour_rows), 2))
+        """The vote sums (see :func:`_vote_sums`) over the first ``width`` (default: all)
+        neighbours of each row."""
+        width = neighbour_rows.shape[1] if width is None else min(width, neighbour_rows.shape[1])
+        sums = _neighbour_sums(
+            neighbour_rows, neighbour_dist, width, self.rating_of, _VOTE_SIMILARITY
+        )
+        if sums is not None:
+            return sums
+        rows, dist = neighbour_rows[:, :width], neighbour_dist[:, :width]
+        similarity = np.maximum(1.0 - dist**2 / 2.0, 0.0)
+        sums = np.empty((len(rows), 2))
         sums[:, 0] = similarity.sum(1)
-        sums[:, 1] = np.einsum("ij,ij->i", similarity, self.rating_of[neighbour_rows])
+        sums[:, 1] = np.einsum("ij,ij->i", similarity, self.rating_of[rows])
         return sums
 
 
@@ -552,10 +611,8 @@ def compute_predictions(
         # blocks write disjoint parts.
         neighbour_rows[at] = rows
         neighbour_dist[at] = dist
-        predicted[at] = terms.predict(
-            features, unrated_rows[at], rows[:, :k], dist[:, :k], settings
-        )
-        vote_sums[at] = terms.vote_sums(rows[:, :ranking_k], dist[:, :ranking_k])
+        predicted[at] = terms.predict(features, unrated_rows[at], rows, dist, settings, k)
+        vote_sums[at] = terms.vote_sums(rows, dist, ranking_k)
 
     searched: NDArray[np.intp] | None = None  # None: every row
     lists = features.neighbour_lists
