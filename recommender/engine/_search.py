@@ -407,8 +407,8 @@ def order_statistics(
 # 700 keys, grouped ones from 1,000).
 COMPILED_DIRECT_MAX_WIDTH = 800
 
-# Use the compiled column finder when it is built (tests turn it off to check one path against
-# the other; both give the same neighbours).
+# Use the compiled kernel (the column finder, and the predictor's neighbour sums) when it is
+# built (tests turn it off to check one path against the other; both give the same answers).
 use_compiled = compiled_select is not None
 
 
@@ -419,8 +419,8 @@ def compiled_kernel() -> Any:
 
 @contextmanager
 def compiled_selection(enabled: bool) -> Iterator[None]:
-    """Select with the compiled kernel (if built) or with numpy alone inside the block: how
-    the benches and tests measure one path beside the other."""
+    """Select (and sum, engine/predictor.py) with the compiled kernel (if built) or with numpy
+    alone inside the block: how the benches and tests measure one path beside the other."""
     global use_compiled
     previous, use_compiled = use_compiled, enabled
     try:
