@@ -51,6 +51,37 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, char kind, i
     return 0;
 }
 
+/* One argument's buffer and what it must be (see get_buffer). */
+typedef struct {
+    PyObject *obj;
+    Py_buffer *view;
+    int writable;
+    char kind;
+    int ndim;
+    const char *name;
+} BufferSpec;
+
+/* The buffers of every spec, in order; on a failure the ones taken are given back. */
+static int get_buffers(const BufferSpec *specs, int count) {
+    for (int i = 0; i < count; i++) {
+        const BufferSpec *spec = &specs[i];
+        if (get_buffer(spec->obj, spec->view, spec->writable, spec->kind, spec->ndim,
+                       spec->name) < 0) {
+            while (i-- > 0) {
+                PyBuffer_Release(specs[i].view);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void release_buffers(const BufferSpec *specs, int count) {
+    while (count-- > 0) {
+        PyBuffer_Release(specs[count].view);
+    }
+}
+
 /* Scratch space of one call: the candidates of a row and the slots of its kept values. */
 typedef struct {
     double *cand;
@@ -103,16 +134,12 @@ static PyObject *positions(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_buffer keys, kept, pos;
-    if (get_buffer(keys_obj, &keys, 0, 'f', 2, "keys") < 0) {
-        return NULL;
-    }
-    if (get_buffer(kept_obj, &kept, 0, 'f', 2, "kept") < 0) {
-        PyBuffer_Release(&keys);
-        return NULL;
-    }
-    if (get_buffer(pos_obj, &pos, 1, 'i', 2, "pos") < 0) {
-        PyBuffer_Release(&kept);
-        PyBuffer_Release(&keys);
+    const BufferSpec specs[] = {
+        {keys_obj, &keys, 0, 'f', 2, "keys"},
+        {kept_obj, &kept, 0, 'f', 2, "kept"},
+        {pos_obj, &pos, 1, 'i', 2, "pos"},
+    };
+    if (get_buffers(specs, 3) < 0) {
         return NULL;
     }
     Py_ssize_t rows = keys.shape[0], n = keys.shape[1], count = kept.shape[1];
@@ -146,9 +173,7 @@ release:
     PyMem_RawFree(s.cand_col);
     PyMem_RawFree(s.slots);
     PyMem_RawFree(s.taken);
-    PyBuffer_Release(&pos);
-    PyBuffer_Release(&kept);
-    PyBuffer_Release(&keys);
+    release_buffers(specs, 3);
     if (PyErr_Occurred()) {
         return NULL;
     }
@@ -204,11 +229,11 @@ static PyObject *group_minima(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_buffer keys, out;
-    if (get_buffer(keys_obj, &keys, 0, 'f', 2, "keys") < 0) {
-        return NULL;
-    }
-    if (get_buffer(out_obj, &out, 1, 'f', 2, "out") < 0) {
-        PyBuffer_Release(&keys);
+    const BufferSpec specs[] = {
+        {keys_obj, &keys, 0, 'f', 2, "keys"},
+        {out_obj, &out, 1, 'f', 2, "out"},
+    };
+    if (get_buffers(specs, 2) < 0) {
         return NULL;
     }
     Py_ssize_t rows = keys.shape[0], n = keys.shape[1];
@@ -224,8 +249,7 @@ static PyObject *group_minima(PyObject *self, PyObject *args) {
         }
         Py_END_ALLOW_THREADS;
     }
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&keys);
+    release_buffers(specs, 2);
     if (PyErr_Occurred()) {
         return NULL;
     }
@@ -240,17 +264,16 @@ static PyObject *compact(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_buffer keys, bound, cand, cand_col, count;
-    int held = 0;
-    if (get_buffer(keys_obj, &keys, 0, 'f', 2, "keys") < 0) goto release;
-    held = 1;
-    if (get_buffer(bound_obj, &bound, 0, 'f', 1, "bound") < 0) goto release;
-    held = 2;
-    if (get_buffer(cand_obj, &cand, 1, 'f', 2, "cand") < 0) goto release;
-    held = 3;
-    if (get_buffer(cand_col_obj, &cand_col, 1, 'i', 2, "cand_col") < 0) goto release;
-    held = 4;
-    if (get_buffer(count_obj, &count, 1, 'i', 1, "count") < 0) goto release;
-    held = 5;
+    const BufferSpec specs[] = {
+        {keys_obj, &keys, 0, 'f', 2, "keys"},
+        {bound_obj, &bound, 0, 'f', 1, "bound"},
+        {cand_obj, &cand, 1, 'f', 2, "cand"},
+        {cand_col_obj, &cand_col, 1, 'i', 2, "cand_col"},
+        {count_obj, &count, 1, 'i', 1, "count"},
+    };
+    if (get_buffers(specs, 5) < 0) {
+        return NULL;
+    }
     Py_ssize_t rows = keys.shape[0], n = keys.shape[1], width = cand.shape[1];
     if (bound.shape[0] != rows || cand.shape[0] != rows || cand_col.shape[0] != rows ||
         cand_col.shape[1] != width || count.shape[0] != rows || width < 1) {
@@ -270,11 +293,7 @@ static PyObject *compact(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS;
 
 release:
-    if (held >= 5) PyBuffer_Release(&count);
-    if (held >= 4) PyBuffer_Release(&cand_col);
-    if (held >= 3) PyBuffer_Release(&cand);
-    if (held >= 2) PyBuffer_Release(&bound);
-    if (held >= 1) PyBuffer_Release(&keys);
+    release_buffers(specs, 5);
     if (PyErr_Occurred()) {
         return NULL;
     }
@@ -326,15 +345,16 @@ static PyObject *weighted_sums(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_buffer dist, rows, values, out;
-    int held = 0, bad_row = 0;
-    if (get_buffer(dist_obj, &dist, 0, 'f', 2, "dist") < 0) goto release;
-    held = 1;
-    if (get_buffer(rows_obj, &rows, 0, 'i', 2, "rows") < 0) goto release;
-    held = 2;
-    if (get_buffer(values_obj, &values, 0, 'f', 1, "values") < 0) goto release;
-    held = 3;
-    if (get_buffer(out_obj, &out, 1, 'f', 2, "out") < 0) goto release;
-    held = 4;
+    int bad_row = 0;
+    const BufferSpec specs[] = {
+        {dist_obj, &dist, 0, 'f', 2, "dist"},
+        {rows_obj, &rows, 0, 'i', 2, "rows"},
+        {values_obj, &values, 0, 'f', 1, "values"},
+        {out_obj, &out, 1, 'f', 2, "out"},
+    };
+    if (get_buffers(specs, 4) < 0) {
+        return NULL;
+    }
     Py_ssize_t n_rows = dist.shape[0], w = dist.shape[1];
     if (rows.shape[0] != n_rows || rows.shape[1] != w || width < 0 || width > w ||
         out.shape[0] != n_rows || out.shape[1] != 2 || power < 0 || power > 8) {
@@ -358,10 +378,7 @@ static PyObject *weighted_sums(PyObject *self, PyObject *args) {
     }
 
 release:
-    if (held >= 4) PyBuffer_Release(&out);
-    if (held >= 3) PyBuffer_Release(&values);
-    if (held >= 2) PyBuffer_Release(&rows);
-    if (held >= 1) PyBuffer_Release(&dist);
+    release_buffers(specs, 4);
     if (PyErr_Occurred()) {
         return NULL;
     }
