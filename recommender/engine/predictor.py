@@ -273,11 +273,14 @@ class CatalogueFeatures:
         return rows.astype(np.intp)
 
 
+# Added to every similarity weight: it keeps a row's sum positive when no neighbour is similar.
+SIMILARITY_FLOOR = 1e-12
+
+
 def _cosine_power(power: int) -> WeightsCallable:
     def weights(dist: NDArray[np.float64]) -> NDArray[np.float64]:
-        # A floor keeps every row's sum positive when no neighbour is similar at all.
         cos = 1.0 - dist**2 / 2.0
-        return np.maximum(cos, 0.0) ** power + 1e-12
+        return np.maximum(cos, 0.0) ** power + SIMILARITY_FLOOR
 
     return weights
 
@@ -401,7 +404,11 @@ def weight_shares(dist: NDArray[np.float64], settings: PredictorSettings) -> NDA
 # The weights the compiled kernel computes (engine/_select.c, weighted_sums): the power of
 # the clipped cosine and the constant added to it, as SIMILARITY_WEIGHTS and the uniform
 # weights give them. "distance" (1/d and its zero-distance rule) is left to numpy.
-_COMPILED_WEIGHTS = {"uniform": (0, 0.0), "cosine": (1, 1e-12), "cosine2": (2, 1e-12)}
+_COMPILED_WEIGHTS = {
+    "uniform": (0, 0.0),
+    "cosine": (1, SIMILARITY_FLOOR),
+    "cosine2": (2, SIMILARITY_FLOOR),
+}
 # The ranking vote's similarity: the clipped cosine itself.
 _VOTE_SIMILARITY = (1, 0.0)
 # Use the compiled sums where the kernel is built and in use (``_search.compiled_selection``);
