@@ -131,7 +131,8 @@ def searched_in_place(picked: NDArray[np.integer], n_queries: int) -> bool:
     ascending, and at least that share of the ``n_queries``."""
     if picked.shape[0] < max(2, IN_PLACE_MIN_SHARE * n_queries):
         return False
-    return bool(picked[0] >= 0 and (np.diff(picked) > 0).all())
+    # Compared pairwise, not by np.diff: an unsigned difference of a descending pair wraps.
+    return bool(picked[0] >= 0 and (picked[1:] > picked[:-1]).all())
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,8 @@ def test_most_rows_picked_in_order_are_searched_in_place_with_the_same_answers(
     assert _search.searched_in_place(rows, 3000)
     assert not _search.searched_in_place(rows[::-1].copy(), 3000)  # not ascending: gathered
     assert not _search.searched_in_place(rows[:2000], 3000)  # too few: gathered
+    descending = rows[::-1].astype(np.uint64)  # its np.diff would wrap to large positives
+    assert not _search.searched_in_place(descending, 3000)
     parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def keep(block, dist, ind):
