@@ -401,16 +401,17 @@ def weight_shares(dist: NDArray[np.float64], settings: PredictorSettings) -> NDA
     return weights / (weights.sum(axis=1, keepdims=True) + settings.shrinkage)
 
 
+# The weights of the ranking vote (not a setting): the clipped cosine itself.
+VOTE_WEIGHTS = "vote"
 # The weights the compiled kernel computes (engine/_select.c, weighted_sums): the power of
-# the clipped cosine and the constant added to it, as SIMILARITY_WEIGHTS and the uniform
-# weights give them. "distance" (1/d and its zero-distance rule) is left to numpy.
+# the clipped cosine and the constant added to it, as SIMILARITY_WEIGHTS, the uniform weights
+# and the vote give them. "distance" (1/d and its zero-distance rule) is left to numpy.
 _COMPILED_WEIGHTS = {
     "uniform": (0, 0.0),
     "cosine": (1, SIMILARITY_FLOOR),
     "cosine2": (2, SIMILARITY_FLOOR),
+    VOTE_WEIGHTS: (1, 0.0),
 }
-# The ranking vote's similarity: the clipped cosine itself.
-_VOTE_SIMILARITY = (1, 0.0)
 # Use the compiled sums where the kernel is built and in use (``_search.compiled_selection``);
 # bench/predict.py turns this off to time the numpy path beside them.
 compiled_sums = True
@@ -419,25 +420,36 @@ compiled_sums = True
 def _neighbour_sums(
     rows: NDArray[np.integer],
     dist: NDArray[np.float64],
-    width: int,
+    width: int | None,
     values: NDArray[np.float64],
-    weights: tuple[int, float],
-) -> NDArray[np.float64] | None:
-    """``[sum_j s_j, sum_j s_j values[rows_j]]`` per row over its first ``width`` neighbours,
-    ``s = max(1 - d^2 / 2, 0)^power + added`` with ``weights = (power, added)``, from the
-    compiled kernel in one pass; None where it is not built or is turned off (numpy then)."""
+    weights: str,
+) -> NDArray[np.float64]:
+    """``[sum_j w_j, sum_j w_j values[rows_j]]`` per row over its first ``width`` (None: all)
+    neighbours, with the ``weights`` of a setting or :data:`VOTE_WEIGHTS`: from the compiled
+    kernel in one pass where it can, else from numpy (the reference)."""
+    width = rows.shape[1] if width is None else min(width, rows.shape[1])
+    compiled = _COMPILED_WEIGHTS.get(weights)
     kernel = _search.compiled_kernel()
-    if kernel is None or not compiled_sums:
-        return None
     sums = np.empty((len(rows), 2))
-    kernel.weighted_sums(
-        np.ascontiguousarray(dist, dtype=np.float64),
-        np.ascontiguousarray(rows, dtype=np.int64),
-        width,
-        values,
-        *weights,
-        sums,
-    )
+    if kernel is not None and compiled_sums and compiled is not None:
+        kernel.weighted_sums(
+            np.ascontiguousarray(dist, dtype=np.float64),
+            np.ascontiguousarray(rows, dtype=np.int64),
+            width,
+            values,
+            *compiled,
+            sums,
+        )
+        return sums
+    rows, dist = rows[:, :width], dist[:, :width]
+    if weights == VOTE_WEIGHTS:
+        w = np.maximum(1.0 - dist**2 / 2.0, 0.0)
+    else:
+        w = neighbor_weights(dist, engine_weights(weights))
+        if w is None:
+            w = np.ones(dist.shape)
+    sums[:, 0] = w.sum(axis=1)
+    sums[:, 1] = np.einsum("ij,ij->i", w, values[rows])
     return sums
 
 
@@ -479,17 +491,10 @@ class _UserTerms:
     ) -> NDArray[np.float64]:
         """The prediction rule (see :func:`_predict_rows`) over the first ``width`` (default:
         all) neighbours of each row."""
-        width = neighbour_rows.shape[1] if width is None else min(width, neighbour_rows.shape[1])
-        weights = _COMPILED_WEIGHTS.get(settings.weights)
-        sums = None
-        if weights is not None:
-            sums = _neighbour_sums(neighbour_rows, neighbour_dist, width, self.residual_of, weights)
-        if sums is not None:
-            correction = sums[:, 1] / (sums[:, 0] + settings.shrinkage)
-        else:
-            rows, dist = neighbour_rows[:, :width], neighbour_dist[:, :width]
-            shares = weight_shares(dist, settings)
-            correction = np.einsum("ij,ij->i", shares, self.residual_of[rows])
+        sums = _neighbour_sums(
+            neighbour_rows, neighbour_dist, width, self.residual_of, settings.weights
+        )
+        correction = sums[:, 1] / (sums[:, 0] + settings.shrinkage)
         return settings.scale.clip(features.item_baseline[query_rows] + self.offset + correction)
 
     def vote_sums(
@@ -500,18 +505,7 @@ class _UserTerms:
     ) -> NDArray[np.float64]:
         """The vote sums (see :func:`_vote_sums`) over the first ``width`` (default: all)
         neighbours of each row."""
-        width = neighbour_rows.shape[1] if width is None else min(width, neighbour_rows.shape[1])
-        sums = _neighbour_sums(
-            neighbour_rows, neighbour_dist, width, self.rating_of, _VOTE_SIMILARITY
-        )
-        if sums is not None:
-            return sums
-        rows, dist = neighbour_rows[:, :width], neighbour_dist[:, :width]
-        similarity = np.maximum(1.0 - dist**2 / 2.0, 0.0)
-        sums = np.empty((len(rows), 2))
-        sums[:, 0] = similarity.sum(1)
-        sums[:, 1] = np.einsum("ij,ij->i", similarity, self.rating_of[rows])
-        return sums
+        return _neighbour_sums(neighbour_rows, neighbour_dist, width, self.rating_of, VOTE_WEIGHTS)
 
 
 def _predict_rows(
