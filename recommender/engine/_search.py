@@ -39,15 +39,14 @@ per-row temporaries stay in cache (:data:`BLOCK_BYTES`, :data:`GEMM_BLOCK_BYTES`
    ``G`` is about ``max(192, sqrt(k n))`` (:func:`group_size`): for ``n = 1000, k = 20``,
    166 group minima and then 124 candidates per row are sorted instead of 1,000 keys.
 
-   Where the compiled kernel is built (``_select.c``), rows up to
-   :data:`COMPILED_DIRECT_MAX_WIDTH` keys are not grouped, and the candidates of wider rows
-   go the same way (:func:`smallest_with_columns`): numpy's SIMD partition and sort find the
-   k+1 smallest values, sorted, and the kernel their columns in one pass. Finding the columns
-   was most of numpy's cost (a mask, its nonzero entries, gathers, an argsort); the compiled
-   path measured 1.2-2.5x faster per row of keys (k = 20; ``bench/engine.py`` prints the
-   table, which varies by a fifth from run to run here). Wider rows are cut down first, in C too
-   (:func:`_bounded_selection`: contiguous groups' minima, the (k+1)-th of them as a bound,
-   the keys at or below it gathered in column order), then selected the same way.
+   Where the compiled kernel is built (``_select.c``), every row goes to it whole
+   (:func:`smallest_with_columns`), which finds its k+1 smallest keys and their columns in
+   (key, column) order in one call: the columns are dealt into ``2 (k+1)`` strided groups,
+   the (k+1)-th smallest group minimum bounds the keys wanted, the keys at or below it (about
+   1.4 (k+1) of them, however wide the row) are the candidates, and each candidate's place is
+   counted rather than sorted, four comparisons at a time, with no branch to mispredict. Per
+   row of keys (k = 20, ``bench/engine.py`` prints the table) it measured as fast as numpy's
+   partition-and-sort path at 71 keys and 1.5-3x faster from 300 keys on.
 3. **Boundary checks.** The ``(k+1)``-th smallest key is found on the way. A row is
    *unresolved* when it is within the key tolerance of the k-th (a tie, or a near-tie that
    rounding could flip), when a selected squared distance is within the tolerance of zero (the
@@ -403,12 +402,7 @@ def order_statistics(
     return p[:, :k].min(axis=1), p[:, :k].max(axis=1), p[:, k]
 
 
-# Rows up to this width go to the compiled path whole; wider ones are grouped first and their
-# candidates go to it (bench/engine.py's selection table, k = 20: whole rows were faster up to
-# 700 keys, grouped ones from 1,000).
-COMPILED_DIRECT_MAX_WIDTH = 800
-
-# Use the compiled kernel (the column finder, and the predictor's neighbour sums) when it is
+# Use the compiled kernel (the selection, and the predictor's neighbour sums) when it is
 # built (tests turn it off to check one path against the other; both give the same answers).
 use_compiled = compiled_select is not None
 
@@ -445,24 +439,19 @@ def smallest_with_columns(a: NDArray[np.float64], k: int) -> Smallest:
     """The k smallest values of each row of ``a`` and their positions in the row.
 
     Returns ``(first, kth, nxt, vals, pos)`` (:data:`Smallest`; ``nxt`` +inf when ``a`` is k
-    wide). Compiled, ``vals`` come sorted by (value, position); from numpy, in no order. Rows
-    whose k-th and (k+1)-th values tie (``~(nxt > kth)``) hold arbitrary valid positions: the
-    caller redoes them.
-
-    Compiled: numpy's SIMD partition and sort find the k+1 smallest *values*, sorted, and
-    ``_select.positions`` their positions in one pass over each row (this is where the numpy
-    path spends most of its time: a mask, its nonzero entries, gathers, an argsort).
+    wide). Compiled (``_select.smallest``), ``vals`` come sorted by (value, position); from
+    numpy, in no order. Rows whose k-th and (k+1)-th values tie (``~(nxt > kth)``) hold
+    arbitrary valid positions: the caller redoes them.
     """
     rows, width = a.shape
     kernel = compiled_kernel()
     if kernel is not None:
         kept = min(k + 1, width)
-        smallest = np.partition(a, kept - 1, axis=1)[:, :kept] if width > kept else a
-        smallest = np.sort(smallest, axis=1)
-        pos = np.empty((rows, k), dtype=np.intp)
-        kernel.positions(a, smallest, k, pos)
-        nxt = smallest[:, k] if kept > k else np.full(rows, np.inf)
-        return smallest[:, 0], smallest[:, k - 1], nxt, smallest[:, :k], pos
+        vals = np.empty((rows, kept))
+        pos = np.empty((rows, kept), dtype=np.intp)
+        kernel.smallest(a, vals, pos)
+        nxt = vals[:, k] if kept > k else np.full(rows, np.inf)
+        return vals[:, 0], vals[:, k - 1], nxt, vals[:, :k], pos[:, :k]
     first, kth, nxt = order_statistics(a, k)
     flat = pick_exactly_k(a <= kth[:, None], ~(nxt > kth), k)
     pos = flat - (np.arange(rows) * width)[:, None]
@@ -481,32 +470,6 @@ def _group_minima(keys: NDArray[np.float64], g: int) -> NDArray[np.float64]:
     for a in range(2, g):
         np.minimum(group_min, view[:, a], out=group_min)
     return group_min
-
-
-def _bounded_selection(kernel: Any, keys: NDArray[np.float64], k: int, g: int) -> Smallest:
-    """The compiled selection of rows too wide to take whole, ``vals`` sorted by (key, column).
-
-    Groups here are ``g`` contiguous columns (``_select.group_minima``, one pass). The (k+1)-th
-    smallest group minimum bounds the k+1 smallest keys from above (k+1 groups each hold a key
-    at or below it); ``_select.compact`` gathers the keys at or below it, in column order, tail
-    columns included, and those go through :func:`smallest_with_columns`. Without ties that is
-    at most ``(k+1) g`` keys plus the tail; a row with more (ties at the bound) gets ``nxt``
-    -inf, which the caller's tie rule flags, so it is redone exactly.
-    """
-    rows, n = keys.shape
-    kept = k + 1
-    group_min = np.empty((rows, n // g))
-    kernel.group_minima(keys, g, group_min)
-    group_min.partition(kept - 1, axis=1)  # in place: the minima are this call's own
-    bound = np.ascontiguousarray(group_min[:, kept - 1])
-    width = kept * g + n % g
-    cand = np.empty((rows, width))
-    cand_cols = np.empty((rows, width), dtype=np.intp)
-    count = np.empty(rows, dtype=np.intp)
-    kernel.compact(keys, bound, cand, cand_cols, count)
-    first, kth, nxt, vals, pos = smallest_with_columns(cand, k)
-    nxt[count > width] = -np.inf
-    return first, kth, nxt, vals, np.take_along_axis(cand_cols, pos, axis=1)
 
 
 def pick_exactly_k(mask: NDArray[np.bool_], tied: NDArray[np.bool_], k: int) -> NDArray[np.intp]:
@@ -559,15 +522,11 @@ def select_smallest(
     """
     rows, n = keys.shape
     row_ids = np.arange(rows)
-    kernel = compiled_kernel()
-    compiled = kernel is not None
-    g = 1 if compiled and n <= COMPILED_DIRECT_MAX_WIDTH else group_size(n, k)
-    in_order = compiled  # the compiled paths give each row's selection sorted
+    compiled = compiled_kernel() is not None
+    g = 1 if compiled else group_size(n, k)
+    in_order = compiled  # the compiled path gives each row's selection sorted
     if g == 1:
         first, kth, nxt, vals, cols = smallest_with_columns(keys, k)
-        tied = ~(nxt > kth)
-    elif compiled and n // g > k:
-        first, kth, nxt, vals, cols = _bounded_selection(kernel, keys, k, g)
         tied = ~(nxt > kth)
     else:
         n_groups = n // g

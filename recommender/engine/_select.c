@@ -1,18 +1,14 @@
-/* Where the k smallest keys of each row are: the column half of the engine's selection; and
- * the weighted sums over each row's neighbours that the predictor makes of them.
+/* The k smallest keys of each row and where they are: the engine's selection; and the
+ * weighted sums over each row's neighbours that the predictor makes of them.
  *
- * recommender/engine/_search.py selects the k smallest ranking keys of every row of a block.
- * numpy finds their *values* fast (np.partition and np.sort use SIMD sorting networks), but
- * their *columns*, in (key, column) order, took most of the selection's time: a mask of the
- * row, its nonzero positions, two gathers, an argsort of the selection and two more gathers
- * (1 us of the 1.6 us a row of 71 keys cost). Given each row's kept smallest values, sorted,
- * this finds their columns in one pass over the row: a key at or below the largest kept value
- * is placed by counting the kept values below it, equal keys in column order, which is the
- * engine's tie order (the lower training index first).
- *
- * Rows of more than a few hundred keys are first cut down (group_minima, compact): the
- * (k+1)-th smallest of the minima of groups of contiguous keys bounds the k+1 smallest keys,
- * and only the keys at or below it, in column order, go on to the selection above.
+ * recommender/engine/_search.py selects the k smallest ranking keys of every row of a block,
+ * with their columns, in (key, column) order: the engine's tie order (the lower training index
+ * first). numpy's path to that is a partition and a sort of the values, then a mask of the
+ * row, its nonzero positions, gathers and an argsort to find their columns. smallest() does
+ * it in one call per block (see bounded_row): a bound from strided group minima, the few keys
+ * under it, and each one's place counted four comparisons at a time instead of sorted, so
+ * that there is almost no branch to mispredict (a first kernel that kept a sorted list per
+ * row, and one that quickselected, were 2-4x slower than numpy's SIMD sorts for that reason).
  *
  * The numpy path stays the reference this is tested against (tests/engine/
  * test_compiled_selection.py) and the fallback when this is not built. Arguments are numpy
@@ -82,218 +78,314 @@ static void release_buffers(const BufferSpec *specs, int count) {
     }
 }
 
-/* Scratch space of one call: the candidates of a row and the slots of its kept values. */
+/* One (key, column) pair of a row's candidates. Pairs order by key, then column: the engine's
+ * tie order (the lower training index first). */
 typedef struct {
-    double *cand;
-    int64_t *cand_col;
-    int64_t *slots;
-    Py_ssize_t *taken;
-} Scratch;
+    double key;
+    int64_t col;
+} Pair;
 
-/* Columns of one row's `count` kept values into pos[0..k). The keys at or below the largest
- * kept value are gathered in column order (branch-free); each one's slot is the number of kept
- * values below it (a loop the compiler vectorises) plus the copies of it placed before, so
- * equal keys keep column order. Slots a NaN left unfilled stay 0 (the caller flags such rows,
- * see _search.py). Built twice, for AVX2 and for any x86-64, picked when the module loads. */
+static inline int pair_less(const Pair *a, const Pair *b) {
+    return a->key < b->key || (a->key == b->key && a->col < b->col);
+}
+
+static inline void pair_swap(Pair *a, Pair *b) {
+    Pair t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Rearrange p[0..c) so that p[nth] is the pair a sort would put there, none after it less
+ * and none before it greater (quickselect, median-of-three pivots). */
+static void select_pairs(Pair *p, Py_ssize_t c, Py_ssize_t nth) {
+    Py_ssize_t lo = 0, hi = c - 1;
+    while (hi > lo) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (pair_less(&p[mid], &p[lo])) pair_swap(&p[mid], &p[lo]);
+        if (pair_less(&p[hi], &p[lo])) pair_swap(&p[hi], &p[lo]);
+        if (pair_less(&p[hi], &p[mid])) pair_swap(&p[hi], &p[mid]);
+        Pair pivot = p[mid];
+        Py_ssize_t i = lo, j = hi;
+        while (i <= j) {
+            while (pair_less(&p[i], &pivot)) i++;
+            while (pair_less(&pivot, &p[j])) j--;
+            if (i <= j) {
+                pair_swap(&p[i], &p[j]);
+                i++;
+                j--;
+            }
+        }
+        if (nth <= j) {
+            hi = j;
+        } else if (nth >= i) {
+            lo = i;
+        } else {
+            return;
+        }
+    }
+}
+
+static void sort_pairs(Pair *p, Py_ssize_t c) {
+    for (Py_ssize_t i = 1; i < c; i++) {
+        Pair x = p[i];
+        Py_ssize_t j = i;
+        while (j > 0 && pair_less(&x, &p[j - 1])) {
+            p[j] = p[j - 1];
+            j--;
+        }
+        p[j] = x;
+    }
+}
+
+static int pair_compare(const void *a, const void *b) {
+    return pair_less(a, b) ? -1 : pair_less(b, a) ? 1 : 0;
+}
+
+/* Sort p[0..c) by (key, column): insertion for the short runs the engine keeps, else qsort. */
+static void order_pairs(Pair *p, Py_ssize_t c) {
+    if (c <= 48) {
+        sort_pairs(p, c);
+    } else {
+        qsort(p, (size_t)c, sizeof(Pair), pair_compare);
+    }
+}
+
+/* The m smallest keys of one row and their columns into vals / cols, sorted by (key, column),
+ * with `room` >= 2m pairs of scratch space: the way for the rows bounded_row leaves (many
+ * keys tied at its bound), general but slower, its sorting steps being branchy. Keys are
+ * scanned once against a threshold, the m-th smallest key kept so far; the few below it are
+ * appended, and when the scratch space fills it is cut back to its m smallest (quickselect),
+ * which lowers the threshold. A NaN never passes; a row with fewer than m keys that are not
+ * NaN is padded with NaN at column 0, which the caller's tie check flags (NaN compares
+ * false). */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static void place_row(const double *row, Py_ssize_t n, const double *kept, Py_ssize_t count,
-                      Py_ssize_t k, int64_t *pos, Scratch *s) {
-    double largest = kept[count - 1];
-    Py_ssize_t c = 0;
-    for (Py_ssize_t j = 0; j < n; j++) {
+static void smallest_row(const double *row, Py_ssize_t n, Py_ssize_t m, double *vals,
+                         int64_t *cols, Pair *p, Py_ssize_t room) {
+    Py_ssize_t c = 0, j = 0;
+    /* Fill the scratch space first: until it is full, every key that is not NaN is kept. */
+    for (; j < n && c < room; j++) {
         double x = row[j];
-        s->cand[c] = x;
-        s->cand_col[c] = j;
-        c += x <= largest;
+        p[c].key = x;
+        p[c].col = j;
+        c += x == x;
     }
-    memset(s->taken, 0, (size_t)count * sizeof(Py_ssize_t));
-    memset(s->slots, 0, (size_t)count * sizeof(int64_t));
-    for (Py_ssize_t i = 0; i < c; i++) {
-        double x = s->cand[i];
-        Py_ssize_t run = 0;
-        for (Py_ssize_t t = 0; t < count; t++) {
-            run += kept[t] < x;
+    double threshold = INFINITY;
+    if (c == room) {
+        select_pairs(p, c, m - 1);
+        c = m;
+        threshold = p[m - 1].key;
+    }
+    for (; j + 8 <= n; j += 8) {
+        const double *x = row + j;
+        int below = 0;
+        for (int t = 0; t < 8; t++) {
+            below |= x[t] < threshold;
         }
-        /* Only the largest kept value can have more copies in the row than were kept. */
-        Py_ssize_t slot = run + s->taken[run];
-        if (slot < count) {
-            s->slots[slot] = s->cand_col[i];
-            s->taken[run]++;
+        if (!below) {
+            continue;
+        }
+        for (int t = 0; t < 8; t++) {
+            if (x[t] < threshold) {
+                p[c].key = x[t];
+                p[c].col = j + t;
+                if (++c == room) {
+                    select_pairs(p, c, m - 1);
+                    c = m;
+                    threshold = p[m - 1].key;
+                }
+            }
         }
     }
-    memcpy(pos, s->slots, (size_t)k * sizeof(int64_t));
+    for (; j < n; j++) {
+        if (row[j] < threshold) {
+            p[c].key = row[j];
+            p[c].col = j;
+            if (++c == room) {
+                select_pairs(p, c, m - 1);
+                c = m;
+                threshold = p[m - 1].key;
+            }
+        }
+    }
+    if (c > m) {
+        select_pairs(p, c, m - 1);
+        c = m;
+    }
+    order_pairs(p, c);
+    for (Py_ssize_t i = 0; i < m; i++) {
+        vals[i] = i < c ? p[i].key : NAN;
+        cols[i] = i < c ? p[i].col : 0;
+    }
 }
 
-static PyObject *positions(PyObject *self, PyObject *args) {
+
+/* Four doubles, and four 64-bit integers (what comparing two such vectors gives: -1 for true,
+ * 0 for false). Built with AVX2 in the AVX2 clones, as two SSE2 halves elsewhere. */
+typedef double Doubles4 __attribute__((vector_size(32)));
+typedef int64_t Longs4 __attribute__((vector_size(32)));
+
+/* How many of xs[0..padded) come before xs[i] in (value, position) order; `padded` is a
+ * multiple of four and xs is +inf beyond its values (which, coming last, count for nothing).
+ * NaN-free input. No branch: four comparisons at a time. */
+static inline Py_ssize_t rank_of(const double *xs, Py_ssize_t padded, Py_ssize_t i) {
+    double value = xs[i];
+    Doubles4 x = {value, value, value, value};
+    Longs4 at = {0, 1, 2, 3}, step = {4, 4, 4, 4}, before = {i, i, i, i}, count = {0, 0, 0, 0};
+    for (Py_ssize_t j = 0; j < padded; j += 4) {
+        Doubles4 y;
+        memcpy(&y, xs + j, sizeof y);
+        count -= (y < x) | ((y == x) & (at < before));
+        at += step;
+    }
+    return (Py_ssize_t)(count[0] + count[1] + count[2] + count[3]);
+}
+
+/* The m smallest keys of one row by a bound: the row's columns are dealt into `groups` strided
+ * groups (column j into group j mod groups), and the m-th smallest of the groups' minima
+ * bounds the row's m-th smallest key from above (m groups each hold a key at or below it).
+ * The keys at or below the bound, in column order, are the candidates: about
+ * -groups * ln(1 - m / groups) of them, whatever the row's width (29 for m = 21 and 42 groups).
+ * Each candidate's place is counted (how many candidates come before it), which has no
+ * branch to mispredict, unlike a sort. Returns 0, or -1 when more than `room` keys pass the
+ * bound (ties at the bound): the caller then takes the row another way. NaN keys are never
+ * candidates; a row with fewer than m others is padded with NaN at column 0. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static int bounded_row(const double *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t groups,
+                       double *vals, int64_t *cols, double *minima, double *cand,
+                       int64_t *cand_col, Py_ssize_t room) {
+    for (Py_ssize_t b = 0; b < groups; b++) {
+        minima[b] = INFINITY;
+    }
+    Py_ssize_t j = 0;
+    for (; j + groups <= n; j += groups) {
+        const double *x = row + j;
+        for (Py_ssize_t b = 0; b < groups; b++) {
+            minima[b] = x[b] < minima[b] ? x[b] : minima[b];
+        }
+    }
+    for (Py_ssize_t b = 0; j + b < n; b++) {
+        minima[b] = row[j + b] < minima[b] ? row[j + b] : minima[b];
+    }
+    Py_ssize_t padded = (groups + 3) & ~(Py_ssize_t)3;
+    for (Py_ssize_t b = groups; b < padded; b++) {
+        minima[b] = INFINITY;
+    }
+    double bound = INFINITY;
+    for (Py_ssize_t b = 0; b < groups; b++) {
+        if (rank_of(minima, padded, b) == m - 1) {
+            bound = minima[b];
+            break;
+        }
+    }
+    Py_ssize_t c = 0;
+    for (j = 0; j + 8 <= n; j += 8) {
+        const double *x = row + j;
+        int below = 0;
+        for (int t = 0; t < 8; t++) {
+            below |= x[t] <= bound;
+        }
+        if (!below) {
+            continue;
+        }
+        if (c + 8 > room) {
+            return -1;
+        }
+        for (int t = 0; t < 8; t++) {  /* branch-free: written always, kept if it passed */
+            cand[c] = x[t];
+            cand_col[c] = j + t;
+            c += x[t] <= bound;
+        }
+    }
+    if (c + 8 > room) {
+        return -1;
+    }
+    for (; j < n; j++) {
+        cand[c] = row[j];
+        cand_col[c] = j;
+        c += row[j] <= bound;
+    }
+    for (Py_ssize_t i = 0; i < m; i++) {
+        vals[i] = NAN;
+        cols[i] = 0;
+    }
+    Py_ssize_t cand_padded = (c + 3) & ~(Py_ssize_t)3;
+    for (Py_ssize_t i = c; i < cand_padded; i++) {
+        cand[i] = INFINITY;
+    }
+    for (Py_ssize_t i = 0; i < c; i++) {
+        Py_ssize_t place = rank_of(cand, cand_padded, i);
+        if (place < m) {
+            vals[place] = cand[i];
+            cols[place] = cand_col[i];
+        }
+    }
+    return 0;
+}
+
+/* smallest(keys, vals, cols): the m smallest keys of each row (m is vals' width), by
+ * bounded_row, or smallest_row for a row it leaves. */
+static PyObject *smallest(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *keys_obj, *kept_obj, *pos_obj;
-    Py_ssize_t k;
-    if (!PyArg_ParseTuple(args, "OOnO", &keys_obj, &kept_obj, &k, &pos_obj)) {
+    PyObject *keys_obj, *vals_obj, *cols_obj;
+    if (!PyArg_ParseTuple(args, "OOO", &keys_obj, &vals_obj, &cols_obj)) {
         return NULL;
     }
-    Py_buffer keys, kept, pos;
+    Py_buffer keys, vals, cols;
     const BufferSpec specs[] = {
         {keys_obj, &keys, 0, 'f', 2, "keys"},
-        {kept_obj, &kept, 0, 'f', 2, "kept"},
-        {pos_obj, &pos, 1, 'i', 2, "pos"},
+        {vals_obj, &vals, 1, 'f', 2, "vals"},
+        {cols_obj, &cols, 1, 'i', 2, "cols"},
     };
     if (get_buffers(specs, 3) < 0) {
         return NULL;
     }
-    Py_ssize_t rows = keys.shape[0], n = keys.shape[1], count = kept.shape[1];
-    Scratch s = {NULL, NULL, NULL, NULL};
-    if (kept.shape[0] != rows || pos.shape[0] != rows || pos.shape[1] != k || k < 1 ||
-        count < k || count > n || count > MAX_KEPT) {
+    Py_ssize_t rows = keys.shape[0], n = keys.shape[1], m = vals.shape[1];
+    Pair *scratch = NULL;
+    double *minima = NULL, *cand = NULL;
+    int64_t *cand_col = NULL;
+    if (vals.shape[0] != rows || cols.shape[0] != rows || cols.shape[1] != m || m < 1 ||
+        m > n || m > MAX_KEPT) {
         PyErr_Format(PyExc_ValueError,
-                     "expected keys (rows, n), kept (rows, count), pos (rows, k) with "
-                     "1 <= k <= count <= min(n, %d)",
+                     "expected keys (rows, n), vals and cols (rows, m) with 1 <= m <= min(n, %d)",
                      MAX_KEPT);
         goto release;
     }
-    s.cand = PyMem_RawMalloc((size_t)n * sizeof(double));
-    s.cand_col = PyMem_RawMalloc((size_t)n * sizeof(int64_t));
-    s.slots = PyMem_RawMalloc((size_t)count * sizeof(int64_t));
-    s.taken = PyMem_RawMalloc((size_t)count * sizeof(Py_ssize_t));
-    if (!s.cand || !s.cand_col || !s.slots || !s.taken) {
+    Py_ssize_t room = 2 * m > 32 ? 2 * m : 32;
+    Py_ssize_t groups = 2 * m < n ? 2 * m : n;
+    Py_ssize_t cand_room = 8 * m + 8;
+    scratch = PyMem_RawMalloc((size_t)room * sizeof(Pair));
+    minima = PyMem_RawMalloc((size_t)(groups + 3) * sizeof(double));
+    cand = PyMem_RawMalloc((size_t)(cand_room + 3) * sizeof(double));
+    cand_col = PyMem_RawMalloc((size_t)cand_room * sizeof(int64_t));
+    if (!scratch || !minima || !cand || !cand_col) {
         PyErr_NoMemory();
         goto release;
     }
-    const double *key_data = keys.buf, *kept_data = kept.buf;
-    int64_t *pos_data = pos.buf;
+    const double *key_data = keys.buf;
+    double *val_data = vals.buf;
+    int64_t *col_data = cols.buf;
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t r = 0; r < rows; r++) {
-        place_row(key_data + r * n, n, kept_data + r * count, count, k, pos_data + r * k, &s);
+        const double *row = key_data + r * n;
+        double *v = val_data + r * m;
+        int64_t *cl = col_data + r * m;
+        if (groups < m || bounded_row(row, n, m, groups, v, cl, minima, cand, cand_col,
+                                      cand_room) < 0) {
+            smallest_row(row, n, m, v, cl, scratch, room);
+        }
     }
     Py_END_ALLOW_THREADS;
 
 release:
-    PyMem_RawFree(s.cand);
-    PyMem_RawFree(s.cand_col);
-    PyMem_RawFree(s.slots);
-    PyMem_RawFree(s.taken);
+    PyMem_RawFree(scratch);
+    PyMem_RawFree(minima);
+    PyMem_RawFree(cand);
+    PyMem_RawFree(cand_col);
     release_buffers(specs, 3);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* compact(keys, bound, cand, cand_col, count): the keys of each row at or below its bound,
- * in column order, into cand / cand_col (rows, width), the rest of the row padded with +inf
- * (column 0); count gets how many there were, which may exceed width (then only the first
- * width are written; the caller redoes such a row). Few keys pass a good bound, so the branch
- * is mostly predicted and only candidates are written. */
-static Py_ssize_t compact_row(const double *row, Py_ssize_t n, double bound, double *cand,
-                              int64_t *cand_col, Py_ssize_t width) {
-    Py_ssize_t c = 0;
-    for (Py_ssize_t j = 0; j < n; j++) {
-        double x = row[j];
-        if (x <= bound) {
-            if (c < width) {
-                cand[c] = x;
-                cand_col[c] = j;
-            }
-            c++;
-        }
-    }
-    for (Py_ssize_t i = c; i < width; i++) {
-        cand[i] = INFINITY;
-        cand_col[i] = 0;
-    }
-    return c;
-}
-
-/* group_minima(keys, g, out): the minimum of each group of g contiguous keys of each row into
- * out (rows, n // g); the n mod g last keys are in no group. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
-static void minima_row(const double *row, Py_ssize_t groups, Py_ssize_t g, double *out) {
-    for (Py_ssize_t b = 0; b < groups; b++) {
-        const double *group = row + b * g;
-        double m = group[0];
-        for (Py_ssize_t t = 1; t < g; t++) {
-            m = group[t] < m ? group[t] : m;
-        }
-        out[b] = m;
-    }
-}
-
-static PyObject *group_minima(PyObject *self, PyObject *args) {
-    (void)self;
-    PyObject *keys_obj, *out_obj;
-    Py_ssize_t g;
-    if (!PyArg_ParseTuple(args, "OnO", &keys_obj, &g, &out_obj)) {
-        return NULL;
-    }
-    Py_buffer keys, out;
-    const BufferSpec specs[] = {
-        {keys_obj, &keys, 0, 'f', 2, "keys"},
-        {out_obj, &out, 1, 'f', 2, "out"},
-    };
-    if (get_buffers(specs, 2) < 0) {
-        return NULL;
-    }
-    Py_ssize_t rows = keys.shape[0], n = keys.shape[1];
-    if (g < 1 || out.shape[0] != rows || out.shape[1] != n / g || n / g < 1) {
-        PyErr_SetString(PyExc_ValueError, "expected keys (rows, n), 1 <= g <= n, out (rows, n // g)");
-    } else {
-        const double *key_data = keys.buf;
-        double *out_data = out.buf;
-        Py_ssize_t groups = n / g;
-        Py_BEGIN_ALLOW_THREADS;
-        for (Py_ssize_t r = 0; r < rows; r++) {
-            minima_row(key_data + r * n, groups, g, out_data + r * groups);
-        }
-        Py_END_ALLOW_THREADS;
-    }
-    release_buffers(specs, 2);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *compact(PyObject *self, PyObject *args) {
-    (void)self;
-    PyObject *keys_obj, *bound_obj, *cand_obj, *cand_col_obj, *count_obj;
-    if (!PyArg_ParseTuple(args, "OOOOO", &keys_obj, &bound_obj, &cand_obj, &cand_col_obj,
-                          &count_obj)) {
-        return NULL;
-    }
-    Py_buffer keys, bound, cand, cand_col, count;
-    const BufferSpec specs[] = {
-        {keys_obj, &keys, 0, 'f', 2, "keys"},
-        {bound_obj, &bound, 0, 'f', 1, "bound"},
-        {cand_obj, &cand, 1, 'f', 2, "cand"},
-        {cand_col_obj, &cand_col, 1, 'i', 2, "cand_col"},
-        {count_obj, &count, 1, 'i', 1, "count"},
-    };
-    if (get_buffers(specs, 5) < 0) {
-        return NULL;
-    }
-    Py_ssize_t rows = keys.shape[0], n = keys.shape[1], width = cand.shape[1];
-    if (bound.shape[0] != rows || cand.shape[0] != rows || cand_col.shape[0] != rows ||
-        cand_col.shape[1] != width || count.shape[0] != rows || width < 1) {
-        PyErr_SetString(PyExc_ValueError,
-                        "expected keys (rows, n), bound (rows,), cand and cand_col "
-                        "(rows, width >= 1), count (rows,)");
-        goto release;
-    }
-    const double *key_data = keys.buf, *bound_data = bound.buf;
-    double *cand_data = cand.buf;
-    int64_t *cand_col_data = cand_col.buf, *count_data = count.buf;
-    Py_BEGIN_ALLOW_THREADS;
-    for (Py_ssize_t r = 0; r < rows; r++) {
-        count_data[r] = compact_row(key_data + r * n, n, bound_data[r], cand_data + r * width,
-                                    cand_col_data + r * width, width);
-    }
-    Py_END_ALLOW_THREADS;
-
-release:
-    release_buffers(specs, 5);
     if (PyErr_Occurred()) {
         return NULL;
     }
@@ -386,20 +478,11 @@ release:
 }
 
 static PyMethodDef methods[] = {
-    {"positions", positions, METH_VARARGS,
-     "positions(keys, kept, k, pos)\n\n"
-     "For each row of keys (rows, n) float64, given its `count` smallest values sorted in\n"
-     "kept (rows, count), write the columns of the first k of them into pos (rows, k) int64,\n"
-     "in (key, column) order."},
-    {"group_minima", group_minima, METH_VARARGS,
-     "group_minima(keys, g, out)\n\n"
-     "The minimum of each group of g contiguous keys of each row of keys (rows, n) float64\n"
-     "into out (rows, n // g); the n mod g last keys of a row are in no group."},
-    {"compact", compact, METH_VARARGS,
-     "compact(keys, bound, cand, cand_col, count)\n\n"
-     "The keys of each row of keys (rows, n) float64 at or below bound (rows,), in column\n"
-     "order, into cand / cand_col (rows, width) float64 / int64, padded with +inf; count\n"
-     "(rows,) int64 gets how many there were (possibly more than width)."},
+    {"smallest", smallest, METH_VARARGS,
+     "smallest(keys, vals, cols)\n\n"
+     "The m smallest keys of each row of keys (rows, n) float64 and their columns into\n"
+     "vals (rows, m) float64 and cols (rows, m) int64, sorted by (key, column); NaN keys are\n"
+     "never taken (a row short of m others is padded with NaN at column 0)."},
     {"weighted_sums", weighted_sums, METH_VARARGS,
      "weighted_sums(dist, rows, width, values, power, added, out)\n\n"
      "For each row of dist and rows (rows, w), over the first width neighbours, the\n"

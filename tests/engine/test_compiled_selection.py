@@ -80,21 +80,48 @@ def test_selection_agrees_with_the_numpy_path(kind: str, ordered: bool, tol: flo
     assert settled_somewhere > (3 if kind == "ties" else 100)
 
 
-def test_equal_keys_come_in_column_order() -> None:
-    keys = np.array([[3.0, 1.0, 2.0, 1.0, 1.0, 0.5, 2.0]])
-    kept = np.sort(keys, axis=1)[:, :5]
-    pos = np.empty((1, 5), dtype=np.intp)
+def smallest(keys: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     assert _search.compiled_select is not None
-    _search.compiled_select.positions(keys, kept, 5, pos)
-    assert pos.tolist() == [[5, 1, 3, 4, 2]]
+    vals = np.empty((keys.shape[0], m))
+    cols = np.empty((keys.shape[0], m), dtype=np.intp)
+    _search.compiled_select.smallest(keys, vals, cols)
+    return vals, cols
+
+
+def test_equal_keys_come_in_column_order() -> None:
+    vals, cols = smallest(np.array([[3.0, 1.0, 2.0, 1.0, 1.0, 0.5, 2.0]]), 5)
+    assert cols.tolist() == [[5, 1, 3, 4, 2]]
+    assert vals.tolist() == [[0.5, 1.0, 1.0, 1.0, 2.0]]
 
 
 def test_a_tie_beyond_the_kept_values_keeps_the_lower_columns() -> None:
-    keys = np.array([[2.0, 1.0, 2.0, 2.0, 0.0]])
-    pos = np.empty((1, 3), dtype=np.intp)
-    assert _search.compiled_select is not None
-    _search.compiled_select.positions(keys, np.array([[0.0, 1.0, 2.0]]), 3, pos)
-    assert pos.tolist() == [[4, 1, 0]]
+    _, cols = smallest(np.array([[2.0, 1.0, 2.0, 2.0, 0.0]]), 3)
+    assert cols.tolist() == [[4, 1, 0]]
+
+
+@pytest.mark.parametrize("n", [1, 5, 31, 71, 333, 1330, 25_000])
+@pytest.mark.parametrize("m", [1, 2, 21, 61])
+@pytest.mark.parametrize("kind", ["continuous", "ties", "infinite", "nan", "descending"])
+def test_smallest_is_a_stable_sort_cut_short(n: int, m: int, kind: str) -> None:
+    # Its two ways: the bound from group minima, and, where ties at the bound let too many
+    # keys through ("ties": five values), the threshold scan; NaN is never taken.
+    if m > n:
+        return
+    rng = np.random.default_rng(zlib.crc32(f"{n} {m} {kind}".encode()))
+    keys = random_keys(rng, "ties" if kind == "ties" else "continuous", 3, n)
+    if kind == "infinite":
+        keys[keys > -0.5] = np.inf
+    elif kind == "nan":
+        keys[rng.random(keys.shape) < 0.3] = np.nan
+    elif kind == "descending":  # every key below the ones before: the bound's worst order
+        keys = -np.sort(keys, axis=1)
+    vals, cols = smallest(keys, m)
+    for row, got_vals, got_cols in zip(keys, vals, cols, strict=True):
+        taken = np.flatnonzero(~np.isnan(row))
+        order = taken[np.lexsort((taken, row[taken]))][:m]
+        assert got_cols[: order.size].tolist() == order.tolist()
+        np.testing.assert_array_equal(got_vals[: order.size], row[order])
+        assert np.isnan(got_vals[order.size :]).all() and (got_cols[order.size :] == 0).all()
 
 
 def test_a_nan_among_the_kept_keys_leaves_the_row_to_the_exact_path() -> None:
@@ -108,54 +135,45 @@ def test_a_nan_among_the_kept_keys_leaves_the_row_to_the_exact_path() -> None:
 
 
 @pytest.mark.parametrize(
-    ("keys", "kept", "k", "pos", "error", "message"),
+    ("keys", "vals", "cols", "error", "message"),
     [
-        (np.zeros((2, 5)), np.zeros((2, 3)), 4, np.zeros((2, 4), np.intp), ValueError, "k <="),
-        (np.zeros((2, 5)), np.zeros((1, 3)), 2, np.zeros((2, 2), np.intp), ValueError, "rows"),
-        (np.zeros((2, 5)), np.zeros((2, 6)), 2, np.zeros((2, 2), np.intp), ValueError, "count"),
+        (np.zeros((2, 5)), np.zeros((2, 6)), np.zeros((2, 6), np.intp), ValueError, "m <="),
+        (np.zeros((2, 5)), np.zeros((1, 3)), np.zeros((2, 3), np.intp), ValueError, "rows"),
+        (np.zeros((2, 5)), np.zeros((2, 3)), np.zeros((2, 2), np.intp), ValueError, "rows, m"),
+        (np.zeros((2, 5)), np.zeros((2, 0)), np.zeros((2, 0), np.intp), ValueError, "1 <= m"),
         (
             np.zeros((2, 5), np.float32),
             np.zeros((2, 3)),
-            2,
-            np.zeros((2, 2), np.intp),
+            np.zeros((2, 3), np.intp),
             TypeError,
             "keys",
         ),
-        (np.zeros(5), np.zeros((2, 3)), 2, np.zeros((2, 2), np.intp), TypeError, "2-d"),
-        (np.zeros((2, 5)), np.zeros((2, 3)), 2, np.zeros((2, 2), np.int32), TypeError, "pos"),
+        (np.zeros(5), np.zeros((2, 3)), np.zeros((2, 3), np.intp), TypeError, "2-d"),
+        (np.zeros((2, 5)), np.zeros((2, 3)), np.zeros((2, 3), np.int32), TypeError, "cols"),
         # Eight-byte items of the wrong kind: integers as keys, doubles as columns.
         (
             np.zeros((2, 5), np.int64),
             np.zeros((2, 3)),
-            2,
-            np.zeros((2, 2), np.intp),
+            np.zeros((2, 3), np.intp),
             TypeError,
             "keys: expected a 2-d array of float64",
         ),
         (
             np.zeros((2, 5)),
             np.zeros((2, 3)),
-            2,
-            np.zeros((2, 2)),
-            TypeError,
-            "pos: expected a 2-d array of int64",
-        ),
-        (
-            np.zeros((5, 2)).T,
             np.zeros((2, 3)),
-            2,
-            np.zeros((2, 2), np.intp),
-            ValueError,
-            "contiguous",
+            TypeError,
+            "cols: expected a 2-d array of int64",
         ),
+        (np.zeros((5, 2)).T, np.zeros((2, 3)), np.zeros((2, 3), np.intp), ValueError, "contiguous"),
     ],
 )
 def test_the_kernel_checks_its_arguments(
-    keys: np.ndarray, kept: np.ndarray, k: int, pos: np.ndarray, error: type, message: str
+    keys: np.ndarray, vals: np.ndarray, cols: np.ndarray, error: type, message: str
 ) -> None:
     assert _search.compiled_select is not None
     with pytest.raises(error, match=message):
-        _search.compiled_select.positions(keys, kept, k, pos)
+        _search.compiled_select.smallest(keys, vals, cols)
 
 
 @pytest.mark.parametrize("n_train", [12, 71, 250, 1400])
@@ -178,59 +196,17 @@ def test_neighbours_are_the_same_on_both_paths(n_train: int) -> None:
     assert (c_dist[-10:, 0] == 0.0).all()
 
 
-def test_group_minima_and_compact_on_a_row() -> None:
-    assert _search.compiled_select is not None
-    keys = np.array([[5.0, 3.0, 4.0, 1.0, 2.0, 9.0, 0.5]])
-    minima = np.empty((1, 3))
-    _search.compiled_select.group_minima(keys, 2, minima)
-    assert minima.tolist() == [[3.0, 1.0, 2.0]]  # the last key is in no group
-    cand = np.empty((1, 4))
-    cand_cols = np.empty((1, 4), dtype=np.intp)
-    count = np.empty(1, dtype=np.intp)
-    _search.compiled_select.compact(keys, np.array([2.0]), cand, cand_cols, count)
-    assert cand.tolist() == [[1.0, 2.0, 0.5, np.inf]]  # column order, padded
-    assert cand_cols[0, :3].tolist() == [3, 4, 6]
-    assert count.tolist() == [3]
-    _search.compiled_select.compact(keys, np.array([9.0]), cand, cand_cols, count)
-    assert count.tolist() == [7]  # more than fit: the first four in column order are kept
-    assert cand_cols.tolist() == [[0, 1, 2, 3]]
-
-
-def test_a_wide_row_tied_at_its_bound_is_left_to_the_exact_path(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Nearly every key equals the bound: more keys pass it than the candidates hold.
-    n, k = 2000, 5
+def test_a_wide_row_tied_at_its_bound_is_still_exact() -> None:
+    # Nearly every key equals the group minima's bound, so more keys pass it than the bounded
+    # way takes and the row goes the threshold scan's way: still exact, still settled.
+    n = 2000
     keys = np.ones((1, n))
     keys[0, [7, 900, 1500]] = 0.0
-    assert n > _search.COMPILED_DIRECT_MAX_WIDTH and n // _search.group_size(n, k) > k
-    monkeypatch.setattr(_search, "use_compiled", True)
-    _, _, unresolved = _search.select_smallest(keys, k, np.zeros(1), ordered=False)
-    assert unresolved.all()
-    # The public path settles it: the three zeros, then the lowest-numbered ones.
+    with _search.compiled_selection(True):
+        vals, cols, unresolved = _search.select_smallest(keys, 3, np.zeros(1), ordered=False)
+    assert not unresolved.any()  # (ordered, the equal keys inside it would be redone)
+    assert cols.tolist() == [[7, 900, 1500]] and vals.tolist() == [[0.0, 0.0, 0.0]]
+    # k = 5 ties at the k-th (a 1 both sides of it): the public path settles it by index.
     X = keys.T.copy()
-    _, ind = KNNRegressor(k, metric="manhattan").fit(X, np.zeros(n)).kneighbors([[0.0]])
+    _, ind = KNNRegressor(5, metric="manhattan").fit(X, np.zeros(n)).kneighbors([[0.0]])
     assert ind[0].tolist() == [7, 900, 1500, 0, 1]
-
-
-@pytest.mark.parametrize(
-    ("call", "message"),
-    [
-        (lambda s: s.group_minima(np.zeros((2, 5)), 0, np.zeros((2, 1))), "1 <= g"),
-        (lambda s: s.group_minima(np.zeros((2, 5)), 2, np.zeros((2, 3))), "n // g"),
-        (
-            lambda s: s.compact(
-                np.zeros((2, 5)),
-                np.zeros(1),
-                np.zeros((2, 3)),
-                np.zeros((2, 3), np.intp),
-                np.zeros(2, np.intp),
-            ),
-            "bound",
-        ),
-    ],
-)
-def test_the_wide_row_kernels_check_their_arguments(call: object, message: str) -> None:
-    assert _search.compiled_select is not None and callable(call)
-    with pytest.raises(ValueError, match=message):
-        call(_search.compiled_select)
