@@ -226,20 +226,29 @@ static void smallest_row(const double *row, Py_ssize_t n, Py_ssize_t m, double *
 typedef double Doubles4 __attribute__((vector_size(32)));
 typedef int64_t Longs4 __attribute__((vector_size(32)));
 
-/* How many of xs[0..padded) come before xs[i] in (value, position) order; `padded` is a
- * multiple of four and xs is +inf beyond its values (which, coming last, count for nothing).
- * NaN-free input. No branch: four comparisons at a time. */
-static inline Py_ssize_t rank_of(const double *xs, Py_ssize_t padded, Py_ssize_t i) {
+/* How many of xs[0..c) come before xs[i] in (value, position) order: the values at or below
+ * it before it, and those below it after it. xs must hold +inf in [c, c + 4) (they come
+ * last, so they count for nothing) and no NaN. No branch: four comparisons at a time. */
+static inline Py_ssize_t rank_of(const double *xs, Py_ssize_t c, Py_ssize_t i) {
     double value = xs[i];
     Doubles4 x = {value, value, value, value};
-    Longs4 at = {0, 1, 2, 3}, step = {4, 4, 4, 4}, before = {i, i, i, i}, count = {0, 0, 0, 0};
-    for (Py_ssize_t j = 0; j < padded; j += 4) {
+    Longs4 count = {0, 0, 0, 0};
+    Py_ssize_t j = 0;
+    for (; j + 4 <= i; j += 4) {
         Doubles4 y;
         memcpy(&y, xs + j, sizeof y);
-        count -= (y < x) | ((y == x) & (at < before));
-        at += step;
+        count -= y <= x;
     }
-    return (Py_ssize_t)(count[0] + count[1] + count[2] + count[3]);
+    Py_ssize_t before = 0;
+    for (; j < i; j++) {
+        before += xs[j] <= value;
+    }
+    for (j = i + 1; j < c; j += 4) {
+        Doubles4 y;
+        memcpy(&y, xs + j, sizeof y);
+        count -= y < x;
+    }
+    return before + (Py_ssize_t)(count[0] + count[1] + count[2] + count[3]);
 }
 
 /* The m smallest keys of one row by a bound: the row's columns are dealt into `groups` strided
@@ -270,13 +279,12 @@ static int bounded_row(const double *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t
     for (Py_ssize_t b = 0; j + b < n; b++) {
         minima[b] = row[j + b] < minima[b] ? row[j + b] : minima[b];
     }
-    Py_ssize_t padded = (groups + 3) & ~(Py_ssize_t)3;
-    for (Py_ssize_t b = groups; b < padded; b++) {
+    for (Py_ssize_t b = groups; b < groups + 4; b++) {
         minima[b] = INFINITY;
     }
     double bound = INFINITY;
     for (Py_ssize_t b = 0; b < groups; b++) {
-        if (rank_of(minima, padded, b) == m - 1) {
+        if (rank_of(minima, groups, b) == m - 1) {
             bound = minima[b];
             break;
         }
@@ -312,12 +320,11 @@ static int bounded_row(const double *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t
         vals[i] = NAN;
         cols[i] = 0;
     }
-    Py_ssize_t cand_padded = (c + 3) & ~(Py_ssize_t)3;
-    for (Py_ssize_t i = c; i < cand_padded; i++) {
+    for (Py_ssize_t i = c; i < c + 4; i++) {
         cand[i] = INFINITY;
     }
     for (Py_ssize_t i = 0; i < c; i++) {
-        Py_ssize_t place = rank_of(cand, cand_padded, i);
+        Py_ssize_t place = rank_of(cand, c, i);
         if (place < m) {
             vals[place] = cand[i];
             cols[place] = cand_col[i];
@@ -358,8 +365,8 @@ static PyObject *smallest(PyObject *self, PyObject *args) {
     Py_ssize_t groups = 2 * m < n ? 2 * m : n;
     Py_ssize_t cand_room = 8 * m + 8;
     scratch = PyMem_RawMalloc((size_t)room * sizeof(Pair));
-    minima = PyMem_RawMalloc((size_t)(groups + 3) * sizeof(double));
-    cand = PyMem_RawMalloc((size_t)(cand_room + 3) * sizeof(double));
+    minima = PyMem_RawMalloc((size_t)(groups + 4) * sizeof(double));
+    cand = PyMem_RawMalloc((size_t)(cand_room + 4) * sizeof(double));
     cand_col = PyMem_RawMalloc((size_t)cand_room * sizeof(int64_t));
     if (!scratch || !minima || !cand || !cand_col) {
         PyErr_NoMemory();
