@@ -45,8 +45,9 @@ per-row temporaries stay in cache (:data:`BLOCK_BYTES`, :data:`GEMM_BLOCK_BYTES`
    the (k+1)-th smallest group minimum bounds the keys wanted, the keys at or below it (about
    1.4 (k+1) of them, however wide the row) are the candidates, and each candidate's place is
    counted rather than sorted, four comparisons at a time, with no branch to mispredict. Per
-   row of keys (k = 20, ``bench/engine.py`` prints the table) it measured as fast as numpy's
-   partition-and-sort path at 71 keys and 1.5-3x faster from 300 keys on.
+   row of keys (k = 20) it measured 1.2-1.5x faster than the compiled path it replaced (numpy's
+   partition and sort, then a pass for the columns) and 1.2-2.5x faster than the numpy path
+   (``bench/engine.py`` prints that table; docs/scaling.md has both).
 3. **Boundary checks.** The ``(k+1)``-th smallest key is found on the way. A row is
    *unresolved* when it is within the key tolerance of the k-th (a tie, or a near-tie that
    rounding could flip), when a selected squared distance is within the tolerance of zero (the
