@@ -153,58 +153,26 @@ static void order_pairs(Pair *p, Py_ssize_t c) {
 /* The m smallest keys of one row and their columns into vals / cols, sorted by (key, column),
  * with `room` >= 2m pairs of scratch space: the way for the rows bounded_row leaves (many
  * keys tied at its bound), general but slower, its sorting steps being branchy. Keys are
- * scanned once against a threshold, the m-th smallest key kept so far; the few below it are
- * appended, and when the scratch space fills it is cut back to its m smallest (quickselect),
- * which lowers the threshold. A NaN never passes; a row with fewer than m keys that are not
- * NaN is padded with NaN at column 0, which the caller's tie check flags (NaN compares
- * false). */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
+ * scanned once against a threshold, the m-th smallest key kept so far (until the scratch
+ * space first fills, every key is kept); the keys below it are appended, and when the scratch space fills it is
+ * cut back to its m smallest (quickselect), which lowers the threshold. A key equal to the
+ * threshold comes after it in (key, column) order, so it is never needed. A NaN never passes;
+ * a row with fewer than m keys that are not NaN is padded with NaN at column 0, which the
+ * caller's tie check flags (NaN compares false). */
 static void smallest_row(const double *row, Py_ssize_t n, Py_ssize_t m, double *vals,
                          int64_t *cols, Pair *p, Py_ssize_t room) {
-    Py_ssize_t c = 0, j = 0;
-    /* Fill the scratch space first: until it is full, every key that is not NaN is kept. */
-    for (; j < n && c < room; j++) {
-        double x = row[j];
-        p[c].key = x;
-        p[c].col = j;
-        c += x == x;
-    }
+    Py_ssize_t c = 0;
+    int cut = 0;
     double threshold = INFINITY;
-    if (c == room) {
-        select_pairs(p, c, m - 1);
-        c = m;
-        threshold = p[m - 1].key;
-    }
-    for (; j + 8 <= n; j += 8) {
-        const double *x = row + j;
-        int below = 0;
-        for (int t = 0; t < 8; t++) {
-            below |= x[t] < threshold;
-        }
-        if (!below) {
-            continue;
-        }
-        for (int t = 0; t < 8; t++) {
-            if (x[t] < threshold) {
-                p[c].key = x[t];
-                p[c].col = j + t;
-                if (++c == room) {
-                    select_pairs(p, c, m - 1);
-                    c = m;
-                    threshold = p[m - 1].key;
-                }
-            }
-        }
-    }
-    for (; j < n; j++) {
-        if (row[j] < threshold) {
-            p[c].key = row[j];
+    for (Py_ssize_t j = 0; j < n; j++) {
+        double x = row[j];
+        if (cut ? x < threshold : x == x) {
+            p[c].key = x;
             p[c].col = j;
             if (++c == room) {
                 select_pairs(p, c, m - 1);
                 c = m;
+                cut = 1;
                 threshold = p[m - 1].key;
             }
         }
@@ -219,7 +187,6 @@ static void smallest_row(const double *row, Py_ssize_t n, Py_ssize_t m, double *
         cols[i] = i < c ? p[i].col : 0;
     }
 }
-
 
 /* Four doubles, and four 64-bit integers (what comparing two such vectors gives: -1 for true,
  * 0 for false). Built with AVX2 in the AVX2 clones, as two SSE2 halves elsewhere. */
@@ -257,8 +224,8 @@ static inline Py_ssize_t rank_of(const double *xs, Py_ssize_t c, Py_ssize_t i) {
  * The keys at or below the bound, in column order, are the candidates: about
  * -groups * ln(1 - m / groups) of them, whatever the row's width (29 for m = 21 and 42 groups).
  * Each candidate's place is counted (how many candidates come before it), which has no
- * branch to mispredict, unlike a sort. Returns 0, or -1 when more than `room` keys pass the
- * bound (ties at the bound): the caller then takes the row another way. NaN keys are never
+ * branch to mispredict, unlike a sort. Returns 0, or -1 when the keys passing the bound would
+ * not fit in `room` (ties at the bound): the caller then takes the row another way. NaN keys are never
  * candidates; a row with fewer than m others is padded with NaN at column 0. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
@@ -361,6 +328,7 @@ static PyObject *smallest(PyObject *self, PyObject *args) {
                      MAX_KEPT);
         goto release;
     }
+    /* 2m groups (at most n, which is >= m): about 1.4m candidates; room for 8m of them. */
     Py_ssize_t room = 2 * m > 32 ? 2 * m : 32;
     Py_ssize_t groups = 2 * m < n ? 2 * m : n;
     Py_ssize_t cand_room = 8 * m + 8;
@@ -380,8 +348,7 @@ static PyObject *smallest(PyObject *self, PyObject *args) {
         const double *row = key_data + r * n;
         double *v = val_data + r * m;
         int64_t *cl = col_data + r * m;
-        if (groups < m || bounded_row(row, n, m, groups, v, cl, minima, cand, cand_col,
-                                      cand_room) < 0) {
+        if (bounded_row(row, n, m, groups, v, cl, minima, cand, cand_col, cand_room) < 0) {
             smallest_row(row, n, m, v, cl, scratch, room);
         }
     }
