@@ -277,10 +277,14 @@ class CatalogueFeatures:
 SIMILARITY_FLOOR = 1e-12
 
 
+def _clipped_cosine(dist: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``max(cos, 0)`` with ``cos = 1 - d^2 / 2``: the cosine of L2-normalised rows ``d`` apart."""
+    return np.maximum(1.0 - dist**2 / 2.0, 0.0)
+
+
 def _cosine_power(power: int) -> WeightsCallable:
     def weights(dist: NDArray[np.float64]) -> NDArray[np.float64]:
-        cos = 1.0 - dist**2 / 2.0
-        return np.maximum(cos, 0.0) ** power + SIMILARITY_FLOOR
+        return _clipped_cosine(dist) ** power + SIMILARITY_FLOOR
 
     return weights
 
@@ -443,7 +447,7 @@ def _neighbour_sums(
         return sums
     rows, dist = rows[:, :width], dist[:, :width]
     if weights == VOTE_WEIGHTS:
-        w = np.maximum(1.0 - dist**2 / 2.0, 0.0)
+        w = _clipped_cosine(dist)
     else:
         w = neighbor_weights(dist, engine_weights(weights))
         if w is None:
