@@ -21,6 +21,19 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The row functions are built twice, for x86-64-v3 (AVX2 and FMA) and for any x86-64, and
+ * the one the CPU runs is picked at load time (GCC's function multiversioning; GCC before 11
+ * knows no x86-64-v3, only AVX2). */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#if __GNUC__ >= 11
+#define CLONED __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define CLONED __attribute__((target_clones("avx2", "default")))
+#endif
+#else
+#define CLONED
+#endif
+
 /* The most values kept per row: the engine keeps k + 1 (k is max(k, ranking_k), tens). */
 #define MAX_KEPT 4096
 
@@ -189,33 +202,90 @@ static void smallest_row(const double *row, Py_ssize_t n, Py_ssize_t m, double *
 }
 
 /* Four doubles, and four 64-bit integers (what comparing two such vectors gives: -1 for true,
- * 0 for false). Built with AVX2 in the AVX2 clones, as two SSE2 halves elsewhere. */
+ * 0 for false). Built with AVX2 in the AVX2 clones, as two SSE2 halves elsewhere. The
+ * functions that return them are always inlined, so GCC's note that such a return's ABI
+ * differs without AVX concerns no call that is made. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 typedef double Doubles4 __attribute__((vector_size(32)));
 typedef int64_t Longs4 __attribute__((vector_size(32)));
 
-/* How many of xs[0..c) come before xs[i] in (value, position) order: the values at or below
- * it before it, and those below it after it. xs must hold +inf in [c, c + 4) (they come
- * last, so they count for nothing) and no NaN. No branch: four comparisons at a time. */
-static inline Py_ssize_t rank_of(const double *xs, Py_ssize_t c, Py_ssize_t i) {
-    double value = xs[i];
-    Doubles4 x = {value, value, value, value};
+/* The places of xs[i], ..., xs[i + 3] in (value, position) order among xs[0..c): for each, how
+ * many values come before it, those at or below it at earlier positions and those below it at
+ * later ones. Four places at once, each value broadcast and compared with all four, so that
+ * nothing is summed across lanes (counting one place at a time spent as much on that as on
+ * the comparisons). xs must hold +inf in [c, c + 4) (their lanes' places are meaningless, and
+ * they come last, so they count for nothing) and no NaN. No branch. Always inlined, so the
+ * vector it returns never crosses a call (whose ABI differs between the clones). */
+static inline __attribute__((always_inline)) Longs4 places_of_four(const double *xs,
+                                                                  Py_ssize_t c, Py_ssize_t i) {
+    Doubles4 x;
+    memcpy(&x, xs + i, sizeof x);
     Longs4 count = {0, 0, 0, 0};
-    Py_ssize_t j = 0;
-    for (; j + 4 <= i; j += 4) {
-        Doubles4 y;
-        memcpy(&y, xs + j, sizeof y);
+    for (Py_ssize_t j = 0; j < i; j++) {
+        Doubles4 y = {xs[j], xs[j], xs[j], xs[j]};
         count -= y <= x;
     }
-    Py_ssize_t before = 0;
-    for (; j < i; j++) {
-        before += xs[j] <= value;
+    const Longs4 lane = {0, 1, 2, 3};
+    for (int64_t t = 0; t < 4; t++) { /* among the four: at or below before a lane, below after */
+        Doubles4 y = {xs[i + t], xs[i + t], xs[i + t], xs[i + t]};
+        Longs4 at = {t, t, t, t};
+        count -= ((y <= x) & (at < lane)) | ((y < x) & (at > lane));
     }
-    for (j = i + 1; j < c; j += 4) {
-        Doubles4 y;
-        memcpy(&y, xs + j, sizeof y);
+    for (Py_ssize_t j = i + 4; j < c; j++) {
+        Doubles4 y = {xs[j], xs[j], xs[j], xs[j]};
         count -= y < x;
     }
-    return before + (Py_ssize_t)(count[0] + count[1] + count[2] + count[3]);
+    return count;
+}
+
+/* Whether any of x[0..8) is at or below the bound: one vector comparison per four keys, as
+ * most blocks of eight of a wide row have none. */
+static inline __attribute__((always_inline)) int any_at_or_below8(const double *x, double bound) {
+    Doubles4 lo, hi, b = {bound, bound, bound, bound};
+    memcpy(&lo, x, sizeof lo);
+    memcpy(&hi, x + 4, sizeof hi);
+    Longs4 at_or_below = (lo <= b) | (hi <= b);
+    return (at_or_below[0] | at_or_below[1] | at_or_below[2] | at_or_below[3]) != 0;
+}
+
+/* The m-th smallest of minima[0..groups) (+inf in [groups, groups + 4)): a bound on a row's
+ * m-th smallest key when each minimum is that of a group of the row's keys. */
+static inline __attribute__((always_inline)) double bound_of_minima(const double *minima,
+                                                                   Py_ssize_t groups,
+                                                                   Py_ssize_t m) {
+    for (Py_ssize_t b = 0; b < groups; b += 4) {
+        Longs4 place = places_of_four(minima, groups, b);
+        for (int t = 0; t < 4 && b + t < groups; t++) {
+            if (place[t] == m - 1) {
+                return minima[b + t];
+            }
+        }
+    }
+    return INFINITY; /* fewer than m minima that are not NaN */
+}
+
+/* The m first of c candidates (cand[i] at column cand_col[i], columns ascending) in (key,
+ * column) order into vals and cols, each placed by counting; a short row is padded with NaN
+ * at column 0. cand must have room for c + 4 (+inf is written there). */
+static inline __attribute__((always_inline)) void place_candidates(
+    double *cand, const int64_t *cand_col, Py_ssize_t c, Py_ssize_t m, double *vals,
+    int64_t *cols) {
+    for (Py_ssize_t i = 0; i < m; i++) {
+        vals[i] = NAN;
+        cols[i] = 0;
+    }
+    for (Py_ssize_t i = c; i < c + 4; i++) {
+        cand[i] = INFINITY;
+    }
+    for (Py_ssize_t i = 0; i < c; i += 4) {
+        Longs4 place = places_of_four(cand, c, i);
+        for (int t = 0; t < 4 && i + t < c; t++) {
+            if (place[t] < m) {
+                vals[place[t]] = cand[i + t];
+                cols[place[t]] = cand_col[i + t];
+            }
+        }
+    }
 }
 
 /* The m smallest keys of one row by a bound: the row's columns are dealt into `groups` strided
@@ -227,9 +297,7 @@ static inline Py_ssize_t rank_of(const double *xs, Py_ssize_t c, Py_ssize_t i) {
  * branch to mispredict, unlike a sort. Returns 0, or -1 when the keys passing the bound would
  * not fit in `room` (ties at the bound): the caller then takes the row another way. NaN keys are never
  * candidates; a row with fewer than m others is padded with NaN at column 0. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
+CLONED
 static int bounded_row(const double *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t groups,
                        double *vals, int64_t *cols, double *minima, double *cand,
                        int64_t *cand_col, Py_ssize_t room) {
@@ -249,21 +317,11 @@ static int bounded_row(const double *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t
     for (Py_ssize_t b = groups; b < groups + 4; b++) {
         minima[b] = INFINITY;
     }
-    double bound = INFINITY;
-    for (Py_ssize_t b = 0; b < groups; b++) {
-        if (rank_of(minima, groups, b) == m - 1) {
-            bound = minima[b];
-            break;
-        }
-    }
+    double bound = bound_of_minima(minima, groups, m);
     Py_ssize_t c = 0;
     for (j = 0; j + 8 <= n; j += 8) {
         const double *x = row + j;
-        int below = 0;
-        for (int t = 0; t < 8; t++) {
-            below |= x[t] <= bound;
-        }
-        if (!below) {
+        if (!any_at_or_below8(x, bound)) {
             continue;
         }
         if (c + 8 > room) {
@@ -283,20 +341,7 @@ static int bounded_row(const double *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t
         cand_col[c] = j;
         c += row[j] <= bound;
     }
-    for (Py_ssize_t i = 0; i < m; i++) {
-        vals[i] = NAN;
-        cols[i] = 0;
-    }
-    for (Py_ssize_t i = c; i < c + 4; i++) {
-        cand[i] = INFINITY;
-    }
-    for (Py_ssize_t i = 0; i < c; i++) {
-        Py_ssize_t place = rank_of(cand, c, i);
-        if (place < m) {
-            vals[place] = cand[i];
-            cols[place] = cand_col[i];
-        }
-    }
+    place_candidates(cand, cand_col, c, m, vals, cols);
     return 0;
 }
 
