@@ -2,11 +2,12 @@
 
 A neighbour search over n rated movies pays at least the product of every query with every
 rated movie. :func:`gemm_floor_ms` times exactly that product, with the engine's operands
-(``[-2q, 1] . [x, ||x||^2]``), its outer block sizes and its buffers reused, two ways, and keeps
-the faster: on the engine's own threads with BLAS at one thread (how the engine runs it), and
-block by block with BLAS's own threads (as many as it had when the bench started). Nothing is
-selected or kept: it is a floor, not a search. :func:`busy_core` loads one core for the "other
-core busy" measurements.
+(``[-2q, 1] . [x, ||x||^2]``), in the engine's precision for those shapes (float32 from
+``_search.FLOAT32_MIN_SAMPLES`` rated movies on, float64 below; ``precision`` picks one), its
+outer block sizes and its buffers reused, two ways, and keeps the faster: on the engine's own
+threads with BLAS at one thread (how the engine runs it), and block by block with BLAS's own
+threads (as many as it had when the bench started). Nothing is selected or kept: it is a
+floor, not a search. :func:`busy_core` loads one core for the "other core busy" measurements.
 """
 
 from __future__ import annotations
@@ -47,34 +48,54 @@ def _outer_rows(n_queries: int, n_samples: int) -> int:
     return outer - outer % inner
 
 
-def _products(Q: np.ndarray, X: np.ndarray, threaded: bool) -> None:
+def engine_precision(X: np.ndarray) -> str:
+    """The precision of the engine's product with these reference rows: "float32" or "float64"."""
     ref = _search.prepare_reference(X, "euclidean")
+    float32 = ref.augmented32 is not None and _search.compiled_kernel() is not None
+    return "float32" if float32 else "float64"
+
+
+def _products(Q: np.ndarray, X: np.ndarray, threaded: bool, precision: str) -> None:
+    ref = _search.prepare_reference(X, "euclidean")
+    assert ref.augmented is not None
+    reference32 = ref.augmented.astype(np.float32)
+    dtype = np.float32 if precision == "float32" else np.float64
     outer = _outer_rows(len(Q), len(X))
     starts = range(0, len(Q), outer)
 
-    def product(start: int) -> None:
+    def product(block: np.ndarray, out: np.ndarray) -> None:
+        if precision == "float32":  # as _search.float32_keys: the float64 operand, converted
+            np.matmul(_search.augmented_queries(block).astype(np.float32), reference32.T, out=out)
+        else:
+            _search.ranking_keys(block, ref, out=out)
+
+    def task(start: int) -> None:
         block = Q[start : start + outer]
-        _search.ranking_keys(block, ref, out=_key_buffer(len(block), len(X)))
+        product(block, _key_buffer(len(block), len(X), dtype))
 
     if threaded:
-        parallel.map_blocks(product, starts)
+        parallel.map_blocks(task, starts)
         return
-    buffer = np.empty((min(outer, len(Q)), len(X)))
+    buffer = np.empty((min(outer, len(Q)), len(X)), dtype=dtype)
     with blas_threads_as_started():
         for start in starts:
             block = Q[start : start + outer]
-            _search.ranking_keys(block, ref, out=buffer[: len(block)])
+            product(block, buffer[: len(block)])
 
 
-def gemm_floor_ms(Q: np.ndarray, X: np.ndarray, repeats: int = 5) -> float:
-    """Median ms of the engine's blocked product of ``Q`` with ``X`` (the faster way)."""
+def gemm_floor_ms(
+    Q: np.ndarray, X: np.ndarray, repeats: int = 5, precision: str | None = None
+) -> float:
+    """Median ms of the engine's blocked product of ``Q`` with ``X`` (the faster way), in
+    ``precision`` ("float32" or "float64"; default :func:`engine_precision`)."""
+    precision = precision or engine_precision(X)
     best = []
     for threaded in (True, False):
-        _products(Q, X, threaded)  # warm-up
+        _products(Q, X, threaded, precision)  # warm-up
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            _products(Q, X, threaded)
+            _products(Q, X, threaded, precision)
             times.append((time.perf_counter() - started) * 1e3)
         best.append(statistics.median(times))
     return min(best)

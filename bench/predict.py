@@ -6,18 +6,18 @@ learned space's weights: cosine2, shrinkage, the user offset) and users with as 
 as the 25M dataset's median, p90 and p99 users (71, 327, 1,330). For each, in the same run and
 interleaved, so that machine noise hits both alike, ``compute_predictions``:
 
-* ``engine``    as the engine runs it: a user's unrated rows (ascending), when they are at
-  least ``_search.IN_PLACE_MIN_SHARE`` of the catalogue, are searched where they lie, every
-  row's keys from a contiguous view, the rated rows' answers dropped (fewer are gathered);
-  each row's weighted sums over its neighbours come from the compiled kernel in one pass;
-* ``gathered``  the unrated rows copied out block by block first (``IN_PLACE_MIN_SHARE``
-  above 1), as before;
-* ``np sums``   the weighted sums by the numpy path (``predictor.compiled_sums`` off);
-* ``floor``     the blocked matrix product of the whole catalogue with the user's rows alone
-  (``bench/floor.py``): what the arithmetic costs before anything is selected.
+* ``engine``    as the engine runs it: from ``_search.FLOAT32_MIN_SAMPLES`` ratings on, the
+  keys come from a float32 product and the few near each row's k-th are computed again in
+  float64 (the same neighbours, the same predictions within rounding);
+* ``f64 keys``  every key from the float64 product (``FLOAT32_MIN_SAMPLES`` above the
+  user's ratings), as before;
+* ``floor``     the blocked matrix product of the whole catalogue with the user's rows alone,
+  in the engine's precision, and ``f64 floor`` the float64 one (``bench/floor.py``): what the
+  arithmetic costs before anything is selected.
 
 Prints medians (ms) over ``--repeats`` runs after a warm-up, on the engine's threads and on
-one, and the engine's time over each of the others.
+one, the engine's time over the others', and the largest difference of the two paths'
+predictions.
 
 Usage: ``.venv/bin/python bench/predict.py [--repeats 7]``
 """
@@ -35,9 +35,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from floor import gemm_floor_ms
+from floor import engine_precision, gemm_floor_ms
 
-from recommender.engine import _search, parallel, predictor
+from recommender.engine import _search, parallel
 from recommender.engine.predictor import (
     CatalogueFeatures,
     PredictorOptions,
@@ -51,9 +51,9 @@ N_MOVIES = 62_000
 N_FEATURES = 101
 USERS = {"p50": 71, "p90": 327, "p99": 1_330}
 SEED = 20261203
-# Each path: its IN_PLACE_MIN_SHARE (None: the engine's own; above 1 nothing is searched in
-# place) and whether the neighbour sums are compiled.
-PATHS = {"engine": (None, True), "gathered": (2.0, True), "np sums": (None, False)}
+# Each path: its FLOAT32_MIN_SAMPLES (None: the engine's own; above every user's ratings, the
+# float64 keys throughout).
+PATHS = {"engine": None, "f64 keys": 10**9}
 
 
 def catalogue(rng: np.random.Generator) -> CatalogueFeatures:
@@ -74,12 +74,6 @@ def catalogue(rng: np.random.Generator) -> CatalogueFeatures:
     )
 
 
-def elapsed_ms(run) -> float:
-    started = time.perf_counter()
-    run()
-    return (time.perf_counter() - started) * 1e3
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -93,37 +87,43 @@ def main(argv: list[str] | None = None) -> int:
         f"median of {args.repeats} runs after a warm-up (ms)"
     )
     print(
-        f"{'user':<12}{'threads':>8}{'engine':>9}{'gathered':>10}{'np sums':>9}{'floor':>8}"
-        f"{'/gathered':>11}{'/np sums':>10}{'/floor':>8}"
+        f"{'user':<12}{'threads':>8}{'engine':>9}{'f64 keys':>10}{'floor':>8}{'keys':>9}"
+        f"{'f64 floor':>10}{'/f64 keys':>10}{'/floor':>8}{'/f64 floor':>11}{'max diff':>10}"
     )
-    share = _search.IN_PLACE_MIN_SHARE
+    min_samples = _search.FLOAT32_MIN_SAMPLES
     for name, count in USERS.items():
         rows = rng.choice(N_MOVIES, size=count, replace=False)
         ratings = UserRatings(rows, rng.integers(1, 11, count) / 2.0)
-        floor = gemm_floor_ms(features.matrix, features.matrix[ratings.rows], args.repeats)
+        rated = features.matrix[ratings.rows]
+        precision = engine_precision(rated)
+        floor = gemm_floor_ms(features.matrix, rated, args.repeats, precision)
+        f64_floor = floor
+        if precision != "float64":
+            f64_floor = gemm_floor_ms(features.matrix, rated, args.repeats, "float64")
         for n_threads in (threads, 1):
             parallel.set_threads(n_threads)
             times: dict[str, list[float]] = {label: [] for label in PATHS}
+            predicted: dict[str, np.ndarray] = {}
             try:
                 for repeat in range(args.repeats + 1):  # the first round is the warm-up
-                    for label, (min_share, compiled) in PATHS.items():
-                        _search.IN_PLACE_MIN_SHARE = share if min_share is None else min_share
-                        predictor.compiled_sums = compiled
-                        took = elapsed_ms(
-                            lambda r=ratings: compute_predictions(features, r, settings)
-                        )
+                    for label, path_min_samples in PATHS.items():
+                        _search.FLOAT32_MIN_SAMPLES = path_min_samples or min_samples
+                        started = time.perf_counter()
+                        result = compute_predictions(features, ratings, settings)
+                        took = (time.perf_counter() - started) * 1e3
+                        predicted[label] = result.predicted
                         if repeat:
                             times[label].append(took)
             finally:
-                _search.IN_PLACE_MIN_SHARE = share
-                predictor.compiled_sums = True
+                _search.FLOAT32_MIN_SAMPLES = min_samples
                 parallel.set_threads(threads)
             ms = {label: statistics.median(values) for label, values in times.items()}
+            diff = float(np.max(np.abs(predicted["engine"] - predicted["f64 keys"])))
             print(
                 f"{name} ({count:,})".ljust(12)
-                + f"{n_threads:>8}{ms['engine']:>9.1f}{ms['gathered']:>10.1f}{ms['np sums']:>9.1f}"
-                f"{floor:>8.1f}{ms['engine'] / ms['gathered']:>11.2f}"
-                f"{ms['engine'] / ms['np sums']:>10.2f}{ms['engine'] / floor:>8.2f}"
+                + f"{n_threads:>8}{ms['engine']:>9.1f}{ms['f64 keys']:>10.1f}{floor:>8.1f}"
+                f"{precision:>9}{f64_floor:>10.1f}{ms['engine'] / ms['f64 keys']:>10.2f}"
+                f"{ms['engine'] / floor:>8.2f}{ms['engine'] / f64_floor:>11.2f}{diff:>10.1e}"
             )
     return 0
 

@@ -48,6 +48,13 @@ per-row temporaries stay in cache (:data:`BLOCK_BYTES`, :data:`GEMM_BLOCK_BYTES`
    row of keys (k = 20) it measured 1.2-1.5x faster than the compiled path it replaced (numpy's
    partition and sort, then a pass for the columns) and 1.2-2.5x faster than the numpy path
    (``bench/engine.py`` prints that table; docs/scaling.md has both).
+   **Float32 keys.** From :data:`FLOAT32_MIN_SAMPLES` reference rows on (Euclidean, with
+   the kernel built), the keys come from a float32 product (:func:`float32_keys`), half the
+   time of a float64 one. Each float32 key is within half of :func:`float32_slack` of its
+   float64 key, so a row's k+1 smallest float64 keys all lie within the slack of its
+   (k+1)-th smallest float32 key; only those keys, a row's 20-odd, are computed again in
+   float64 (``_select.refined_smallest``), and the rest of the search (the checks below, the
+   distances) works on them as on the float64 product's keys.
 3. **Boundary checks.** The ``(k+1)``-th smallest key is found on the way. A row is
    *unresolved* when it is within the key tolerance of the k-th (a tie, or a near-tie that
    rounding could flip), when a selected squared distance is within the tolerance of zero (the
@@ -55,7 +62,7 @@ per-row temporaries stay in cache (:data:`BLOCK_BYTES`, :data:`GEMM_BLOCK_BYTES`
    tolerance of each other. Unresolved rows are redone exactly (:func:`resolve_exactly`):
    every sample whose key is within the tolerance of the k-th becomes a candidate, candidates
    get their distance by the direct formula, and the k smallest are taken in the order
-   (distance, training index).
+   (distance, training index). Float32 keys widen the candidates' bound by the slack.
 
 Inputs here are already validated (:func:`recommender.engine.distances.as_float_matrix`, a
 canonical metric name); the module is private to the engine, its names public within it.
@@ -92,6 +99,17 @@ MAX_GEMM_BLOCK_ROWS = 8192
 
 # Safety factor on the rounding-error bound of the Euclidean keys (see key_tolerance).
 TOLERANCE_SAFETY = 2.0
+
+# From this many reference samples on, the Euclidean keys come from a float32 product (half
+# the time of a float64 one) and only the few keys near each row's k-th are computed again in
+# float64 by the compiled kernel (refined_keys); below it the float64 recomputation costs
+# more than the product saves (measured with bench/predict.py and bench/engine.py).
+FLOAT32_MIN_SAMPLES = 256
+
+# Float32 keys are used only while every operand entry is at most this in magnitude: their
+# products then stay far inside float32's range, and the absolute error of float32's
+# subnormals is covered by float32_slack.
+FLOAT32_MAX_ENTRY = 2.0**50
 
 
 def block_rows(n_columns: int, budget: int | None = None) -> int:
@@ -154,6 +172,10 @@ class Reference:
     columns : ndarray of shape (n_features, n_samples) or None
         Manhattan/Hamming: ``X.T`` made contiguous, so each feature broadcast reads one
         contiguous row.
+    augmented32 : ndarray of shape (n_samples, n_features + 1), dtype float32, or None
+        ``augmented`` in float32, for the float32 keys (:func:`float32_keys`); None where they
+        are not used (another metric, fewer than :data:`FLOAT32_MIN_SAMPLES` samples, an
+        entry above :data:`FLOAT32_MAX_ENTRY`).
     """
 
     X: NDArray[np.float64]
@@ -161,6 +183,7 @@ class Reference:
     augmented: NDArray[np.float64] | None
     max_sq_norm: float
     columns: NDArray[np.float64] | None
+    augmented32: NDArray[np.float32] | None = None
 
     @property
     def n_samples(self) -> int:
@@ -179,7 +202,10 @@ def prepare_reference(X: NDArray[np.float64], metric: str) -> Reference:
         augmented[:, :-1] = X
         augmented[:, -1] = sq_norms
         max_sq = float(sq_norms.max()) if sq_norms.size else 0.0
-        return Reference(X, metric, augmented, max_sq, None)
+        augmented32 = None
+        if X.shape[0] >= FLOAT32_MIN_SAMPLES and np.abs(augmented).max() <= FLOAT32_MAX_ENTRY:
+            augmented32 = augmented.astype(np.float32)
+        return Reference(X, metric, augmented, max_sq, None, augmented32)
     return Reference(X, metric, None, 0.0, np.ascontiguousarray(X.T))
 
 
@@ -286,6 +312,50 @@ def key_tolerance(q_sq_norms: NDArray[np.float64] | None, ref: Reference) -> Any
         return 0.0
     gamma = (ref.n_features + 1) * np.finfo(np.float64).eps / 2.0
     return (2.0 * TOLERANCE_SAFETY * gamma) * (q_sq_norms + 3.0 * ref.max_sq_norm)
+
+
+def float32_keys(
+    augmented: NDArray[np.float64],
+    q_sq_norms: NDArray[np.float64],
+    ref: Reference,
+    out: NDArray[np.float32],
+) -> NDArray[np.float32] | None:
+    """The Euclidean ranking keys of a block from a float32 product, or None where they are not
+    to be used (the reference has no ``augmented32``, the kernel is off, or a query entry is
+    above :data:`FLOAT32_MAX_ENTRY`). ``augmented`` is :func:`augmented_queries` of the
+    block, ``out`` a ``(rows, n_samples)`` float32 buffer. Their selection is
+    :func:`select_smallest` with ``refine`` (:class:`Refinement`)."""
+    if ref.augmented32 is None or compiled_kernel() is None:
+        return None
+    # |-2 a_i| <= 2 ||a||: a bound on the queries' entries from the norms already at hand.
+    if q_sq_norms.size and 4.0 * float(q_sq_norms.max()) > FLOAT32_MAX_ENTRY**2:
+        return None
+    return np.matmul(augmented.astype(np.float32), ref.augmented32.T, out=out)
+
+
+def float32_slack(q_sq_norms: NDArray[np.float64], ref: Reference) -> NDArray[np.float64]:
+    """Twice a bound on how far a row's float32 key (:func:`float32_keys`) is from its float64
+    key, per row: the bound of :func:`key_tolerance` with float32's unit roundoff, two more
+    terms for rounding both operands to float32, and an absolute term for float32's
+    subnormals (a rounding into them is at most ``2^-150`` off; an operand's, times the other
+    operand's entry of at most :data:`FLOAT32_MAX_ENTRY`, twice per term, and the product's
+    once), with the same safety factor."""
+    p = ref.n_features + 1
+    u = 2.0**-24
+    gamma = (p + 2) * u / (1.0 - (p + 2) * u)
+    absolute = 3 * p * 2.0**-150 * FLOAT32_MAX_ENTRY
+    return (2.0 * TOLERANCE_SAFETY) * (gamma * (q_sq_norms + 3.0 * ref.max_sq_norm) + absolute)
+
+
+@dataclass(frozen=True, slots=True)
+class Refinement:
+    """What :func:`select_smallest` needs to select from float32 keys: each row's
+    :func:`float32_slack`, the block's float64 ``[-2 a, 1]`` rows and the reference's
+    ``augmented``, from which the keys near each row's k-th are computed again in float64."""
+
+    slack: NDArray[np.float64]
+    queries: NDArray[np.float64]
+    reference: NDArray[np.float64]
 
 
 def keys_to_distances(
@@ -436,21 +506,28 @@ Smallest = tuple[
 ]
 
 
-def smallest_with_columns(a: NDArray[np.float64], k: int) -> Smallest:
+def smallest_with_columns(
+    a: NDArray[np.float64] | NDArray[np.float32], k: int, refine: Refinement | None = None
+) -> Smallest:
     """The k smallest values of each row of ``a`` and their positions in the row.
 
     Returns ``(first, kth, nxt, vals, pos)`` (:data:`Smallest`; ``nxt`` +inf when ``a`` is k
     wide). Compiled (``_select.smallest``), ``vals`` come sorted by (value, position); from
     numpy, in no order. Rows whose k-th and (k+1)-th values tie (``~(nxt > kth)``) hold
-    arbitrary valid positions: the caller redoes them.
+    arbitrary valid positions: the caller redoes them. With ``refine``, ``a`` holds float32
+    keys and the values are their float64 keys (``_select.refined_smallest``, compiled only).
     """
     rows, width = a.shape
     kernel = compiled_kernel()
-    if kernel is not None:
+    if refine is not None or kernel is not None:
         kept = min(k + 1, width)
         vals = np.empty((rows, kept))
         pos = np.empty((rows, kept), dtype=np.intp)
-        kernel.smallest(a, vals, pos)
+        if refine is None:
+            kernel.smallest(a, vals, pos)
+        else:
+            kernel = compiled_select  # float32 keys are made only where it is in use
+            kernel.refined_smallest(a, refine.slack, refine.queries, refine.reference, vals, pos)
         nxt = vals[:, k] if kept > k else np.full(rows, np.inf)
         return vals[:, 0], vals[:, k - 1], nxt, vals[:, :k], pos[:, :k]
     first, kth, nxt = order_statistics(a, k)
@@ -487,11 +564,12 @@ def pick_exactly_k(mask: NDArray[np.bool_], tied: NDArray[np.bool_], k: int) -> 
 
 
 def select_smallest(
-    keys: NDArray[np.float64],
+    keys: NDArray[np.float64] | NDArray[np.float32],
     k: int,
     tol: NDArray[np.float64],
     ordered: bool,
     near_zero: NDArray[np.float64] | None = None,
+    refine: Refinement | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.bool_]]:
     """Select the ``k`` smallest keys of every row of a block.
 
@@ -510,6 +588,9 @@ def select_smallest(
     near_zero : ndarray of shape (rows,), optional
         If given, rows whose smallest ``key + near_zero`` is ``<= tol`` are also unresolved
         (Euclidean: ``near_zero = ||a||^2``, so that is a squared distance near 0).
+    refine : Refinement, optional
+        ``keys`` are float32 keys (:func:`float32_keys`): the selected ones are computed again
+        in float64, and ``vals`` and ``tol`` refer to those.
 
     Returns
     -------
@@ -523,11 +604,11 @@ def select_smallest(
     """
     rows, n = keys.shape
     row_ids = np.arange(rows)
-    compiled = compiled_kernel() is not None
+    compiled = refine is not None or compiled_kernel() is not None
     g = 1 if compiled else group_size(n, k)
     in_order = compiled  # the compiled path gives each row's selection sorted
     if g == 1:
-        first, kth, nxt, vals, cols = smallest_with_columns(keys, k)
+        first, kth, nxt, vals, cols = smallest_with_columns(keys, k, refine)
         tied = ~(nxt > kth)
     else:
         n_groups = n // g
@@ -585,18 +666,21 @@ def select_smallest(
 
 def resolve_exactly(
     Q: NDArray[np.float64],
-    keys: NDArray[np.float64],
+    keys: NDArray[np.float64] | NDArray[np.float32],
     rows: NDArray[np.intp],
     tol: NDArray[np.float64],
     ref: Reference,
     k: int,
+    slack: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
     """Exact k nearest neighbours of the block rows ``rows``, in (distance, index) order.
 
     Every sample whose key is within ``tol`` of the row's k-th smallest key is a candidate
     (this contains the true k nearest despite rounding); Euclidean candidates get their
     distance from the direct formula. Vectorised over all (row, candidate) pairs: one lexsort
-    by (row, distance, index), then the first k of each row.
+    by (row, distance, index), then the first k of each row. Float32 keys (:func:`float32_keys`)
+    come with their ``slack``, by which the candidates' bound is widened: each float32 key is
+    within half of it of its float64 key, so the k-th smallest is too.
 
     Returns
     -------
@@ -604,8 +688,10 @@ def resolve_exactly(
     ind : ndarray of shape (len(rows), k), dtype intp
     """
     sub = keys[rows]
-    kth = np.partition(sub, k - 1, axis=1)[:, k - 1]
-    qi, ci = np.nonzero(sub <= (kth + tol[rows])[:, None])
+    limit = np.partition(sub, k - 1, axis=1)[:, k - 1] + tol[rows]
+    if slack is not None:
+        limit += slack[rows]
+    qi, ci = np.nonzero(sub <= limit[:, None])
     if ref.metric == "euclidean":
         d = exact_distances(Q, ref.X, rows[qi], ci, ref.metric)
     else:
@@ -620,17 +706,19 @@ def resolve_exactly(
 
 def neighbors_from_keys(
     Q: NDArray[np.float64],
-    keys: NDArray[np.float64],
+    keys: NDArray[np.float64] | NDArray[np.float32],
     ref: Reference,
     k: int,
     ordered: bool,
     q_sq: NDArray[np.float64] | None = None,
     wanted: NDArray[np.bool_] | None = None,
+    augmented: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
     """k nearest samples of each row of one query block: (dist, ind), each (rows, k).
 
-    ``keys`` (rows, n_samples) are the block's ranking keys (:func:`ranking_keys`); ``q_sq``
-    the rows' :func:`query_sq_norms` when the caller has them already. Rows ``wanted`` marks
+    ``keys`` (rows, n_samples) are the block's ranking keys (:func:`ranking_keys`, or
+    :func:`float32_keys`, which need the block's ``augmented`` queries too); ``q_sq`` the
+    rows' :func:`query_sq_norms` when the caller has them already. Rows ``wanted`` marks
     False are the caller's to drop: they are not resolved exactly, so their answer may be
     wrong (a rated movie searched among the ratings is at distance 0 from itself, a row
     resolving costs a whole pass over its keys).
@@ -638,11 +726,16 @@ def neighbors_from_keys(
     if q_sq is None:
         q_sq = query_sq_norms(Q, ref)
     tol = np.broadcast_to(np.asarray(key_tolerance(q_sq, ref), dtype=np.float64), (len(Q),))
-    vals, cols, unresolved = select_smallest(keys, k, tol, ordered, near_zero=q_sq)
+    refine = None
+    if keys.dtype == np.float32:
+        assert q_sq is not None and augmented is not None and ref.augmented is not None
+        refine = Refinement(float32_slack(q_sq, ref), augmented, ref.augmented)
+    vals, cols, unresolved = select_smallest(keys, k, tol, ordered, q_sq, refine)
     if wanted is not None:
         unresolved &= wanted
     dist = keys_to_distances(vals, q_sq, ref)
     if unresolved.any():
         rows = np.flatnonzero(unresolved)
-        dist[rows], cols[rows] = resolve_exactly(Q, keys, rows, tol, ref, k)
+        slack = None if refine is None else refine.slack
+        dist[rows], cols[rows] = resolve_exactly(Q, keys, rows, tol, ref, k, slack)
     return dist, cols

@@ -10,6 +10,10 @@
  * that there is almost no branch to mispredict (a first kernel that kept a sorted list per
  * row, and one that quickselected, were 2-4x slower than numpy's SIMD sorts for that reason).
  *
+ * From float32 keys (a product in float32 takes half the time of one in float64),
+ * refined_smallest finds the same k smallest float64 keys: only the keys within a slack of the
+ * bound from the float32 keys are computed again in float64 (see refined_row).
+ *
  * The numpy path stays the reference this is tested against (tests/engine/
  * test_compiled_selection.py) and the fallback when this is not built. Arguments are numpy
  * arrays (the buffer protocol), checked here for shape, item size and C-contiguity; the loop
@@ -37,8 +41,9 @@
 /* The most values kept per row: the engine keeps k + 1 (k is max(k, ranking_k), tens). */
 #define MAX_KEPT 4096
 
-/* The buffer of a C-contiguous array of `ndim` dimensions, of doubles (kind 'f') or of 64-bit
- * integers (kind 'i'); anything else is a TypeError naming the argument. */
+/* The buffer of a C-contiguous array of `ndim` dimensions, of doubles (kind 'f'), of floats
+ * (kind 's', single precision) or of 64-bit integers (kind 'i'); anything else is a TypeError
+ * naming the argument. */
 static int get_buffer(PyObject *obj, Py_buffer *view, int writable, char kind, int ndim,
                       const char *name) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
@@ -49,11 +54,12 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable, char kind, i
     if (*format == '=' || *format == '<' || *format == '@') {
         format++;
     }
-    int right_kind = kind == 'f' ? strcmp(format, "d") == 0
-                                 : (strcmp(format, "l") == 0 || strcmp(format, "q") == 0);
-    if (view->itemsize != 8 || !right_kind || view->ndim != ndim) {
+    int right_kind = kind == 'f'   ? strcmp(format, "d") == 0
+                     : kind == 's' ? strcmp(format, "f") == 0
+                                   : (strcmp(format, "l") == 0 || strcmp(format, "q") == 0);
+    if (view->itemsize != (kind == 's' ? 4 : 8) || !right_kind || view->ndim != ndim) {
         PyErr_Format(PyExc_TypeError, "%s: expected a %d-d array of %s", name, ndim,
-                     kind == 'f' ? "float64" : "int64");
+                     kind == 'f' ? "float64" : kind == 's' ? "float32" : "int64");
         PyBuffer_Release(view);
         return -1;
     }
@@ -201,12 +207,14 @@ static void smallest_row(const double *row, Py_ssize_t n, Py_ssize_t m, double *
     }
 }
 
-/* Four doubles, and four 64-bit integers (what comparing two such vectors gives: -1 for true,
- * 0 for false). Built with AVX2 in the AVX2 clones, as two SSE2 halves elsewhere. The
+/* Four doubles, eight floats, and four 64-bit (eight 32-bit) integers (what comparing two such
+ * vectors gives: -1 for true, 0 for false). Built with AVX2 in the AVX2 clones, as two SSE2 halves elsewhere. The
  * functions that return them are always inlined, so GCC's note that such a return's ABI
  * differs without AVX concerns no call that is made. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef double Doubles4 __attribute__((vector_size(32)));
+typedef float Floats8 __attribute__((vector_size(32)));
+typedef int32_t Ints8 __attribute__((vector_size(32)));
 typedef int64_t Longs4 __attribute__((vector_size(32)));
 
 /* The places of xs[i], ..., xs[i + 3] in (value, position) order among xs[0..c): for each, how
@@ -238,13 +246,22 @@ static inline __attribute__((always_inline)) Longs4 places_of_four(const double 
     return count;
 }
 
-/* Whether any of x[0..8) is at or below the bound: one vector comparison per four keys, as
- * most blocks of eight of a wide row have none. */
+/* Whether any of x[0..8) is at or below the bound: one vector comparison per four (eight)
+ * keys, as most blocks of eight of a wide row have none. */
 static inline __attribute__((always_inline)) int any_at_or_below8(const double *x, double bound) {
     Doubles4 lo, hi, b = {bound, bound, bound, bound};
     memcpy(&lo, x, sizeof lo);
     memcpy(&hi, x + 4, sizeof hi);
     Longs4 at_or_below = (lo <= b) | (hi <= b);
+    return (at_or_below[0] | at_or_below[1] | at_or_below[2] | at_or_below[3]) != 0;
+}
+
+static inline __attribute__((always_inline)) int any_at_or_below8f(const float *x, float bound) {
+    Floats8 keys, b = {bound, bound, bound, bound, bound, bound, bound, bound};
+    memcpy(&keys, x, sizeof keys);
+    Longs4 at_or_below;
+    Ints8 flags = keys <= b;
+    memcpy(&at_or_below, &flags, sizeof flags);
     return (at_or_below[0] | at_or_below[1] | at_or_below[2] | at_or_below[3]) != 0;
 }
 
@@ -411,6 +428,180 @@ release:
     Py_RETURN_NONE;
 }
 
+/* The float64 dot product of x and y over p terms (four lanes, two chains of them). */
+static inline __attribute__((always_inline)) double dot(const double *x, const double *y,
+                                                        Py_ssize_t p) {
+    Doubles4 a = {0, 0, 0, 0}, b = {0, 0, 0, 0};
+    Py_ssize_t i = 0;
+    for (; i + 8 <= p; i += 8) {
+        Doubles4 x0, x1, y0, y1;
+        memcpy(&x0, x + i, sizeof x0);
+        memcpy(&x1, x + i + 4, sizeof x1);
+        memcpy(&y0, y + i, sizeof y0);
+        memcpy(&y1, y + i + 4, sizeof y1);
+        a += x0 * y0;
+        b += x1 * y1;
+    }
+    a += b;
+    double sum = (a[0] + a[1]) + (a[2] + a[3]);
+    for (; i < p; i++) {
+        sum += x[i] * y[i];
+    }
+    return sum;
+}
+
+/* The m smallest float64 keys of one row from its float32 keys: `row` holds the float32
+ * rounding of the keys query . reference[j] (j < n, p terms each), each within slack / 2 of
+ * the float64 key. The m-th smallest float32 key is bounded as in bounded_row, every key up
+ * to that bound plus slack is a candidate (the m smallest float64 keys are among them: each
+ * is at most the m-th float64 key plus slack / 2, which is at most the m-th float32 key plus
+ * slack), and the candidates' keys are computed in float64 and placed by counting. Returns 0,
+ * or -1 when the candidates would not fit in `room` (many keys within the slack of the bound):
+ * the caller then computes the whole row in float64. */
+CLONED
+static int refined_row(const float *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t groups,
+                       double slack, const double *query, const double *reference,
+                       Py_ssize_t p, double *vals, int64_t *cols, float *group_min,
+                       double *minima, double *cand, int64_t *cand_col, Py_ssize_t room) {
+    for (Py_ssize_t b = 0; b < groups; b++) {
+        group_min[b] = INFINITY;
+    }
+    Py_ssize_t j = 0;
+    for (; j + groups <= n; j += groups) {
+        const float *x = row + j;
+        for (Py_ssize_t b = 0; b < groups; b++) {
+            group_min[b] = x[b] < group_min[b] ? x[b] : group_min[b];
+        }
+    }
+    for (Py_ssize_t b = 0; j + b < n; b++) {
+        group_min[b] = row[j + b] < group_min[b] ? row[j + b] : group_min[b];
+    }
+    for (Py_ssize_t b = 0; b < groups; b++) {
+        minima[b] = group_min[b];
+    }
+    for (Py_ssize_t b = groups; b < groups + 4; b++) {
+        minima[b] = INFINITY;
+    }
+    /* Compared in float32: a float32 key is at or below the threshold exactly when it is at
+     * or below the float64 bound plus slack (rounding the threshold down, as a float32 key is
+     * at most it only if it is at most its rounding down). */
+    double limit = bound_of_minima(minima, groups, m) + slack;
+    float threshold = (float)limit;
+    if ((double)threshold > limit) {
+        threshold = nextafterf(threshold, -INFINITY);
+    }
+    Py_ssize_t c = 0;
+    for (j = 0; j + 8 <= n; j += 8) {
+        const float *x = row + j;
+        if (!any_at_or_below8f(x, threshold)) {
+            continue;
+        }
+        if (c + 8 > room) {
+            return -1;
+        }
+        for (int t = 0; t < 8; t++) { /* branch-free: written always, kept if it passed */
+            cand_col[c] = j + t;
+            c += x[t] <= threshold;
+        }
+    }
+    if (c + 8 > room) {
+        return -1;
+    }
+    for (; j < n; j++) {
+        cand_col[c] = j;
+        c += row[j] <= threshold;
+    }
+    for (Py_ssize_t i = 0; i < c; i++) {
+        cand[i] = dot(query, reference + cand_col[i] * p, p);
+    }
+    place_candidates(cand, cand_col, c, m, vals, cols);
+    return 0;
+}
+
+/* refined_smallest(keys, slack, queries, reference, vals, cols): the m smallest float64 keys
+ * of each row (queries[r] . reference[j]) from its float32 keys, by refined_row, or from the
+ * whole row in float64 for a row it leaves. */
+static PyObject *refined_smallest(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *keys_obj, *slack_obj, *queries_obj, *reference_obj, *vals_obj, *cols_obj;
+    if (!PyArg_ParseTuple(args, "OOOOOO", &keys_obj, &slack_obj, &queries_obj,
+                          &reference_obj, &vals_obj, &cols_obj)) {
+        return NULL;
+    }
+    Py_buffer keys, slack, queries, reference, vals, cols;
+    const BufferSpec specs[] = {
+        {keys_obj, &keys, 0, 's', 2, "keys"},
+        {slack_obj, &slack, 0, 'f', 1, "slack"},
+        {queries_obj, &queries, 0, 'f', 2, "queries"},
+        {reference_obj, &reference, 0, 'f', 2, "reference"},
+        {vals_obj, &vals, 1, 'f', 2, "vals"},
+        {cols_obj, &cols, 1, 'i', 2, "cols"},
+    };
+    if (get_buffers(specs, 6) < 0) {
+        return NULL;
+    }
+    Py_ssize_t rows = keys.shape[0], n = keys.shape[1], m = vals.shape[1];
+    Py_ssize_t p = queries.shape[1];
+    Pair *scratch = NULL;
+    float *group_min = NULL;
+    double *minima = NULL, *cand = NULL, *exact_row = NULL;
+    int64_t *cand_col = NULL;
+    if (vals.shape[0] != rows || cols.shape[0] != rows || cols.shape[1] != m || m < 1 ||
+        m > n || m > MAX_KEPT || slack.shape[0] != rows || queries.shape[0] != rows ||
+        reference.shape[0] != n || reference.shape[1] != p) {
+        PyErr_Format(PyExc_ValueError,
+                     "expected keys (rows, n) float32, slack (rows,), queries (rows, p), "
+                     "reference (n, p), vals and cols (rows, m) with 1 <= m <= min(n, %d)",
+                     MAX_KEPT);
+        goto release;
+    }
+    Py_ssize_t room = 2 * m > 32 ? 2 * m : 32;
+    Py_ssize_t groups = 2 * m < n ? 2 * m : n;
+    Py_ssize_t cand_room = 8 * m + 8;
+    scratch = PyMem_RawMalloc((size_t)room * sizeof(Pair));
+    group_min = PyMem_RawMalloc((size_t)groups * sizeof(float));
+    minima = PyMem_RawMalloc((size_t)(groups + 4) * sizeof(double));
+    cand = PyMem_RawMalloc((size_t)(cand_room + 4) * sizeof(double));
+    cand_col = PyMem_RawMalloc((size_t)cand_room * sizeof(int64_t));
+    exact_row = PyMem_RawMalloc((size_t)n * sizeof(double));
+    if (!scratch || !group_min || !minima || !cand || !cand_col || !exact_row) {
+        PyErr_NoMemory();
+        goto release;
+    }
+    const float *key_data = keys.buf;
+    const double *slack_data = slack.buf, *query_data = queries.buf;
+    const double *reference_data = reference.buf;
+    double *val_data = vals.buf;
+    int64_t *col_data = cols.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const double *query = query_data + r * p;
+        double *v = val_data + r * m;
+        int64_t *cl = col_data + r * m;
+        if (refined_row(key_data + r * n, n, m, groups, slack_data[r], query, reference_data,
+                        p, v, cl, group_min, minima, cand, cand_col, cand_room) < 0) {
+            for (Py_ssize_t j = 0; j < n; j++) {
+                exact_row[j] = dot(query, reference_data + j * p, p);
+            }
+            smallest_row(exact_row, n, m, v, cl, scratch, room);
+        }
+    }
+    Py_END_ALLOW_THREADS;
+
+release:
+    PyMem_RawFree(scratch);
+    PyMem_RawFree(group_min);
+    PyMem_RawFree(minima);
+    PyMem_RawFree(cand);
+    PyMem_RawFree(cand_col);
+    PyMem_RawFree(exact_row);
+    release_buffers(specs, 6);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* weighted_sums(dist, rows, width, values, power, added, out): for each row r of dist (rows, w)
  * and rows (rows, w), over its first `width` neighbours j, the weight
  * s = max(1 - dist[r, j]^2 / 2, 0)^power + added (the cosine similarity of L2-normalised
@@ -502,6 +693,12 @@ static PyMethodDef methods[] = {
      "The m smallest keys of each row of keys (rows, n) float64 and their columns into\n"
      "vals (rows, m) float64 and cols (rows, m) int64, sorted by (key, column); NaN keys are\n"
      "never taken (a row short of m others is padded with NaN at column 0)."},
+    {"refined_smallest", refined_smallest, METH_VARARGS,
+     "refined_smallest(keys, slack, queries, reference, vals, cols)\n\n"
+     "The m smallest float64 keys queries[r] . reference[j] of each row, and their columns,\n"
+     "into vals (rows, m) float64 and cols (rows, m) int64, sorted by (key, column), found\n"
+     "from keys (rows, n) float32, each within slack[r] / 2 of its float64 key: only the keys\n"
+     "within slack of the m-th smallest float32 key are computed in float64."},
     {"weighted_sums", weighted_sums, METH_VARARGS,
      "weighted_sums(dist, rows, width, values, power, added, out)\n\n"
      "For each row of dist and rows (rows, w), over the first width neighbours, the\n"

@@ -67,16 +67,19 @@ _TASKS_PER_THREAD = 4
 _buffers = threading.local()
 
 
-def _key_buffer(rows: int, n: int) -> NDArray[np.float64]:
-    """A ``(rows, n)`` float64 buffer for one block's keys, reused by the thread that asks.
+def _key_buffer(rows: int, n: int, dtype: type = np.float64) -> NDArray[Any]:
+    """A ``(rows, n)`` buffer for one block's keys (float64, or float32 for
+    :func:`_search.float32_keys`), reused by the thread that asks.
 
     A fresh multi-MiB array per block was page-faulted in for every block; one buffer per
-    thread, grown as needed and kept, is at most :data:`_search.GEMM_BLOCK_BYTES` per thread.
+    thread and type, grown as needed and kept, is at most :data:`_search.GEMM_BLOCK_BYTES`
+    per thread.
     """
-    buffer = getattr(_buffers, "keys", None)
+    name = f"keys_{np.dtype(dtype).name}"
+    buffer = getattr(_buffers, name, None)
     if buffer is None or buffer.size < rows * n:
-        buffer = np.empty(rows * n)
-        _buffers.keys = buffer
+        buffer = np.empty(rows * n, dtype=dtype)
+        setattr(_buffers, name, buffer)
     return buffer[: rows * n].reshape(rows, n)
 
 
@@ -360,10 +363,19 @@ class _KNNBase:
             # Picked rows are gathered a block at a time: a small copy that stays in cache.
             at = slice(start, stop) if picked is None else picked[start:stop]
             Qb = Q[at]
-            augmented = q_sq = None
+            augmented = q_sq = keys = None
             if prepared is not None:
                 augmented, q_sq = prepared[0][at], prepared[1][at]
-            keys = _search.ranking_keys(Qb, ref, _key_buffer(stop - start, n), augmented)
+            if ref.augmented32 is not None:  # float32 keys, when the block allows them
+                if augmented is None:
+                    augmented = _search.augmented_queries(Qb)
+                    q_sq = _search.query_sq_norms(Qb, ref)
+                assert q_sq is not None
+                buffer = _key_buffer(stop - start, n, np.float32)
+                keys = _search.float32_keys(augmented, q_sq, ref, buffer)
+            if keys is None:
+                keys = _search.ranking_keys(Qb, ref, _key_buffer(stop - start, n), augmented)
+            refining = keys.dtype == np.float32
             results = []
             for lo in range(0, stop - start, inner):
                 hi = min(lo + inner, stop - start)
@@ -385,6 +397,7 @@ class _KNNBase:
                     ordered,
                     None if q_sq is None else q_sq[lo:hi],
                     wanted,
+                    augmented[lo:hi] if refining else None,
                 )
                 if wanted is not None:
                     dist, ind = dist[local], ind[local]
