@@ -52,7 +52,7 @@ per-row temporaries stay in cache (:data:`BLOCK_BYTES`, :data:`GEMM_BLOCK_BYTES`
    the kernel built), the keys come from a float32 product (:func:`float32_keys`), half the
    time of a float64 one. Each float32 key is within half of :func:`float32_slack` of its
    float64 key, so a row's k+1 smallest float64 keys all lie within the slack of its
-   (k+1)-th smallest float32 key; only those keys, a row's 20-odd, are computed again in
+   (k+1)-th smallest float32 key; only those keys, about k + 1 a row, are computed again in
    float64 (``_select.refined_smallest``), and the rest of the search (the checks below, the
    distances) works on them as on the float64 product's keys.
 3. **Boundary checks.** The ``(k+1)``-th smallest key is found on the way. A row is
@@ -102,8 +102,9 @@ TOLERANCE_SAFETY = 2.0
 
 # From this many reference samples on, the Euclidean keys come from a float32 product (half
 # the time of a float64 one) and only the few keys near each row's k-th are computed again in
-# float64 by the compiled kernel (refined_keys); below it the float64 recomputation costs
-# more than the product saves (measured with bench/predict.py and bench/engine.py).
+# float64 by the compiled kernel (_select.refined_smallest). At 256 the two ways take the
+# same time, below it the float64 recomputation costs more than the product saves, above it
+# the float32 product gains more and more (bench/predict.py: 0.71-0.79x at 1,330).
 FLOAT32_MIN_SAMPLES = 256
 
 # Float32 keys are used only while every operand entry is at most this in magnitude: their
@@ -523,11 +524,13 @@ def smallest_with_columns(
         kept = min(k + 1, width)
         vals = np.empty((rows, kept))
         pos = np.empty((rows, kept), dtype=np.intp)
-        if refine is None:
-            kernel.smallest(a, vals, pos)
+        if refine is not None:  # float32 keys are made only where the kernel is built
+            assert compiled_select is not None
+            compiled_select.refined_smallest(
+                a, refine.slack, refine.queries, refine.reference, vals, pos
+            )
         else:
-            kernel = compiled_select  # float32 keys are made only where it is in use
-            kernel.refined_smallest(a, refine.slack, refine.queries, refine.reference, vals, pos)
+            kernel.smallest(a, vals, pos)
         nxt = vals[:, k] if kept > k else np.full(rows, np.inf)
         return vals[:, 0], vals[:, k - 1], nxt, vals[:, :k], pos[:, :k]
     first, kth, nxt = order_statistics(a, k)

@@ -452,10 +452,12 @@ static inline __attribute__((always_inline)) double dot(const double *x, const d
 
 /* The m smallest float64 keys of one row from its float32 keys: `row` holds the float32
  * rounding of the keys query . reference[j] (j < n, p terms each), each within slack / 2 of
- * the float64 key. The m-th smallest float32 key is bounded as in bounded_row, every key up
- * to that bound plus slack is a candidate (the m smallest float64 keys are among them: each
- * is at most the m-th float64 key plus slack / 2, which is at most the m-th float32 key plus
- * slack), and the candidates' keys are computed in float64 and placed by counting. Returns 0,
+ * the float64 key. The m smallest float64 keys are among the keys within slack of the m-th
+ * smallest float32 key (each is at most the m-th float64 key plus slack / 2, which is at most
+ * the m-th float32 key plus slack). That key is bounded as in bounded_row, the keys up to the
+ * bound plus slack are candidates, the m-th smallest of them is the row's, and the
+ * candidates within slack of it have their keys computed in float64, placed by counting.
+ * Returns 0,
  * or -1 when the candidates would not fit in `room` (many keys within the slack of the bound):
  * the caller then computes the whole row in float64. */
 CLONED
@@ -511,10 +513,25 @@ static int refined_row(const float *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t 
         cand_col[c] = j;
         c += row[j] <= threshold;
     }
+    /* The candidates hold the row's m smallest float32 keys (all at or below the bound), so
+     * their m-th smallest is the row's; only the keys within the slack of it need float64
+     * (about m of them, where the bound let about 1.4 m through). */
     for (Py_ssize_t i = 0; i < c; i++) {
+        cand[i] = row[cand_col[i]];
+    }
+    for (Py_ssize_t i = c; i < c + 4; i++) {
+        cand[i] = INFINITY;
+    }
+    double needed = bound_of_minima(cand, c, m) + slack;
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < c; i++) {
+        cand_col[kept] = cand_col[i];
+        kept += cand[i] <= needed;
+    }
+    for (Py_ssize_t i = 0; i < kept; i++) {
         cand[i] = dot(query, reference + cand_col[i] * p, p);
     }
-    place_candidates(cand, cand_col, c, m, vals, cols);
+    place_candidates(cand, cand_col, kept, m, vals, cols);
     return 0;
 }
 
