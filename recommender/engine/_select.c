@@ -173,8 +173,9 @@ static void order_pairs(Pair *p, Py_ssize_t c) {
  * with `room` >= 2m pairs of scratch space: the way for the rows bounded_row leaves (many
  * keys tied at its bound), general but slower, its sorting steps being branchy. Keys are
  * scanned once against a threshold, the m-th smallest key kept so far (until the scratch
- * space first fills, every key is kept); the keys below it are appended, and when the scratch space fills it is
- * cut back to its m smallest (quickselect), which lowers the threshold. A key equal to the
+ * space first fills, every key is kept); the keys below it are appended, and when the
+ * scratch space fills it is cut back to its m smallest (quickselect), which lowers the
+ * threshold. A key equal to the
  * threshold comes after it in (key, column) order, so it is never needed. A NaN never passes;
  * a row with fewer than m keys that are not NaN is padded with NaN at column 0, which the
  * caller's tie check flags (NaN compares false). */
@@ -207,10 +208,10 @@ static void smallest_row(const double *row, Py_ssize_t n, Py_ssize_t m, double *
     }
 }
 
-/* Four doubles, eight floats, and four 64-bit (eight 32-bit) integers (what comparing two such
- * vectors gives: -1 for true, 0 for false). Built with AVX2 in the AVX2 clones, as two SSE2 halves elsewhere. The
- * functions that return them are always inlined, so GCC's note that such a return's ABI
- * differs without AVX concerns no call that is made. */
+/* Four doubles, eight floats, and four 64-bit (eight 32-bit) integers (what comparing two
+ * such vectors gives: -1 for true, 0 for false). Built with AVX2 in the x86-64-v3 clones, as
+ * two SSE2 halves elsewhere. The functions that return them are always inlined, so GCC's
+ * note that such a return's ABI differs without AVX concerns no call that is made. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef double Doubles4 __attribute__((vector_size(32)));
 typedef float Floats8 __attribute__((vector_size(32)));
@@ -265,6 +266,62 @@ static inline __attribute__((always_inline)) int any_at_or_below8f(const float *
     return (at_or_below[0] | at_or_below[1] | at_or_below[2] | at_or_below[3]) != 0;
 }
 
+/* The two passes over a row's keys, for float64 keys (suffix d) and float32 keys (suffix f):
+ *
+ * group_minima: the minimum of each of `groups` strided groups (column j in group j mod groups)
+ * into minima[0..groups); the inner loop runs over contiguous keys, so it is vectorised.
+ *
+ * columns_at_or_below: the columns of the keys at or below `bound`, ascending, into cols;
+ * their count, or -1 when they would not fit in `room`. Blocks of eight keys with none at or
+ * below it are skipped by one vector test; the others are appended without a branch (every
+ * column written, kept if it passed). NaN is never at or below anything. */
+#define ROW_PASSES(SUFFIX, T, ANY_AT_OR_BELOW8)                                                   \
+    static inline __attribute__((always_inline)) void group_minima_##SUFFIX(                      \
+        const T *row, Py_ssize_t n, Py_ssize_t groups, T *minima) {                               \
+        for (Py_ssize_t b = 0; b < groups; b++) {                                                 \
+            minima[b] = INFINITY;                                                                 \
+        }                                                                                         \
+        Py_ssize_t j = 0;                                                                         \
+        for (; j + groups <= n; j += groups) {                                                    \
+            const T *x = row + j;                                                                 \
+            for (Py_ssize_t b = 0; b < groups; b++) {                                             \
+                minima[b] = x[b] < minima[b] ? x[b] : minima[b];                                  \
+            }                                                                                     \
+        }                                                                                         \
+        for (Py_ssize_t b = 0; j + b < n; b++) {                                                  \
+            minima[b] = row[j + b] < minima[b] ? row[j + b] : minima[b];                          \
+        }                                                                                         \
+    }                                                                                             \
+                                                                                                  \
+    static inline __attribute__((always_inline)) Py_ssize_t columns_at_or_below_##SUFFIX(         \
+        const T *row, Py_ssize_t n, T bound, int64_t *cols, Py_ssize_t room) {                    \
+        Py_ssize_t c = 0, j = 0;                                                                  \
+        for (; j + 8 <= n; j += 8) {                                                              \
+            const T *x = row + j;                                                                 \
+            if (!ANY_AT_OR_BELOW8(x, bound)) {                                                    \
+                continue;                                                                         \
+            }                                                                                     \
+            if (c + 8 > room) {                                                                   \
+                return -1;                                                                        \
+            }                                                                                     \
+            for (int t = 0; t < 8; t++) {                                                         \
+                cols[c] = j + t;                                                                  \
+                c += x[t] <= bound;                                                               \
+            }                                                                                     \
+        }                                                                                         \
+        if (c + 8 > room) {                                                                       \
+            return -1;                                                                            \
+        }                                                                                         \
+        for (; j < n; j++) {                                                                      \
+            cols[c] = j;                                                                          \
+            c += row[j] <= bound;                                                                 \
+        }                                                                                         \
+        return c;                                                                                 \
+    }
+
+ROW_PASSES(d, double, any_at_or_below8)
+ROW_PASSES(f, float, any_at_or_below8f)
+
 /* The m-th smallest of minima[0..groups) (+inf in [groups, groups + 4)): a bound on a row's
  * m-th smallest key when each minimum is that of a group of the row's keys. */
 static inline __attribute__((always_inline)) double bound_of_minima(const double *minima,
@@ -309,54 +366,27 @@ static inline __attribute__((always_inline)) void place_candidates(
  * groups (column j into group j mod groups), and the m-th smallest of the groups' minima
  * bounds the row's m-th smallest key from above (m groups each hold a key at or below it).
  * The keys at or below the bound, in column order, are the candidates: about
- * -groups * ln(1 - m / groups) of them, whatever the row's width (29 for m = 21 and 42 groups).
- * Each candidate's place is counted (how many candidates come before it), which has no
- * branch to mispredict, unlike a sort. Returns 0, or -1 when the keys passing the bound would
- * not fit in `room` (ties at the bound): the caller then takes the row another way. NaN keys are never
- * candidates; a row with fewer than m others is padded with NaN at column 0. */
+ * -groups * ln(1 - m / groups) of them, whatever the row's width (29 for m = 21 and 42
+ * groups). Each candidate's place is counted (how many candidates come before it), which has
+ * no branch to mispredict, unlike a sort. Returns 0, or -1 when the keys passing the bound
+ * would not fit in `room` (ties at the bound): the caller then takes the row another way.
+ * NaN keys are never candidates; a row with fewer than m others is padded with NaN at
+ * column 0. */
 CLONED
 static int bounded_row(const double *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t groups,
                        double *vals, int64_t *cols, double *minima, double *cand,
                        int64_t *cand_col, Py_ssize_t room) {
-    for (Py_ssize_t b = 0; b < groups; b++) {
-        minima[b] = INFINITY;
-    }
-    Py_ssize_t j = 0;
-    for (; j + groups <= n; j += groups) {
-        const double *x = row + j;
-        for (Py_ssize_t b = 0; b < groups; b++) {
-            minima[b] = x[b] < minima[b] ? x[b] : minima[b];
-        }
-    }
-    for (Py_ssize_t b = 0; j + b < n; b++) {
-        minima[b] = row[j + b] < minima[b] ? row[j + b] : minima[b];
-    }
+    group_minima_d(row, n, groups, minima);
     for (Py_ssize_t b = groups; b < groups + 4; b++) {
         minima[b] = INFINITY;
     }
     double bound = bound_of_minima(minima, groups, m);
-    Py_ssize_t c = 0;
-    for (j = 0; j + 8 <= n; j += 8) {
-        const double *x = row + j;
-        if (!any_at_or_below8(x, bound)) {
-            continue;
-        }
-        if (c + 8 > room) {
-            return -1;
-        }
-        for (int t = 0; t < 8; t++) {  /* branch-free: written always, kept if it passed */
-            cand[c] = x[t];
-            cand_col[c] = j + t;
-            c += x[t] <= bound;
-        }
-    }
-    if (c + 8 > room) {
+    Py_ssize_t c = columns_at_or_below_d(row, n, bound, cand_col, room);
+    if (c < 0) {
         return -1;
     }
-    for (; j < n; j++) {
-        cand[c] = row[j];
-        cand_col[c] = j;
-        c += row[j] <= bound;
+    for (Py_ssize_t i = 0; i < c; i++) {
+        cand[i] = row[cand_col[i]];
     }
     place_candidates(cand, cand_col, c, m, vals, cols);
     return 0;
@@ -465,19 +495,7 @@ static int refined_row(const float *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t 
                        double slack, const double *query, const double *reference,
                        Py_ssize_t p, double *vals, int64_t *cols, float *group_min,
                        double *minima, double *cand, int64_t *cand_col, Py_ssize_t room) {
-    for (Py_ssize_t b = 0; b < groups; b++) {
-        group_min[b] = INFINITY;
-    }
-    Py_ssize_t j = 0;
-    for (; j + groups <= n; j += groups) {
-        const float *x = row + j;
-        for (Py_ssize_t b = 0; b < groups; b++) {
-            group_min[b] = x[b] < group_min[b] ? x[b] : group_min[b];
-        }
-    }
-    for (Py_ssize_t b = 0; j + b < n; b++) {
-        group_min[b] = row[j + b] < group_min[b] ? row[j + b] : group_min[b];
-    }
+    group_minima_f(row, n, groups, group_min);
     for (Py_ssize_t b = 0; b < groups; b++) {
         minima[b] = group_min[b];
     }
@@ -492,26 +510,9 @@ static int refined_row(const float *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t 
     if ((double)threshold > limit) {
         threshold = nextafterf(threshold, -INFINITY);
     }
-    Py_ssize_t c = 0;
-    for (j = 0; j + 8 <= n; j += 8) {
-        const float *x = row + j;
-        if (!any_at_or_below8f(x, threshold)) {
-            continue;
-        }
-        if (c + 8 > room) {
-            return -1;
-        }
-        for (int t = 0; t < 8; t++) { /* branch-free: written always, kept if it passed */
-            cand_col[c] = j + t;
-            c += x[t] <= threshold;
-        }
-    }
-    if (c + 8 > room) {
+    Py_ssize_t c = columns_at_or_below_f(row, n, threshold, cand_col, room);
+    if (c < 0) {
         return -1;
-    }
-    for (; j < n; j++) {
-        cand_col[c] = j;
-        c += row[j] <= threshold;
     }
     /* The candidates hold the row's m smallest float32 keys (all at or below the bound), so
      * their m-th smallest is the row's; only the keys within the slack of it need float64
