@@ -27,8 +27,12 @@ validation *inside the training data* (an 80/20 split of the 80% training part o
 The data: ML-100K from the recbole 1.2.1 wheel, fetched into ``.cache/datasets`` (git-ignored;
 the licence forbids committing it) by ``recommender.datasets.fetch_ml100k``.
 
+``--float64-keys`` runs the engine on float64 keys throughout (``_search.FLOAT32_MIN_SAMPLES``
+out of reach), for a run beside one with the float32 keys it takes from 256 ratings on: the
+figures must be the same.
+
 Usage: ``.venv/bin/python bench/accuracy.py [--folds 5] [--k 20] [--skip svdpp] [--select]
-[--top-n 10] [--relevant-min 4]``
+[--top-n 10] [--relevant-min 4] [--float64-keys]``
 (``make bench-accuracy``; needs the ``bench`` extra: ``pip install -e '.[bench]'``).
 """
 
@@ -49,6 +53,7 @@ sys.path.insert(0, str(ROOT / "bench"))  # the top-N references sit beside this 
 import topn_references as references  # noqa: E402
 
 from recommender.datasets import fetch_ml100k  # noqa: E402
+from recommender.engine import _search  # noqa: E402
 from recommender.engine import evaluate as ev  # noqa: E402
 from recommender.engine.factors import FactorSettings  # noqa: E402
 from recommender.engine.model_config import ModelConfig  # noqa: E402
@@ -234,7 +239,12 @@ def main() -> None:
     parser.add_argument("--select", action="store_true", help="show the configuration search")
     parser.add_argument("--top-n", type=int, default=ev.TOP_N)
     parser.add_argument("--relevant-min", type=float, default=ev.GOOD_RATING)
+    parser.add_argument(
+        "--float64-keys", action="store_true", help="no float32 keys (see the docstring)"
+    )
     args = parser.parse_args()
+    if args.float64_keys:
+        _search.FLOAT32_MIN_SAMPLES = sys.maxsize
 
     data = load_dataset_ratings(fetch_ml100k(ROOT / ".cache" / "datasets"))
     print(f"MovieLens 100K: {len(data):,} ratings, {data.n_users} users, {data.n_items} movies\n")
