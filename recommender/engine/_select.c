@@ -362,6 +362,48 @@ static inline __attribute__((always_inline)) void place_candidates(
     }
 }
 
+/* A call's working space for its rows of n keys, m of them kept: 2m strided groups (at most n,
+ * which is >= m) let about 1.4m candidates through, with room for 8m; the threshold scan
+ * keeps up to 2m pairs (at least 32). Float32 keys also need their group minima in float32
+ * and, for a row left to the whole-row way, its n float64 keys. Zeroed, it holds nothing. */
+typedef struct {
+    Py_ssize_t groups, cand_room, pair_room;
+    double *minima, *cand;
+    int64_t *cand_col;
+    Pair *pairs;
+    float *group_min; /* float32 keys only */
+    double *exact_row; /* float32 keys only */
+} RowScratch;
+
+static int scratch_alloc(RowScratch *work, Py_ssize_t n, Py_ssize_t m, int float32_keys) {
+    work->groups = 2 * m < n ? 2 * m : n;
+    work->cand_room = 8 * m + 8;
+    work->pair_room = 2 * m > 32 ? 2 * m : 32;
+    work->minima = PyMem_RawMalloc((size_t)(work->groups + 4) * sizeof(double));
+    work->cand = PyMem_RawMalloc((size_t)(work->cand_room + 4) * sizeof(double));
+    work->cand_col = PyMem_RawMalloc((size_t)work->cand_room * sizeof(int64_t));
+    work->pairs = PyMem_RawMalloc((size_t)work->pair_room * sizeof(Pair));
+    if (float32_keys) {
+        work->group_min = PyMem_RawMalloc((size_t)work->groups * sizeof(float));
+        work->exact_row = PyMem_RawMalloc((size_t)n * sizeof(double));
+    }
+    if (!work->minima || !work->cand || !work->cand_col || !work->pairs ||
+        (float32_keys && (!work->group_min || !work->exact_row))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void scratch_free(RowScratch *work) {
+    PyMem_RawFree(work->minima);
+    PyMem_RawFree(work->cand);
+    PyMem_RawFree(work->cand_col);
+    PyMem_RawFree(work->pairs);
+    PyMem_RawFree(work->group_min);
+    PyMem_RawFree(work->exact_row);
+}
+
 /* The m smallest keys of one row by a bound: the row's columns are dealt into `groups` strided
  * groups (column j into group j mod groups), and the m-th smallest of the groups' minima
  * bounds the row's m-th smallest key from above (m groups each hold a key at or below it).
@@ -369,19 +411,22 @@ static inline __attribute__((always_inline)) void place_candidates(
  * -groups * ln(1 - m / groups) of them, whatever the row's width (29 for m = 21 and 42
  * groups). Each candidate's place is counted (how many candidates come before it), which has
  * no branch to mispredict, unlike a sort. Returns 0, or -1 when the keys passing the bound
- * would not fit in `room` (ties at the bound): the caller then takes the row another way.
+ * would not fit in the candidates' room (ties at the bound): the caller then takes the row
+ * another way.
  * NaN keys are never candidates; a row with fewer than m others is padded with NaN at
  * column 0. */
 CLONED
-static int bounded_row(const double *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t groups,
-                       double *vals, int64_t *cols, double *minima, double *cand,
-                       int64_t *cand_col, Py_ssize_t room) {
+static int bounded_row(const double *row, Py_ssize_t n, Py_ssize_t m, double *vals,
+                       int64_t *cols, const RowScratch *work) {
+    Py_ssize_t groups = work->groups;
+    double *minima = work->minima, *cand = work->cand;
+    int64_t *cand_col = work->cand_col;
     group_minima_d(row, n, groups, minima);
     for (Py_ssize_t b = groups; b < groups + 4; b++) {
         minima[b] = INFINITY;
     }
     double bound = bound_of_minima(minima, groups, m);
-    Py_ssize_t c = columns_at_or_below_d(row, n, bound, cand_col, room);
+    Py_ssize_t c = columns_at_or_below_d(row, n, bound, cand_col, work->cand_room);
     if (c < 0) {
         return -1;
     }
@@ -410,9 +455,7 @@ static PyObject *smallest(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_ssize_t rows = keys.shape[0], n = keys.shape[1], m = vals.shape[1];
-    Pair *scratch = NULL;
-    double *minima = NULL, *cand = NULL;
-    int64_t *cand_col = NULL;
+    RowScratch work = {0};
     if (vals.shape[0] != rows || cols.shape[0] != rows || cols.shape[1] != m || m < 1 ||
         m > n || m > MAX_KEPT) {
         PyErr_Format(PyExc_ValueError,
@@ -420,16 +463,7 @@ static PyObject *smallest(PyObject *self, PyObject *args) {
                      MAX_KEPT);
         goto release;
     }
-    /* 2m groups (at most n, which is >= m): about 1.4m candidates; room for 8m of them. */
-    Py_ssize_t room = 2 * m > 32 ? 2 * m : 32;
-    Py_ssize_t groups = 2 * m < n ? 2 * m : n;
-    Py_ssize_t cand_room = 8 * m + 8;
-    scratch = PyMem_RawMalloc((size_t)room * sizeof(Pair));
-    minima = PyMem_RawMalloc((size_t)(groups + 4) * sizeof(double));
-    cand = PyMem_RawMalloc((size_t)(cand_room + 4) * sizeof(double));
-    cand_col = PyMem_RawMalloc((size_t)cand_room * sizeof(int64_t));
-    if (!scratch || !minima || !cand || !cand_col) {
-        PyErr_NoMemory();
+    if (scratch_alloc(&work, n, m, 0) < 0) {
         goto release;
     }
     const double *key_data = keys.buf;
@@ -440,17 +474,14 @@ static PyObject *smallest(PyObject *self, PyObject *args) {
         const double *row = key_data + r * n;
         double *v = val_data + r * m;
         int64_t *cl = col_data + r * m;
-        if (bounded_row(row, n, m, groups, v, cl, minima, cand, cand_col, cand_room) < 0) {
-            smallest_row(row, n, m, v, cl, scratch, room);
+        if (bounded_row(row, n, m, v, cl, &work) < 0) {
+            smallest_row(row, n, m, v, cl, work.pairs, work.pair_room);
         }
     }
     Py_END_ALLOW_THREADS;
 
 release:
-    PyMem_RawFree(scratch);
-    PyMem_RawFree(minima);
-    PyMem_RawFree(cand);
-    PyMem_RawFree(cand_col);
+    scratch_free(&work);
     release_buffers(specs, 3);
     if (PyErr_Occurred()) {
         return NULL;
@@ -488,13 +519,16 @@ static inline __attribute__((always_inline)) double dot(const double *x, const d
  * bound plus slack are candidates, the m-th smallest of them is the row's, and the
  * candidates within slack of it have their keys computed in float64, placed by counting.
  * Returns 0,
- * or -1 when the candidates would not fit in `room` (many keys within the slack of the bound):
+ * or -1 when the candidates would not fit in their room (many keys within the slack of the bound):
  * the caller then computes the whole row in float64. */
 CLONED
-static int refined_row(const float *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t groups,
-                       double slack, const double *query, const double *reference,
-                       Py_ssize_t p, double *vals, int64_t *cols, float *group_min,
-                       double *minima, double *cand, int64_t *cand_col, Py_ssize_t room) {
+static int refined_row(const float *row, Py_ssize_t n, Py_ssize_t m, double slack,
+                       const double *query, const double *reference, Py_ssize_t p,
+                       double *vals, int64_t *cols, const RowScratch *work) {
+    Py_ssize_t groups = work->groups;
+    float *group_min = work->group_min;
+    double *minima = work->minima, *cand = work->cand;
+    int64_t *cand_col = work->cand_col;
     group_minima_f(row, n, groups, group_min);
     for (Py_ssize_t b = 0; b < groups; b++) {
         minima[b] = group_min[b];
@@ -510,7 +544,7 @@ static int refined_row(const float *row, Py_ssize_t n, Py_ssize_t m, Py_ssize_t 
     if ((double)threshold > limit) {
         threshold = nextafterf(threshold, -INFINITY);
     }
-    Py_ssize_t c = columns_at_or_below_f(row, n, threshold, cand_col, room);
+    Py_ssize_t c = columns_at_or_below_f(row, n, threshold, cand_col, work->cand_room);
     if (c < 0) {
         return -1;
     }
@@ -560,10 +594,7 @@ static PyObject *refined_smallest(PyObject *self, PyObject *args) {
     }
     Py_ssize_t rows = keys.shape[0], n = keys.shape[1], m = vals.shape[1];
     Py_ssize_t p = queries.shape[1];
-    Pair *scratch = NULL;
-    float *group_min = NULL;
-    double *minima = NULL, *cand = NULL, *exact_row = NULL;
-    int64_t *cand_col = NULL;
+    RowScratch work = {0};
     if (vals.shape[0] != rows || cols.shape[0] != rows || cols.shape[1] != m || m < 1 ||
         m > n || m > MAX_KEPT || slack.shape[0] != rows || queries.shape[0] != rows ||
         reference.shape[0] != n || reference.shape[1] != p) {
@@ -573,17 +604,7 @@ static PyObject *refined_smallest(PyObject *self, PyObject *args) {
                      MAX_KEPT);
         goto release;
     }
-    Py_ssize_t room = 2 * m > 32 ? 2 * m : 32;
-    Py_ssize_t groups = 2 * m < n ? 2 * m : n;
-    Py_ssize_t cand_room = 8 * m + 8;
-    scratch = PyMem_RawMalloc((size_t)room * sizeof(Pair));
-    group_min = PyMem_RawMalloc((size_t)groups * sizeof(float));
-    minima = PyMem_RawMalloc((size_t)(groups + 4) * sizeof(double));
-    cand = PyMem_RawMalloc((size_t)(cand_room + 4) * sizeof(double));
-    cand_col = PyMem_RawMalloc((size_t)cand_room * sizeof(int64_t));
-    exact_row = PyMem_RawMalloc((size_t)n * sizeof(double));
-    if (!scratch || !group_min || !minima || !cand || !cand_col || !exact_row) {
-        PyErr_NoMemory();
+    if (scratch_alloc(&work, n, m, 1) < 0) {
         goto release;
     }
     const float *key_data = keys.buf;
@@ -596,23 +617,18 @@ static PyObject *refined_smallest(PyObject *self, PyObject *args) {
         const double *query = query_data + r * p;
         double *v = val_data + r * m;
         int64_t *cl = col_data + r * m;
-        if (refined_row(key_data + r * n, n, m, groups, slack_data[r], query, reference_data,
-                        p, v, cl, group_min, minima, cand, cand_col, cand_room) < 0) {
+        if (refined_row(key_data + r * n, n, m, slack_data[r], query, reference_data, p, v, cl,
+                        &work) < 0) {
             for (Py_ssize_t j = 0; j < n; j++) {
-                exact_row[j] = dot(query, reference_data + j * p, p);
+                work.exact_row[j] = dot(query, reference_data + j * p, p);
             }
-            smallest_row(exact_row, n, m, v, cl, scratch, room);
+            smallest_row(work.exact_row, n, m, v, cl, work.pairs, work.pair_room);
         }
     }
     Py_END_ALLOW_THREADS;
 
 release:
-    PyMem_RawFree(scratch);
-    PyMem_RawFree(group_min);
-    PyMem_RawFree(minima);
-    PyMem_RawFree(cand);
-    PyMem_RawFree(cand_col);
-    PyMem_RawFree(exact_row);
+    scratch_free(&work);
     release_buffers(specs, 6);
     if (PyErr_Occurred()) {
         return NULL;
