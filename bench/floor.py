@@ -58,13 +58,15 @@ def engine_precision(X: np.ndarray) -> str:
 def _products(Q: np.ndarray, X: np.ndarray, threaded: bool, precision: str) -> None:
     ref = _search.prepare_reference(X, "euclidean")
     assert ref.augmented is not None
-    reference32 = ref.augmented.astype(np.float32)
-    dtype = np.float32 if precision == "float32" else np.float64
+    float32 = precision == "float32"
+    # Made here even below FLOAT32_MIN_SAMPLES, where the engine makes none: precision picks.
+    reference32 = ref.augmented.astype(np.float32) if float32 else None
+    dtype = np.float32 if float32 else np.float64
     outer = _outer_rows(len(Q), len(X))
     starts = range(0, len(Q), outer)
 
     def product(block: np.ndarray, out: np.ndarray) -> None:
-        if precision == "float32":  # as _search.float32_keys: the float64 operand, converted
+        if reference32 is not None:  # as _search.float32_keys: the float64 operand, converted
             np.matmul(_search.augmented_queries(block).astype(np.float32), reference32.T, out=out)
         else:
             _search.ranking_keys(block, ref, out=out)
